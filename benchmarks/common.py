@@ -1,0 +1,62 @@
+"""Shared helpers for benchmark scripts: loading a data set through the warehouse, timing, memory, output."""
+from __future__ import annotations
+
+import json
+import resource
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from models.graph import BipartiteGraph
+from warehouse.connection import connect
+from warehouse.id_maps import update_id_maps
+from warehouse.ingest import ingest
+from warehouse.paths import shared_dir
+from warehouse.sources import read_source
+from warehouse.split import SplitConfig, build_split, load_pairs
+from warehouse.validation import ValidationConfig, quarantine
+
+DATASETS = {"gowalla": ("lightgcn", "gowalla"), "movielens": ("movielens", "ml-latest-small")}
+
+
+def load_dataset(name: str, valid_fraction: float, seed: int) -> tuple[BipartiteGraph, torch.Tensor, torch.Tensor]:
+    """(train graph, valid edges, test edges) of a shared data set, through the same warehouse path as the assets.
+
+    Sources with a given split (LightGCN folders) keep it; others get a temporal split. The validation part is
+    carved from train with ``valid_fraction`` per user.
+    """
+    kind, folder = DATASETS[name]
+    interactions, items = read_source(kind, shared_dir() / "datasets" / folder)
+    con = connect(":memory:")
+    ingest(con, interactions, items, source=name, content_key=name)
+    quarantine(con, ValidationConfig(), datetime.now(timezone.utc).replace(tzinfo=None))
+    stats = update_id_maps(con)
+    mode = "given" if kind == "lightgcn" else "temporal"
+    build_split(con, SplitConfig(mode=mode, valid_fraction=valid_fraction, seed=seed))
+    train, valid, test = (torch.from_numpy(load_pairs(con, part)) for part in ("train", "valid", "test"))
+    con.close()
+    return BipartiteGraph(train, stats.users_total, stats.items_total), valid, test
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def print_table(title: str, header: list[str], rows: list[list[object]]) -> None:
+    """Print a GitHub-markdown table."""
+    print(f"\n### {title}\n")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for row in rows:
+        print("| " + " | ".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row) + " |")
+
+
+def write_json(path: str | None, results: dict) -> None:
+    """Write flat results to ``path`` (when given) and echo where."""
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(results, indent=2, sort_keys=True))
+        print(f"\nwrote {path}", file=sys.stderr)

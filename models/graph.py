@@ -1,0 +1,87 @@
+"""Bipartite user–item graph tensors: the contract between the warehouse and the models.
+
+Only tensors are stored (``torch.save`` of a dict of tensors and ints), so loading uses ``weights_only=True``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class BipartiteGraph:
+    """Interactions as a bipartite graph.
+
+    Args:
+        edge_index: ``(2, E)`` int64, row 0 user indices in ``[0, num_users)``, row 1 item indices in ``[0, num_items)``.
+        num_users: number of users (ID-map size, including users without edges).
+        num_items: number of items.
+    """
+
+    edge_index: Tensor
+    num_users: int
+    num_items: int
+
+    def __post_init__(self) -> None:
+        ei = self.edge_index
+        if ei.dim() != 2 or ei.size(0) != 2 or ei.dtype != torch.long:
+            raise ValueError(f"edge_index must be a (2, E) int64 tensor, got {tuple(ei.shape)} {ei.dtype}")
+        if ei.numel() and (ei[0].min() < 0 or ei[0].max() >= self.num_users):
+            raise ValueError(f"user index out of range [0, {self.num_users}) in edge_index")
+        if ei.numel() and (ei[1].min() < 0 or ei[1].max() >= self.num_items):
+            raise ValueError(f"item index out of range [0, {self.num_items}) in edge_index")
+
+    @property
+    def num_edges(self) -> int:
+        return self.edge_index.size(1)
+
+    def user_degree(self) -> Tensor:
+        """Number of training items per user, shape ``(num_users,)``."""
+        return torch.bincount(self.edge_index[0], minlength=self.num_users)
+
+    def item_degree(self) -> Tensor:
+        """Number of training users per item, shape ``(num_items,)``."""
+        return torch.bincount(self.edge_index[1], minlength=self.num_items)
+
+    def save(self, path: str | Path) -> None:
+        """Write the graph as a dict of tensors and ints."""
+        torch.save(
+            {"edge_index": self.edge_index, "num_users": self.num_users, "num_items": self.num_items}, str(path)
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> "BipartiteGraph":
+        """Read a graph written by :meth:`save` (no pickled objects: ``weights_only=True``)."""
+        data = torch.load(str(path), weights_only=True)
+        return cls(data["edge_index"], int(data["num_users"]), int(data["num_items"]))
+
+
+def to_homogeneous_edge_index(graph: BipartiteGraph) -> Tensor:
+    """Undirected edge list over ``num_users + num_items`` nodes (items offset by ``num_users``), shape ``(2, 2E)``."""
+    users, items = graph.edge_index
+    items = items + graph.num_users
+    return torch.stack([torch.cat([users, items]), torch.cat([items, users])])
+
+
+def normalized_adjacency(graph: BipartiteGraph, self_loops: bool = False) -> Tensor:
+    """Symmetric ``D^-1/2 A D^-1/2`` of the bipartite graph as a sparse CSR tensor.
+
+    LightGCN uses it without self-loops (ALGORITHMS.md §7); GCN-style models add them. Isolated nodes get
+    zero rows, not NaN.
+
+    Shapes:
+        output: ``(N, N)`` with ``N = num_users + num_items``, float32 sparse CSR.
+    """
+    from torch_geometric.utils import add_self_loops, to_torch_csr_tensor
+
+    num_nodes = graph.num_users + graph.num_items
+    edge_index = to_homogeneous_edge_index(graph)
+    if self_loops:
+        edge_index, _ = add_self_loops(edge_index, num_nodes=num_nodes)
+    degree = torch.bincount(edge_index[0], minlength=num_nodes).float()
+    inv_sqrt = degree.pow(-0.5).masked_fill_(degree == 0, 0.0)
+    weight = inv_sqrt[edge_index[0]] * inv_sqrt[edge_index[1]]
+    return to_torch_csr_tensor(edge_index, weight, size=(num_nodes, num_nodes))
