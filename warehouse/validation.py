@@ -1,0 +1,113 @@
+"""Row-level rules that split raw_interactions into clean_interactions and rejected_interactions (quarantine).
+
+Each rejected row keeps its raw columns plus the first rule it failed, so a person can see and fix it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import duckdb
+
+from warehouse.schema import CLEAN_INTERACTIONS, RAW_INTERACTIONS
+
+# Rule order matters: the first failing reason is the one recorded.
+REASONS = (
+    "null_user_id", "null_item_id", "null_ts", "ts_in_future", "ts_before_start",
+    "weight_not_finite", "weight_out_of_range", "unknown_item", "duplicate",
+)
+DEFAULT_WEIGHT = 1.0  # a NULL weight means "no strength given": an ordinary, unweighted interaction
+
+
+@dataclass(frozen=True)
+class ValidationConfig:
+    """Bounds for the row rules (quarantine) and the blocking expectations."""
+
+    earliest_ts: datetime = datetime(2000, 1, 1)
+    min_weight: float = 0.0
+    max_weight: float = 1e6
+    max_duplicate_rate: float = 0.01
+    max_rejected_fraction: float = 0.01  # per rule: rows it may reject before its check fails
+    max_volume_change: float = 10.0  # rows_added vs the previous ingest: this spike, or a drop to zero, fails
+    require_known_items: bool = True
+
+
+@dataclass(frozen=True)
+class QuarantineResult:
+    """Rows kept and rejected by quarantine(), with the rejected count per reason."""
+
+    clean_rows: int
+    rejected_rows: int
+    by_reason: dict[str, int] = field(default_factory=dict)
+
+
+def checks_known_items(con: duckdb.DuckDBPyConnection, cfg: ValidationConfig) -> bool:
+    """Referential integrity applies only when asked for and when some source supplied items."""
+    return cfg.require_known_items and con.execute("SELECT count(*) FROM raw_items").fetchall()[0][0] > 0
+
+
+def _labelled_sql(check_items: bool) -> str:
+    """SQL giving every raw row its reason (NULL when clean), rules in REASONS order."""
+    unknown_item = (
+        "WHEN NOT EXISTS (SELECT 1 FROM raw_items k WHERE k.item_id = r.item_id) THEN 'unknown_item'"
+        if check_items else ""
+    )
+    cols = ", ".join(RAW_INTERACTIONS)
+    return f"""
+        WITH ruled AS (
+            SELECT {cols},
+                CASE
+                    WHEN user_id IS NULL OR trim(user_id) = '' THEN 'null_user_id'
+                    WHEN item_id IS NULL OR trim(item_id) = '' THEN 'null_item_id'
+                    WHEN ts IS NULL AND split IS NULL THEN 'null_ts'
+                    WHEN ts > $now THEN 'ts_in_future'
+                    WHEN ts < $earliest THEN 'ts_before_start'
+                    WHEN weight IS NOT NULL AND NOT isfinite(weight) THEN 'weight_not_finite'
+                    WHEN coalesce(weight, {DEFAULT_WEIGHT}) NOT BETWEEN $min_w AND $max_w THEN 'weight_out_of_range'
+                    {unknown_item}
+                END AS reason
+            FROM raw_interactions r
+        )
+        -- Duplicates are counted among rows that passed every other rule, so a bad copy never hides a good one;
+        -- the earliest ingested copy is kept. split is part of the identity: a given-split pair listed in both
+        -- train and test is a leak that build_split resolves (test wins), not a copy to drop at random.
+        SELECT {cols},
+            CASE WHEN reason IS NULL AND row_number() OVER (
+                PARTITION BY reason IS NULL, user_id, item_id, ts, event, split
+                ORDER BY ingested_at, weight, source
+            ) > 1 THEN 'duplicate' ELSE reason END AS reason
+        FROM ruled
+    """
+
+
+def quarantine(con: duckdb.DuckDBPyConnection, cfg: ValidationConfig, now: datetime) -> QuarantineResult:
+    """Rebuild clean_interactions and rejected_interactions from raw_interactions in one transaction."""
+    params = {"now": now, "earliest": cfg.earliest_ts, "min_w": cfg.min_weight, "max_w": cfg.max_weight}
+    raw_cols = ", ".join(RAW_INTERACTIONS)
+    clean_cols = ", ".join(
+        f"coalesce(weight, {DEFAULT_WEIGHT})" if c == "weight" else c for c in CLEAN_INTERACTIONS
+    )
+    con.begin()
+    try:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _labelled AS {_labelled_sql(checks_known_items(con, cfg))}", params
+        )
+        con.execute("DELETE FROM clean_interactions")
+        con.execute("DELETE FROM rejected_interactions")
+        con.execute(f"INSERT INTO clean_interactions SELECT {clean_cols} FROM _labelled WHERE reason IS NULL")
+        con.execute(
+            f"INSERT INTO rejected_interactions SELECT {raw_cols}, reason FROM _labelled WHERE reason IS NOT NULL"
+        )
+        counts = con.execute(
+            "SELECT coalesce(reason, ''), count(*) FROM _labelled GROUP BY ALL"
+        ).fetchall()
+        con.execute("DROP TABLE _labelled")
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+    by_reason = {reason: int(n) for reason, n in counts if reason}
+    clean = sum(int(n) for reason, n in counts if not reason)
+    ordered = {r: by_reason[r] for r in REASONS if r in by_reason}
+    return QuarantineResult(clean, sum(ordered.values()), ordered)
