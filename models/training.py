@@ -14,9 +14,10 @@ import torch
 from torch import Tensor
 
 from models.checkpoint import load_checkpoint, save_checkpoint
-from models.graph import BipartiteGraph, normalized_adjacency
+from models.graph import BipartiteGraph
 from models.lightgcn import build_lightgcn, split_embeddings
 from models.metrics import evaluate_full_ranking
+from models.propagation import propagation_matrix
 from models.sampling import BPRSampler
 
 
@@ -35,6 +36,8 @@ class LightGCNConfig:
     init_std: float = 0.1  # Normal(0, 0.1) as the reference PyTorch code
     eval_k: int = 20
     seed: int = 2020
+    propagation: str = "symmetric"  # or "doubly_stochastic" (RawlsGCN-Graph for recommendation)
+    balance_strength: float = 1.0  # β of the doubly stochastic mix, see models.propagation
     max_train_seconds: float = 0.0  # wall-clock budget; 0 means none
 
 
@@ -57,14 +60,24 @@ def _propagated(model: torch.nn.Module, adj: Tensor, num_users: int) -> tuple[Te
     return split_embeddings(model.get_embedding(adj), num_users)
 
 
-def bpr_loss(model, adj: Tensor, num_users: int, users: Tensor, pos: Tensor, neg: Tensor, l2: float) -> Tensor:
-    """Mean BPR loss ``softplus(ŷ_uj − ŷ_ui)`` of a batch plus ``l2 · ½‖e⁽⁰⁾‖² / B`` on the batch's layer-0 rows."""
+# An extra training term on the batch's final embeddings, e.g. a compatibility loss against a deployed version:
+# auxiliary_loss(users, user_emb, items, item_emb) with items = cat(positives, negatives).
+AuxiliaryLoss = Callable[[Tensor, Tensor, Tensor, Tensor], Tensor]
+
+
+def bpr_loss(model, adj: Tensor, num_users: int, users: Tensor, pos: Tensor, neg: Tensor, l2: float,
+             auxiliary_loss: AuxiliaryLoss | None = None) -> Tensor:
+    """Mean BPR loss ``softplus(ŷ_uj − ŷ_ui)`` of a batch plus ``l2 · ½‖e⁽⁰⁾‖² / B`` on the batch's layer-0 rows,
+    plus ``auxiliary_loss`` on the batch's final embeddings when given."""
     node_emb = model.get_embedding(adj)
     user_e, pos_e, neg_e = node_emb[users], node_emb[num_users + pos], node_emb[num_users + neg]
     pos_rank, neg_rank = (user_e * pos_e).sum(-1), (user_e * neg_e).sum(-1)
     node_id = torch.cat([users, num_users + pos, num_users + neg])
     # PyG's BPRLoss regularizes λ‖e‖²/B; the reference uses λ·½‖e‖²/B, hence l2 / 2.
-    return model.recommendation_loss(pos_rank, neg_rank, node_id=node_id, lambda_reg=l2 / 2)
+    loss = model.recommendation_loss(pos_rank, neg_rank, node_id=node_id, lambda_reg=l2 / 2)
+    if auxiliary_loss is not None:
+        loss = loss + auxiliary_loss(users, user_e, torch.cat([pos, neg]), torch.cat([pos_e, neg_e]))
+    return loss
 
 
 def train_lightgcn(
@@ -76,11 +89,13 @@ def train_lightgcn(
     log: Callable[[str], None] = print,
     fingerprint: str = "",
     code_version: str = "",
+    auxiliary_loss: AuxiliaryLoss | None = None,
 ) -> TrainResult:
     """Train LightGCN on ``graph`` with BPR, evaluating Recall@``eval_k`` on ``valid_edge_index``.
 
     With ``checkpoint_path``, the state is saved after every evaluation, and an existing checkpoint with the
-    same config and fingerprint is resumed (a crashed run continues where it stopped).
+    same config and fingerprint is resumed (a crashed run continues where it stopped). ``auxiliary_loss`` adds a
+    term on each batch's final embeddings (see :data:`AuxiliaryLoss`).
 
     Shapes:
         graph.edge_index: ``(2, E)`` training (user, item); valid_edge_index: ``(2, V)`` (user, item).
@@ -90,7 +105,7 @@ def train_lightgcn(
     model = build_lightgcn(graph.num_users, graph.num_items, config.embedding_dim, config.num_layers, config.init_std)
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    adj = normalized_adjacency(graph).to(device)
+    adj = propagation_matrix(graph, config.propagation, config.balance_strength).to(device)
     sampler = BPRSampler(graph, seed=config.seed)
     resolved = asdict(config)
 
@@ -120,7 +135,8 @@ def train_lightgcn(
         total = 0.0
         for start in range(0, num_train, config.batch_size):
             batch = slice(start, start + config.batch_size)
-            loss = bpr_loss(model, adj, graph.num_users, users[batch], pos[batch], neg[batch], config.l2)
+            loss = bpr_loss(model, adj, graph.num_users, users[batch], pos[batch], neg[batch], config.l2,
+                            auxiliary_loss)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
