@@ -1,0 +1,84 @@
+"""Validation stage: blocking great-expectations checks on raw_interactions, then the quarantine that splits
+raw rows into clean_interactions and rejected_interactions (each rejected row with its reason).
+"""
+
+import time
+from datetime import datetime, timezone
+
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetSpec,
+    MaterializeResult,
+    multi_asset,
+    multi_asset_check,
+)
+
+from assets.common import AFTER_UPSTREAM_PASSES, config_class, from_config
+from orchestration.resources import Warehouse
+from warehouse.expectations import run_expectations
+from warehouse.validation import ValidationConfig, quarantine
+
+CODE_VERSION = "validation-1"
+ValidationRules = config_class(ValidationConfig, "ValidationRules")
+
+# One blocking check per expectation that warehouse.expectations.run_expectations reports, in its order.
+EXPECTATIONS = {
+    "interactions_have_expected_schema": "Columns and DuckDB types are exactly the raw schema.",
+    "interactions_have_no_null_ids": "user_id and item_id are present.",
+    "interactions_timestamps_in_range": "Timestamps are present, not in the future, not before the start.",
+    "interactions_weights_finite_and_in_range": "Weights are finite and within the configured range.",
+    "interactions_duplicate_rate_within_bound": "Exact duplicates are rare enough.",
+    "interactions_reference_known_items": "Every item_id is in raw_items (when a source supplied items).",
+    "interactions_volume_change_within_bound": "The latest ingest's volume is in line with the previous one.",
+}
+
+
+def _utc_now() -> datetime:
+    """Now as naive UTC, the convention of every warehouse timestamp."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+@multi_asset_check(
+    specs=[AssetCheckSpec(name, asset="raw_interactions", description=text, blocking=True)
+           for name, text in EXPECTATIONS.items()],
+)
+def raw_interactions_expectations(context: AssetCheckExecutionContext, config: ValidationRules,
+                                  warehouse: Warehouse):
+    """Run the great-expectations suite on raw_interactions once and report each expectation as a check."""
+    with warehouse.connection() as con:
+        outcomes = run_expectations(con, from_config(config, ValidationConfig), _utc_now())
+    for outcome in outcomes:
+        yield AssetCheckResult(
+            check_name=outcome.check_name, asset_key="raw_interactions", passed=outcome.passed,
+            severity=AssetCheckSeverity.ERROR, description=outcome.details.get("message", outcome.description),
+            metadata=outcome.details,
+        )
+
+
+@multi_asset(
+    specs=[
+        AssetSpec("clean_interactions", description="Raw interactions that pass every row rule.",
+                  group_name="validation", kinds={"duckdb"}, code_version=CODE_VERSION,
+                  deps=["raw_interactions", "raw_items"], automation_condition=AFTER_UPSTREAM_PASSES),
+        AssetSpec("rejected_interactions", description="Quarantined raw rows, each with the rule it broke.",
+                  group_name="validation", kinds={"duckdb"}, code_version=CODE_VERSION,
+                  deps=["raw_interactions", "raw_items"], automation_condition=AFTER_UPSTREAM_PASSES),
+    ],
+)
+def quarantined_interactions(context: AssetExecutionContext, config: ValidationRules, warehouse: Warehouse):
+    """Rebuild clean_interactions and rejected_interactions from raw_interactions."""
+    started = time.perf_counter()
+    with warehouse.connection() as con:
+        result = quarantine(con, from_config(config, ValidationConfig), _utc_now())
+    context.log.info(f"kept {result.clean_rows} rows, rejected {result.rejected_rows}: {result.by_reason}")
+    yield MaterializeResult(asset_key="clean_interactions", metadata={
+        "dagster/row_count": result.clean_rows, "seconds": time.perf_counter() - started,
+    })
+    yield MaterializeResult(asset_key="rejected_interactions", metadata={
+        "dagster/row_count": result.rejected_rows,
+        **{f"rejected_{reason}": count for reason, count in result.by_reason.items()},
+    })

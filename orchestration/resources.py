@@ -1,0 +1,123 @@
+"""The four resources every asset works through: the DuckDB warehouse, the artifact folder, the compute
+settings and the feature store. Assets never hold paths or devices of their own; these resources do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import torch
+from dagster import ConfigurableResource, InitResourceContext
+from pydantic import Field, PrivateAttr
+
+from feature_store.store import FeatureStore
+from orchestration.settings import Settings
+from warehouse.connection import connect
+
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("fp32",)
+LAUNCHERS = ("inprocess", "torchrun", "k8s")
+
+
+class ComputeConfigError(ValueError):
+    """The Compute resource names a device, precision or launcher that cannot be used here."""
+
+
+class Warehouse(ConfigurableResource):
+    """The DuckDB warehouse: a database file, or ':memory:' for one run's throwaway database."""
+
+    path: str = Field(description="DuckDB database file, or ':memory:'.")
+
+    _memory: duckdb.DuckDBPyConnection | None = PrivateAttr(default=None)
+
+    @contextmanager
+    def connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection with every warehouse table created; closed on exit (a file database is not kept locked
+        between steps, so another process can take its turn)."""
+        if self.path == ":memory:":
+            # Each DuckDB ':memory:' connection is a fresh database, so one is kept for the whole run; every
+            # caller gets its own cursor on it (a cursor is a separate connection to the same database).
+            if self._memory is None:
+                self._memory = connect(":memory:")
+            con = self._memory.cursor()
+        else:
+            con = connect(self.path)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    def teardown_after_execution(self, context: InitResourceContext) -> None:
+        if self._memory is not None:
+            self._memory.close()
+            self._memory = None
+
+
+class ArtifactStore(ConfigurableResource):
+    """A folder for tensors, checkpoints and reports (never pickled objects)."""
+
+    root: str = Field(description="Folder that holds every artifact.")
+
+    def path(self, *parts: str) -> Path:
+        """`root/parts...`, with its parent folders created."""
+        target = Path(self.root).expanduser().joinpath(*parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return target
+
+
+class Compute(ConfigurableResource):
+    """Where and how training runs: device, numeric precision, process count and launcher."""
+
+    device: str = Field(default="auto", description="auto (cuda when available, else cpu) | cpu | cuda")
+    precision: str = Field(default="fp32", description="Numeric precision of training; fp32 for now.")
+    num_processes: int = Field(default=1, description="Training processes (more than 1 needs torchrun).")
+    launcher: str = Field(default="inprocess", description="inprocess | torchrun | k8s")
+
+    def torch_device(self) -> torch.device:
+        """The torch device to train and evaluate on."""
+        if self.device not in DEVICES:
+            raise ComputeConfigError(f"Compute.device={self.device!r} is not one of {DEVICES}.")
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise ComputeConfigError(
+                "Compute.device='cuda' but torch sees no CUDA device; use device='auto' or 'cpu', "
+                "or install a CUDA build of torch."
+            )
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device)
+
+    def check_inprocess(self) -> None:
+        """Fail clearly unless training can run inside the asset's own process (the only launcher so far)."""
+        if self.precision not in PRECISIONS:
+            raise ComputeConfigError(f"Compute.precision={self.precision!r} is not one of {PRECISIONS}.")
+        if self.launcher not in LAUNCHERS:
+            raise ComputeConfigError(f"Compute.launcher={self.launcher!r} is not one of {LAUNCHERS}.")
+        if self.launcher != "inprocess" or self.num_processes != 1:
+            raise NotImplementedError(
+                f"Compute(launcher={self.launcher!r}, num_processes={self.num_processes}): distributed training "
+                "through torchrun or Kubernetes is issue 6 and not built yet; use launcher='inprocess', "
+                "num_processes=1."
+            )
+
+
+class FeatureStoreResource(ConfigurableResource):
+    """The versioned embedding store."""
+
+    root: str = Field(description="Folder of the feature store (registry and version folders).")
+
+    def store(self) -> FeatureStore:
+        """The FeatureStore at `root`."""
+        return FeatureStore(self.root)
+
+
+def build_resources(settings: Settings) -> dict[str, ConfigurableResource]:
+    """The resources of one environment, under the keys the assets ask for."""
+    return {
+        "warehouse": Warehouse(path=settings.warehouse_path),
+        "artifacts": ArtifactStore(root=settings.artifacts_root),
+        "compute": Compute(device=settings.device),
+        "feature_store": FeatureStoreResource(root=settings.feature_store_root),
+    }

@@ -1,0 +1,60 @@
+"""Shared asset helpers: Dagster config built from package dataclasses, fingerprints and markdown metadata."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+import pytest
+import torch
+from dagster import DagsterInvalidConfigError, asset, materialize
+from matplotlib.figure import Figure
+
+from assets.common import config_class, fingerprint, from_config, markdown_image, markdown_table
+
+
+@dataclass(frozen=True)
+class _Example:
+    mode: Literal["a", "b"] = "a"
+    start: datetime = datetime(2026, 1, 5)
+    cutoff: datetime | None = None
+    rate: float = 0.5
+    steps: int = 3
+
+
+def test_config_class_keeps_dataclass_defaults_and_converts_datetimes():
+    Settings = config_class(_Example, "ExampleSettings", {"steps": 7})
+    config = Settings()
+    assert config.model_dump() == {"mode": "a", "start": "2026-01-05T00:00:00", "cutoff": None, "rate": 0.5,
+                                   "steps": 7}
+    assert from_config(Settings(cutoff="2026-02-01T12:00:00"), _Example) == _Example(
+        cutoff=datetime(2026, 2, 1, 12), steps=7)
+
+
+def test_config_class_is_usable_as_run_config():
+    Settings = config_class(_Example, "ExampleSettings")
+    seen = []
+
+    @asset
+    def example(config: Settings) -> None:
+        seen.append(from_config(config, _Example))
+
+    assert materialize([example], run_config={"ops": {"example": {"config": {"mode": "b", "rate": 0.1}}}}).success
+    assert seen == [_Example(mode="b", rate=0.1)]
+    with pytest.raises(DagsterInvalidConfigError):
+        materialize([example], run_config={"ops": {"example": {"config": {"rate": "fast"}}}})
+
+
+def test_fingerprint_depends_on_values_and_shapes():
+    a = torch.tensor([[0, 1], [2, 3]])
+    assert fingerprint(a) == fingerprint(a.clone())
+    assert fingerprint(a) != fingerprint(a.flatten())
+    assert fingerprint(a) != fingerprint(torch.tensor([[0, 1], [2, 4]]))
+
+
+def test_markdown_table_and_image():
+    assert markdown_table([{"group": 0, "recall@20": 0.25}, {"group": 1, "recall@20": 0.5}]) == (
+        "| group | recall@20 |\n|---|---|\n| 0 | 0.2500 |\n| 1 | 0.5000 |")
+    assert markdown_table([]) == "_(no rows)_"
+    figure = Figure()
+    figure.subplots().plot([0, 1], [1, 0])
+    assert markdown_image(figure, "line").startswith("![line](data:image/png;base64,iVBORw0KGgo")
