@@ -2,7 +2,7 @@
 
     python -m benchmarks.rawls_recsys --dataset gowalla [--strengths 1.0,0.5] [--json FILE]
 
-Every model gets the same recipe, the same split and the same wall-clock budget; users are bucketed by
+Every model gets the same recipe, the same split and the same epoch budget; users are bucketed by
 training degree (quantiles) and the bias is the variance of the groups' mean Recall@20.
 """
 from __future__ import annotations
@@ -32,7 +32,8 @@ def main() -> None:
     parser.add_argument("--strengths", default="1.0", help="balance strengths β of the Rawls variant to run")
     parser.add_argument("--batch-size", type=int, default=32768)
     parser.add_argument("--lr", type=float, default=0.01)
-    parser.add_argument("--max-minutes", type=float, default=20.0, help="training budget per model")
+    parser.add_argument("--epochs", type=int, default=60, help="epoch budget per model (the same for every model)")
+    parser.add_argument("--max-minutes", type=float, default=0.0, help="optional wall-clock cap per model")
     parser.add_argument("--eval-every", type=int, default=10)
     parser.add_argument("--groups", type=int, default=5)
     parser.add_argument("--valid-fraction", type=float, default=0.05)
@@ -45,9 +46,10 @@ def main() -> None:
     for beta in (float(s) for s in args.strengths.split(",")):
         runs["rawls" if beta == 1.0 else f"rawls_b{beta:g}"] = ("doubly_stochastic", beta)
 
-    results: dict[str, object] = {"dataset": args.dataset, "max_minutes_per_model": args.max_minutes}
+    results: dict[str, object] = {"dataset": args.dataset, "epochs_per_model": args.epochs}
     for name, (propagation, beta) in runs.items():
-        config = LightGCNConfig(batch_size=args.batch_size, lr=args.lr, eval_every=args.eval_every, patience=5,
+        config = LightGCNConfig(batch_size=args.batch_size, lr=args.lr, epochs=args.epochs,
+                                eval_every=args.eval_every, patience=5,
                                 seed=args.seed, propagation=propagation, balance_strength=beta,
                                 max_train_seconds=args.max_minutes * 60)
         result = train_lightgcn(graph, valid, config, log=lambda m, n=name: print(f"[{n}] {m}", flush=True))
