@@ -1,7 +1,8 @@
 """LightGCN training: BPR with vectorized sampling, early stopping on validation Recall@K, resumable checkpoints.
 
 Reads like nanoGPT's train loop: one config with visible defaults, the resolved config, seed, data
-fingerprint and code version saved in every checkpoint, and ``resume`` that continues exactly.
+fingerprint and code version saved in every checkpoint, and ``resume`` that continues exactly. The same loop runs
+under torchrun with DistributedDataParallel (see models.distributed and models.train_entry).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
+from models import distributed
 from models.checkpoint import load_checkpoint, save_checkpoint
 from models.graph import BipartiteGraph
 from models.lightgcn import build_lightgcn, split_embeddings
@@ -80,6 +82,20 @@ def bpr_loss(model, adj: Tensor, num_users: int, users: Tensor, pos: Tensor, neg
     return loss
 
 
+class BPRObjective(torch.nn.Module):
+    """:func:`bpr_loss` as a module over a fixed adjacency, so that DistributedDataParallel sees a batch's whole
+    computation in ``forward`` and all-reduces the gradients in backward."""
+
+    def __init__(self, model: torch.nn.Module, adj: Tensor, num_users: int, l2: float,
+                 auxiliary_loss: AuxiliaryLoss | None = None) -> None:
+        super().__init__()
+        self.model, self.adj, self.num_users, self.l2 = model, adj, num_users, l2
+        self.auxiliary_loss = auxiliary_loss
+
+    def forward(self, users: Tensor, pos: Tensor, neg: Tensor) -> Tensor:
+        return bpr_loss(self.model, self.adj, self.num_users, users, pos, neg, self.l2, self.auxiliary_loss)
+
+
 def train_lightgcn(
     graph: BipartiteGraph,
     valid_edge_index: Tensor,
@@ -90,6 +106,7 @@ def train_lightgcn(
     fingerprint: str = "",
     code_version: str = "",
     auxiliary_loss: AuxiliaryLoss | None = None,
+    dist_ctx: distributed.DistContext | None = None,
 ) -> TrainResult:
     """Train LightGCN on ``graph`` with BPR, evaluating Recall@``eval_k`` on ``valid_edge_index``.
 
@@ -97,16 +114,22 @@ def train_lightgcn(
     same config and fingerprint is resumed (a crashed run continues where it stopped). ``auxiliary_loss`` adds a
     term on each batch's final embeddings (see :data:`AuxiliaryLoss`).
 
+    Under torchrun, pass ``dist_ctx`` (:func:`models.distributed.init_distributed`; it overrides ``device``):
+    each rank samples its share of every batch with its own generator, DDP all-reduces the gradients, rank 0
+    evaluates and writes the checkpoint, and every rank ends with the same result.
+
     Shapes:
         graph.edge_index: ``(2, E)`` training (user, item); valid_edge_index: ``(2, V)`` (user, item).
     """
-    device = torch.device(device)
+    ctx = dist_ctx or distributed.DistContext(device=torch.device(device))
+    device = ctx.device
     torch.manual_seed(config.seed)
     model = build_lightgcn(graph.num_users, graph.num_items, config.embedding_dim, config.num_layers, config.init_std)
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     adj = propagation_matrix(graph, config.propagation, config.balance_strength).to(device)
-    sampler = BPRSampler(graph, seed=config.seed)
+    sampler = BPRSampler(graph, seed=distributed.rank_seed(config.seed, ctx.rank))
+    objective = distributed.wrap(BPRObjective(model, adj, graph.num_users, config.l2, auxiliary_loss), ctx)
     resolved = asdict(config)
 
     state = {"epoch": 0, "history": [], "best_recall": -1.0, "best_epoch": 0,
@@ -114,45 +137,58 @@ def train_lightgcn(
     resumed_from = 0
     if checkpoint_path is not None and Path(checkpoint_path).exists():
         saved = load_checkpoint(checkpoint_path, map_location=device)
-        if saved["config"] == resolved and saved["fingerprint"] == fingerprint:
+        # One sampler state per rank (checkpoints of single-process runs before DDP held one flat state).
+        sampler_states = torch.atleast_2d(saved["sampler_rng"])
+        if (saved["config"] == resolved and saved["fingerprint"] == fingerprint
+                and len(sampler_states) == ctx.world_size):
             model.load_state_dict(saved["model"])
             optimizer.load_state_dict(saved["optimizer"])
-            sampler.generator.set_state(saved["sampler_rng"])
+            sampler.generator.set_state(sampler_states[ctx.rank])
             state = {k: saved[k] for k in state}
             resumed_from = state["epoch"]
             log(f"resumed from {checkpoint_path} at epoch {resumed_from}")
         else:
-            log(f"ignoring checkpoint {checkpoint_path}: written for another config or data fingerprint")
+            log(f"ignoring checkpoint {checkpoint_path}: written for another config, data fingerprint or "
+                f"number of processes ({len(sampler_states)}, now {ctx.world_size})")
 
     evals_without_gain = 0
     num_train = graph.num_edges
+    local_sizes = distributed.local_batch_sizes(num_train, config.batch_size, ctx.world_size)
     epoch = state["epoch"]
     while epoch < config.epochs:
         epoch += 1
         started = time.perf_counter()
         model.train()
-        users, pos, neg = (t.to(device) for t in sampler.sample(num_train))
-        total = 0.0
-        for start in range(0, num_train, config.batch_size):
-            batch = slice(start, start + config.batch_size)
-            loss = bpr_loss(model, adj, graph.num_users, users[batch], pos[batch], neg[batch], config.l2,
-                            auxiliary_loss)
+        # This rank's share of every batch of the epoch (all of it with one process).
+        users, pos, neg = (t.to(device) for t in sampler.sample(sum(local_sizes)))
+        total, start = 0.0, 0
+        for size in local_sizes:
+            batch = slice(start, start + size)
+            loss = objective(users[batch], pos[batch], neg[batch])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            total += loss.item() * (min(start + config.batch_size, num_train) - start)
+            total += loss.item() * size
+            start += size
         epoch_seconds = time.perf_counter() - started
         state["train_seconds"] += epoch_seconds
-        record = {"epoch": epoch, "loss": total / num_train, "epoch_seconds": epoch_seconds,
+        loss_mean = distributed.sum_float(total, ctx) / (start * ctx.world_size)
+        record = {"epoch": epoch, "loss": loss_mean, "epoch_seconds": epoch_seconds,
                   "elapsed_seconds": state["train_seconds"]}
 
-        out_of_time = 0 < config.max_train_seconds <= state["train_seconds"]
+        # Rank 0's clock decides, so that every rank evaluates and stops at the same epoch.
+        out_of_time = bool(distributed.broadcast_float(
+            float(0 < config.max_train_seconds <= state["train_seconds"]), ctx))
         if epoch % config.eval_every == 0 or epoch == config.epochs or out_of_time:
-            model.eval()
-            with torch.no_grad():
-                user_emb, item_emb = _propagated(model, adj, graph.num_users)
-                recall = evaluate_full_ranking(user_emb, item_emb, graph, valid_edge_index.to(device),
-                                               ks=(config.eval_k,)).summary()[f"recall@{config.eval_k}"]
+            recall = 0.0
+            if ctx.is_main:
+                model.eval()
+                with torch.no_grad():
+                    user_emb, item_emb = _propagated(model, adj, graph.num_users)
+                    recall = evaluate_full_ranking(user_emb, item_emb, graph, valid_edge_index.to(device),
+                                                   ks=(config.eval_k,)).summary()[f"recall@{config.eval_k}"]
+            # Every rank holds the same weights (DDP), so with rank 0's recall each keeps the same best state.
+            recall = distributed.broadcast_float(recall, ctx)
             record[f"valid_recall@{config.eval_k}"] = recall
             if recall > state["best_recall"]:
                 state.update(best_recall=recall, best_epoch=epoch, best_weight=model.embedding.weight.detach().clone())
@@ -162,10 +198,13 @@ def train_lightgcn(
             state["epoch"] = epoch
             state["history"].append(record)
             if checkpoint_path is not None:
-                save_checkpoint(checkpoint_path, {
-                    **state, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "sampler_rng": sampler.generator.get_state(), "config": resolved,
-                    "seed": config.seed, "fingerprint": fingerprint, "code_version": code_version})
+                # Every rank takes part in the gather, so that rank 0's checkpoint resumes every sampling stream.
+                rng_states = distributed.gather_generator_states(sampler.generator, ctx)
+                if ctx.is_main:
+                    save_checkpoint(checkpoint_path, {
+                        **state, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "sampler_rng": rng_states, "config": resolved,
+                        "seed": config.seed, "fingerprint": fingerprint, "code_version": code_version})
             log(f"epoch {epoch}: loss {record['loss']:.4f}, valid recall@{config.eval_k} {recall:.4f}, "
                 f"{epoch_seconds:.1f} s/epoch")
             if evals_without_gain >= config.patience or out_of_time:
