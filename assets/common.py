@@ -34,10 +34,6 @@ AFTER_UPSTREAM_PASSES = (
 TRAIN_GRAPH = ("graph", "train_graph.pt")
 VALID_EDGES = ("graph", "valid_edge_index.pt")
 TEST_EDGES = ("graph", "test_edge_index.pt")
-LIGHTGCN_CHECKPOINT = ("lightgcn", "checkpoint.pt")
-LIGHTGCN_FINAL = ("lightgcn", "final_checkpoint.pt")
-LIGHTGCN_EMBEDDINGS = ("lightgcn", "embeddings.pt")
-LIGHTGCN_RECORD = ("lightgcn", "training.json")
 RANKING_REPORT = ("reports", "ranking_report.json")
 GRAPH_RECORD = ("graph", "graph.json")
 

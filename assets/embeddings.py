@@ -1,23 +1,18 @@
-"""Embeddings stage: publish the trained user and item vectors to the feature store, keyed by raw ids, with
-lineage (parent = the version promoted so far), data fingerprint, code version and metrics; then promote it.
+"""Embeddings stage: publish the champion model's user and item vectors to the feature store, keyed by raw ids, with
+lineage (parent = the version promoted so far), model name, data fingerprint, code version and metrics; then promote it.
 """
 
 import duckdb
 from dagster import AssetExecutionContext, MaterializeResult, asset
 
-from assets.common import (
-    AFTER_UPSTREAM_PASSES,
-    LIGHTGCN_EMBEDDINGS,
-    LIGHTGCN_RECORD,
-    RANKING_REPORT,
-    load_tensors,
-    read_json,
-)
+from assets.champion import CHAMPION
+from assets.common import AFTER_UPSTREAM_PASSES, load_tensors, read_json
+from assets.training import RECOMMENDERS, ModelArtifacts
 from feature_store import VersionMeta
 from orchestration.resources import ArtifactStore, FeatureStoreResource, Warehouse
 from warehouse.id_maps import load_id_map
 
-CODE_VERSION = "publish-1"
+CODE_VERSION = "publish-2"
 
 
 class EmbeddingIdMismatchError(ValueError):
@@ -36,13 +31,14 @@ def _raw_ids(con: duckdb.DuckDBPyConnection, entity: str, rows: int) -> list[str
 
 
 @asset(group_name="embeddings", kinds={"duckdb", "parquet"}, code_version=CODE_VERSION,
-       deps=["ranking_report", "lightgcn_model", "id_maps"], automation_condition=AFTER_UPSTREAM_PASSES)
+       deps=["champion_model", *RECOMMENDERS.values(), "id_maps"], automation_condition=AFTER_UPSTREAM_PASSES)
 def published_embeddings(context: AssetExecutionContext, warehouse: Warehouse, artifacts: ArtifactStore,
                          feature_store: FeatureStoreResource) -> MaterializeResult:
-    """LightGCN vectors published as a feature-store version keyed by raw id, and promoted."""
-    vectors = load_tensors(artifacts.path(*LIGHTGCN_EMBEDDINGS))
-    record = read_json(artifacts.path(*LIGHTGCN_RECORD))
-    report = read_json(artifacts.path(*RANKING_REPORT))
+    """The champion model's vectors published as a feature-store version keyed by raw id, and promoted."""
+    champion = read_json(artifacts.path(*CHAMPION))
+    files = ModelArtifacts(champion["model"])
+    vectors = load_tensors(artifacts.path(*files.embeddings))
+    record = read_json(artifacts.path(*files.record))
     with warehouse.connection() as con:
         user_ids = _raw_ids(con, "user", vectors["user_emb"].size(0))
         item_ids = _raw_ids(con, "item", vectors["item_emb"].size(0))
@@ -50,13 +46,14 @@ def published_embeddings(context: AssetExecutionContext, warehouse: Warehouse, a
     parent = store.promoted_version()
     meta = VersionMeta(
         model=record["model"], parent_id=parent.version_id if parent else None, config=record["config"],
-        data_fingerprint=record["data_fingerprint"], code_version=record["code_version"], metrics=report,
+        data_fingerprint=record["data_fingerprint"], code_version=record["code_version"], metrics=champion["metrics"],
     )
     version_id = store.publish(meta, user_ids, vectors["user_emb"], item_ids, vectors["item_emb"])
     promoted = store.promote(version_id)
-    context.log.info(f"published and promoted {version_id} (parent {meta.parent_id})")
+    context.log.info(f"published and promoted {meta.model} as {version_id} (parent {meta.parent_id})")
     return MaterializeResult(metadata={
-        "version_id": version_id, "promoted_version": promoted.version_id, "parent_version": meta.parent_id or "",
+        "model": meta.model, "version_id": version_id, "promoted_version": promoted.version_id,
+        "parent_version": meta.parent_id or "",
         "users": len(user_ids), "items": len(item_ids), "dim": int(vectors["user_emb"].size(1)),
         "versions_total": len(store.list_versions()),
     })

@@ -1,16 +1,15 @@
-"""Training stage: LightGCN on the training graph, on the Compute resource's device, with a checkpoint in the
-artifact store that a crashed run resumes from; the final embeddings are saved as tensors.
+"""Training stage: one recommender asset per propagation (LightGCN's symmetric one, RawlsGCN's doubly stochastic one),
+each with its own resumable checkpoint and embeddings in the artifact store, trained on the Compute resource's device.
 """
 
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+import time
+from dataclasses import dataclass
+
+from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, MetadataValue, asset
 
 from assets.common import (
     AFTER_UPSTREAM_PASSES,
     GRAPH_RECORD,
-    LIGHTGCN_CHECKPOINT,
-    LIGHTGCN_EMBEDDINGS,
-    LIGHTGCN_FINAL,
-    LIGHTGCN_RECORD,
     TRAIN_GRAPH,
     VALID_EDGES,
     config_class,
@@ -22,43 +21,111 @@ from assets.common import (
     save_tensors,
     write_json,
 )
-from models.graph import BipartiteGraph
+from assets.launchers import train_in_processes
+from models.graph import BipartiteGraph, normalized_adjacency
+from models.sinkhorn import sinkhorn_knopp
 from models.training import LightGCNConfig, train_lightgcn
 from orchestration.resources import ArtifactStore, Compute
 from orchestration.settings import training_defaults
 
-CODE_VERSION = "lightgcn-1"
-LightGCNSettings = config_class(LightGCNConfig, "LightGCNSettings", training_defaults())
+CODE_VERSION = "1"  # shared by every recommender asset: they run the same code
+SINKHORN_TOL = 1e-3  # the tolerance models.propagation.propagation_matrix balances to
 
 
-@asset(group_name="training", kinds={"pytorch"}, code_version=CODE_VERSION, deps=["training_graph"],
-       automation_condition=AFTER_UPSTREAM_PASSES)
-def lightgcn_model(context: AssetExecutionContext, config: LightGCNSettings, compute: Compute,
-                   artifacts: ArtifactStore) -> MaterializeResult:
-    """LightGCN user and item embeddings, trained with BPR and early-stopped on validation Recall@K."""
-    compute.check_inprocess()
-    device = compute.torch_device()
-    graph = BipartiteGraph.load(artifacts.path(*TRAIN_GRAPH))
-    valid = load_tensors(artifacts.path(*VALID_EDGES))["edge_index"]
-    data_fingerprint = read_json(artifacts.path(*GRAPH_RECORD))["fingerprint"]
-    checkpoint = artifacts.path(*LIGHTGCN_CHECKPOINT)
-    result = train_lightgcn(graph, valid, from_config(config, LightGCNConfig), device, checkpoint,
-                            context.log.info, data_fingerprint, CODE_VERSION)
-    # The finished run's checkpoint stays as its record, moved so that the next run starts fresh, not resumes.
-    if checkpoint.exists():
-        checkpoint.replace(artifacts.path(*LIGHTGCN_FINAL))
-    save_tensors(artifacts.path(*LIGHTGCN_EMBEDDINGS), user_emb=result.user_emb, item_emb=result.item_emb)
-    recall_key = f"valid_recall@{config.eval_k}"
-    write_json(artifacts.path(*LIGHTGCN_RECORD), {
-        "model": "lightgcn", "config": result.config, "data_fingerprint": data_fingerprint,
-        "code_version": CODE_VERSION, "best_epoch": result.best_epoch, recall_key: result.best_valid_recall,
-        "history": result.history,
-    })
-    curve = [{"epoch": h["epoch"], "elapsed_seconds": h["elapsed_seconds"], recall_key: h[recall_key],
-              "loss": h["loss"]} for h in result.history if recall_key in h]
-    return MaterializeResult(metadata={
-        "epochs": result.epochs_run, "best_epoch": result.best_epoch, recall_key: result.best_valid_recall,
-        "train_seconds": result.train_seconds, "seconds_per_epoch": result.train_seconds / max(result.epochs_run, 1),
-        "resumed_from_epoch": result.resumed_from_epoch, "peak_rss_mb": peak_rss_mb(), "device": str(device),
-        "time_to_quality": MetadataValue.md(markdown_table(curve)),
-    })
+@dataclass(frozen=True)
+class ModelArtifacts:
+    """Where one recommender's files live in the artifact store (paths relative to its root)."""
+
+    model: str
+
+    @property
+    def checkpoint(self) -> tuple[str, str]:
+        """The running checkpoint that a crashed run resumes from."""
+        return self.model, "checkpoint.pt"
+
+    @property
+    def final(self) -> tuple[str, str]:
+        """The finished run's checkpoint, kept as its record."""
+        return self.model, "final_checkpoint.pt"
+
+    @property
+    def embeddings(self) -> tuple[str, str]:
+        """Final user and item embeddings (tensors ``user_emb``, ``item_emb``)."""
+        return self.model, "embeddings.pt"
+
+    @property
+    def record(self) -> tuple[str, str]:
+        """Training record (JSON): model, config, data fingerprint, code version, history."""
+        return self.model, "training.json"
+
+
+def _sinkhorn_figures(graph: BipartiteGraph) -> dict[str, float]:
+    """Iterations, final error and seconds of the Sinkhorn–Knopp balancing behind the doubly stochastic propagation.
+
+    Balanced once more here because train_lightgcn keeps the result to itself; on Gowalla that costs seconds,
+    next to the training's minutes.
+    """
+    started = time.perf_counter()
+    balanced = sinkhorn_knopp(normalized_adjacency(graph, self_loops=True), tol=SINKHORN_TOL)
+    return {"sinkhorn_iterations": balanced.iterations, "sinkhorn_max_error": balanced.max_error,
+            "sinkhorn_seconds": time.perf_counter() - started}
+
+
+def _recommender_asset(name: str, propagation: str, description: str) -> AssetsDefinition:
+    """The asset ``<name>_model``: LightGCN with ``propagation`` (see models.propagation), files under ``<name>/``."""
+    files, code_version = ModelArtifacts(name), f"{name}-{CODE_VERSION}"
+    settings = config_class(LightGCNConfig, f"{name.capitalize()}Settings",
+                            {**training_defaults(), "propagation": propagation})
+
+    @asset(name=f"{name}_model", description=description, group_name="training", kinds={"pytorch"},
+           code_version=code_version, deps=["training_graph"], automation_condition=AFTER_UPSTREAM_PASSES)
+    def recommender(context: AssetExecutionContext, config: settings, compute: Compute,
+                    artifacts: ArtifactStore) -> MaterializeResult:
+        graph = BipartiteGraph.load(artifacts.path(*TRAIN_GRAPH))
+        valid = load_tensors(artifacts.path(*VALID_EDGES))["edge_index"]
+        data_fingerprint = read_json(artifacts.path(*GRAPH_RECORD))["fingerprint"]
+        checkpoint = artifacts.path(*files.checkpoint)
+        if compute.launches_processes():  # torchrun (DDP) or a Kubernetes pod, reporting back through Dagster Pipes
+            result, launched = train_in_processes(context, compute, artifacts, from_config(config, LightGCNConfig),
+                                                  checkpoint, data_fingerprint, code_version)
+        else:
+            device = compute.torch_device()
+            result = train_lightgcn(graph, valid, from_config(config, LightGCNConfig), device, checkpoint,
+                                    context.log.info, data_fingerprint, code_version)
+            launched = {"device": str(device)}
+        # The finished run's checkpoint stays as its record, moved so that the next run starts fresh, not resumes.
+        if checkpoint.exists():
+            checkpoint.replace(artifacts.path(*files.final))
+        save_tensors(artifacts.path(*files.embeddings), user_emb=result.user_emb, item_emb=result.item_emb)
+        recall_key = f"valid_recall@{config.eval_k}"
+        write_json(artifacts.path(*files.record), {
+            "model": name, "config": result.config, "data_fingerprint": data_fingerprint,
+            "code_version": code_version, "best_epoch": result.best_epoch, recall_key: result.best_valid_recall,
+            "history": result.history,
+        })
+        curve = [{"epoch": h["epoch"], "elapsed_seconds": h["elapsed_seconds"], recall_key: h[recall_key],
+                  "loss": h["loss"]} for h in result.history if recall_key in h]
+        balancing = ({"balance_strength": config.balance_strength, **_sinkhorn_figures(graph)}
+                     if config.propagation == "doubly_stochastic" else {})
+        return MaterializeResult(metadata={
+            **launched,
+            "epochs": result.epochs_run, "best_epoch": result.best_epoch, recall_key: result.best_valid_recall,
+            "train_seconds": result.train_seconds,
+            "seconds_per_epoch": result.train_seconds / max(result.epochs_run, 1),
+            "resumed_from_epoch": result.resumed_from_epoch, "peak_rss_mb": peak_rss_mb(),
+            "propagation": config.propagation, **balancing,
+            "time_to_quality": MetadataValue.md(markdown_table(curve)),
+        })
+
+    return recommender
+
+
+lightgcn_model = _recommender_asset(
+    "lightgcn", "symmetric",
+    "LightGCN user and item embeddings, trained with BPR and early-stopped on validation Recall@K.")
+rawls_model = _recommender_asset(
+    "rawls", "doubly_stochastic",
+    "RawlsGCN embeddings: LightGCN over the doubly stochastic (Sinkhorn–Knopp balanced) adjacency, trained alike.")
+
+# Every trained recommender by model name: evaluation compares them all, and the champion is one of them.
+RECOMMENDERS: dict[str, AssetsDefinition] = {"lightgcn": lightgcn_model, "rawls": rawls_model}

@@ -4,10 +4,10 @@
 
 The reference is the authors' code (github.com/jiank2/RawlsGCN) run on these same .npz files with its
 protocol (one split from seed 1684992425, model seeds 0–4, 100 epochs); it took 27–42 s per run on 2 CPU
-cores. The Sinkhorn–Knopp row balances Gowalla's symmetric user–item adjacency with self-loops to tol 1e-3.
+cores. The Sinkhorn–Knopp row balances Gowalla's renormalized user–item adjacency with self-loops to tol 1e-3.
 
-On a shared machine where other processes hold cores, run with ``OMP_WAIT_POLICY=PASSIVE`` (or ``--threads 1``):
-OpenMP's default spin-waiting then makes these small full-batch steps several times slower with two threads.
+``OMP_WAIT_POLICY=PASSIVE`` is the default (models/__init__.py): OpenMP's spin-waiting makes these small
+full-batch steps several times slower with two threads when other processes hold cores.
 """
 
 from __future__ import annotations
@@ -17,39 +17,23 @@ import os
 import statistics
 import time
 
-import numpy as np
 import torch
-from torch_geometric.utils import add_self_loops, to_torch_csr_tensor
 
-from benchmarks.common import print_table, write_json
-from models.graph import BipartiteGraph, to_homogeneous_edge_index
-from models.node_classification import METHODS, NodeClassificationConfig, run_protocol
-from models.npz_graphs import load_npz_graph, shared_dir
+from benchmarks.common import load_dataset, print_table, write_json
+from models.graph import normalized_adjacency
+from models.node_classification import AUTHORS_REFERENCE, METHODS, NodeClassificationConfig, run_protocol
+from models.npz_graphs import load_npz_graph
 from models.sinkhorn import sinkhorn_knopp
 
-# (accuracy %, Bias) of the authors' code on our files, mean over seeds 0–4 (issue 3).
-REFERENCE = {
-    "cora_ml": {"gcn": (78.92, 0.693), "rawls_graph": (77.88, 0.103), "rawls_grad": (78.64, 0.285)},
-    "citeseer": {"gcn": (69.66, 0.222), "rawls_graph": (67.80, 0.174), "rawls_grad": (69.46, 0.231)},
-}
+REFERENCE = AUTHORS_REFERENCE  # (accuracy %, Bias) of the authors' code on our files, seeds 0–4 (issue 3)
 REFERENCE_SECONDS_PER_RUN = (27.0, 42.0)
 ORDER = ("gcn", "rawls_grad", "rawls_graph")  # the accuracy ordering the authors' code shows on Cora-ML
 
 
 def gowalla_adjacency() -> torch.Tensor:
-    """Gowalla's train interactions as the symmetric (users + items)² adjacency with self-loops, CSR of ones."""
-    users, items = [], []
-    # LightGCN format `user item item ...`; the benchmark needs only the edge set, not the warehouse's id maps.
-    with open(shared_dir() / "datasets" / "gowalla" / "train.txt") as lines:
-        for line in lines:
-            ids = np.array(line.split(), dtype=np.int64)
-            users.append(np.full(ids.size - 1, ids[0]))
-            items.append(ids[1:])
-    pairs = torch.from_numpy(np.stack([np.concatenate(users), np.concatenate(items)]))
-    graph = BipartiteGraph(pairs, int(pairs[0].max()) + 1, int(pairs[1].max()) + 1)
-    num_nodes = graph.num_users + graph.num_items
-    edge_index, _ = add_self_loops(to_homogeneous_edge_index(graph), num_nodes=num_nodes)
-    return to_torch_csr_tensor(edge_index, torch.ones(edge_index.size(1)), size=(num_nodes, num_nodes))
+    """Gowalla's renormalized bipartite adjacency with self-loops, the matrix RawlsGCN balances (CSR)."""
+    graph, _, _ = load_dataset("gowalla", valid_fraction=0.0, seed=0)
+    return normalized_adjacency(graph, self_loops=True)
 
 
 def sinkhorn_benchmark(device: torch.device, repeats: int) -> dict[str, float]:

@@ -12,18 +12,14 @@ import argparse
 import torch
 
 from benchmarks.common import load_dataset, print_table, write_json
-from models.metrics import degree_groups, evaluate_full_ranking, group_means, group_variance
+from models.metrics import degree_group_metrics, degree_groups, evaluate_full_ranking
 from models.training import LightGCNConfig, train_lightgcn
 
 
 def degree_report(result, graph, test: torch.Tensor, num_groups: int) -> dict[str, float]:
     """Overall Recall/NDCG@20, Recall@20 per user-degree group and the bias across groups."""
     ranking = evaluate_full_ranking(result.user_emb, result.item_emb, graph, test, ks=(20,))
-    groups = degree_groups(graph.user_degree()[ranking.users], num_groups)
-    out = {"recall@20": float(ranking.recall[20].mean()), "ndcg@20": float(ranking.ndcg[20].mean()),
-           "bias": group_variance(ranking.recall[20], groups)}
-    out.update({f"group{g}.recall@20": v for g, v in group_means(ranking.recall[20], groups).items()})
-    return out
+    return degree_group_metrics(ranking, degree_groups(graph.user_degree()[ranking.users], num_groups))
 
 
 def main() -> None:

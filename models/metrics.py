@@ -137,6 +137,17 @@ def group_variance(values: Tensor, groups: Tensor) -> float:
     return statistics.variance(means) if len(means) >= 2 else 0.0
 
 
+def degree_group_metrics(result: RankingResult, groups: Tensor, k: int = 20) -> dict[str, float]:
+    """One model's flat figures: ``recall@K``/``ndcg@K``, ``bias`` (variance of the groups' mean Recall@k) and
+    ``group<g>.recall@k`` per degree group.
+
+    ``groups`` holds the degree group of each evaluated user, aligned with ``result.users``.
+    """
+    per_group = group_means(result.recall[k], groups)
+    return {**result.summary(), "bias": group_variance(result.recall[k], groups),
+            **{f"group{g}.recall@{k}": value for g, value in per_group.items()}}
+
+
 def rawls_bias(per_node_loss: Tensor, degree: Tensor) -> float:
     """RawlsGCN's Bias: sample variance over raw-degree groups of the mean per-node loss (ALGORITHMS.md §1).
 

@@ -22,6 +22,12 @@ from models.sinkhorn import sinkhorn_knopp
 
 METHODS = ("gcn", "rawls_graph", "rawls_grad")
 
+# (test accuracy %, Bias) of the authors' code on our .npz files with their protocol, mean over seeds 0–4 (issue 3).
+AUTHORS_REFERENCE = {
+    "cora_ml": {"gcn": (78.92, 0.693), "rawls_graph": (77.88, 0.103), "rawls_grad": (78.64, 0.285)},
+    "citeseer": {"gcn": (69.66, 0.222), "rawls_graph": (67.80, 0.174), "rawls_grad": (69.46, 0.231)},
+}
+
 
 class ProtocolError(ValueError):
     """The protocol cannot run as configured on this graph."""
@@ -94,6 +100,16 @@ class ProtocolResult:
             "bias_std": statistics.stdev(bias) if len(bias) > 1 else 0.0,
             "seconds_per_run": statistics.mean(r.seconds for r in self.runs),
         }
+
+
+def mean_group_loss(runs: list[RunResult]) -> dict[int, float]:
+    """Mean test loss per raw degree, averaged over the seeds' ``group_loss`` (degrees sorted ascending).
+
+    Every seed of a protocol scores the same test nodes, so each degree appears in every run; a degree missing
+    from some runs is averaged over the runs that have it.
+    """
+    degrees = sorted({degree for run in runs for degree in run.group_loss})
+    return {d: statistics.mean(run.group_loss[d] for run in runs if d in run.group_loss) for d in degrees}
 
 
 def class_balanced_split(y: Tensor, num_train_per_class: int, num_val: int, num_test: int, seed: int) -> NodeSplit:

@@ -7,7 +7,6 @@ would both have to sum to the block's total), so self-loops are added first, as 
 """
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
 from models.graph import BipartiteGraph, normalized_adjacency

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 from dagster import Definitions, in_process_executor
 
+from assets.champion import champion_model
 from assets.embeddings import published_embeddings
 from assets.evaluation import ranking_report
 from assets.graph import id_maps, interaction_split, training_graph, training_graph_checks
 from assets.ingest import ingest_source
-from assets.training import lightgcn_model
+from assets.node_classification import node_classification_graphs, rawls_node_classification
+from assets.training import lightgcn_model, rawls_model
 from assets.validation import quarantined_interactions, raw_interactions_expectations
-from orchestration.jobs import full_retrain, landing_ingest, weekly_retrain, weekly_retrain_schedule
+from orchestration.jobs import benchmark_graphs, full_retrain, landing_ingest, weekly_retrain, weekly_retrain_schedule
 from orchestration.resources import build_resources
 from orchestration.sensors import downstream_automation, landing_sensor
 from orchestration.settings import load_settings
@@ -21,10 +23,11 @@ settings = load_settings()
 
 defs = Definitions(
     assets=[ingest_source, quarantined_interactions, id_maps, interaction_split, training_graph, lightgcn_model,
-            ranking_report, published_embeddings],
+            rawls_model, ranking_report, champion_model, published_embeddings,
+            node_classification_graphs, rawls_node_classification],
     asset_checks=[raw_interactions_expectations, training_graph_checks],
     resources=build_resources(settings),
-    jobs=[full_retrain, landing_ingest, weekly_retrain],
+    jobs=[full_retrain, landing_ingest, weekly_retrain, benchmark_graphs],
     schedules=[weekly_retrain_schedule(settings.schedules_running)],
     sensors=[landing_sensor(settings.landing_dir, landing_ingest.name), downstream_automation],
     # One process for the whole run: the multiprocess executor re-imports torch and dagster per step (STACK.md).

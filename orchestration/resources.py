@@ -73,7 +73,7 @@ class Compute(ConfigurableResource):
 
     device: str = Field(default="auto", description="auto (cuda when available, else cpu) | cpu | cuda")
     precision: str = Field(default="fp32", description="Numeric precision of training; fp32 for now.")
-    num_processes: int = Field(default=1, description="Training processes (more than 1 needs torchrun).")
+    num_processes: int = Field(default=1, description="Training processes; more than 1 trains under torchrun (DDP).")
     launcher: str = Field(default="inprocess", description="inprocess | torchrun | k8s")
 
     def torch_device(self) -> torch.device:
@@ -89,16 +89,23 @@ class Compute(ConfigurableResource):
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
         return torch.device(self.device)
 
-    def check_inprocess(self) -> None:
-        """Fail clearly unless training can run inside the asset's own process (the only launcher so far)."""
+    def launches_processes(self) -> bool:
+        """True when training runs in processes of its own: under torchrun (launcher 'torchrun', or more than
+        one process) on this machine, or in a Kubernetes pod (launcher 'k8s'); see assets.launchers."""
         if self.precision not in PRECISIONS:
             raise ComputeConfigError(f"Compute.precision={self.precision!r} is not one of {PRECISIONS}.")
         if self.launcher not in LAUNCHERS:
             raise ComputeConfigError(f"Compute.launcher={self.launcher!r} is not one of {LAUNCHERS}.")
-        if self.launcher != "inprocess" or self.num_processes != 1:
-            raise NotImplementedError(
-                f"Compute(launcher={self.launcher!r}, num_processes={self.num_processes}): distributed training "
-                "through torchrun or Kubernetes is issue 6 and not built yet; use launcher='inprocess', "
+        if self.num_processes < 1:
+            raise ComputeConfigError(f"Compute.num_processes={self.num_processes}; use 1 or more.")
+        return self.launcher != "inprocess" or self.num_processes > 1
+
+    def check_inprocess(self) -> None:
+        """Fail clearly unless training can run inside the asset's own process."""
+        if self.launches_processes():
+            raise ComputeConfigError(
+                f"Compute(launcher={self.launcher!r}, num_processes={self.num_processes}) trains in processes of "
+                "its own: launch it with assets.launchers.train_in_processes, or use launcher='inprocess', "
                 "num_processes=1."
             )
 

@@ -1,5 +1,6 @@
-"""End to end: every asset materialized in-process on a small demo set; bad input stops at the blocking checks,
-nothing downstream runs, and the promoted embedding version stays as it was.
+"""End to end: every recommendation asset materialized in-process on a small demo set (both models, their comparison,
+the champion, its published version); bad input stops at the blocking checks, nothing downstream runs, and the
+promoted embedding version stays as it was.
 """
 
 import shutil
@@ -13,9 +14,12 @@ import pytest
 import torch
 from dagster import DagsterInstance, materialize
 
-from assets.common import LIGHTGCN_CHECKPOINT, LIGHTGCN_EMBEDDINGS, LIGHTGCN_FINAL
+from assets.champion import CHAMPION, choose_champion
+from assets.common import RANKING_REPORT, read_json
+from assets.training import ModelArtifacts
 from feature_store import FeatureStore
 from orchestration.definitions import defs
+from orchestration.jobs import full_retrain
 from orchestration.resources import Warehouse
 from warehouse.connection import connect
 from warehouse.demo import DemoConfig, generate_demo
@@ -23,15 +27,18 @@ from warehouse.id_maps import load_id_map
 
 ALL = [*defs.assets, *defs.asset_checks]
 ASSET_KEYS = {"raw_interactions", "raw_items", "clean_interactions", "rejected_interactions", "id_maps",
-              "interaction_split", "training_graph", "lightgcn_model", "ranking_report", "published_embeddings"}
+              "interaction_split", "training_graph", "lightgcn_model", "rawls_model", "ranking_report",
+              "champion_model", "published_embeddings"}
+MODELS = ("lightgcn", "rawls")
 EPOCHS = 6
+TRAINING = {"config": {"epochs": EPOCHS, "eval_every": 3, "lr": 0.005, "batch_size": 1024}}
 RUN_CONFIG = {"ops": {
     "ingest_source": {"config": {"demo_users": 400, "demo_items": 200}},
-    "lightgcn_model": {"config": {"epochs": EPOCHS, "eval_every": 3, "lr": 0.005, "batch_size": 1024}},
+    "lightgcn_model": TRAINING, "rawls_model": TRAINING,
 }}
 
 
-def _run(resources: dict, run_config: dict, assets=ALL, selection=None):
+def _run(resources: dict, run_config: dict, assets=ALL, selection=full_retrain.selection):
     return materialize(assets, resources=resources, run_config=run_config, selection=selection,
                        instance=DagsterInstance.ephemeral(), raise_on_error=False)
 
@@ -42,7 +49,7 @@ def _materialized(result) -> dict:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory, make_resources) -> SimpleNamespace:
-    """One materialization of every asset, shared by the tests of this module."""
+    """One materialization of every asset of the full retrain, shared by the tests of this module."""
     root = tmp_path_factory.mktemp("e2e")
     resources = make_resources(root)
     result = _run(resources, RUN_CONFIG)
@@ -64,25 +71,63 @@ def test_metadata_holds_counts_and_metrics(demo):
     assert meta["raw_interactions"]["dagster/row_count"] == (
         meta["clean_interactions"]["dagster/row_count"] + meta["rejected_interactions"]["dagster/row_count"])
     assert (meta["training_graph"]["num_users"], meta["training_graph"]["num_items"]) == (400, 200)
-    assert meta["lightgcn_model"]["epochs"] == EPOCHS and meta["lightgcn_model"]["device"] == "cpu"
-    assert "| epoch |" in meta["lightgcn_model"]["time_to_quality"]
-    # Community-structured demo data: a trained model ranks far above chance (20 of 200 items: 0.1).
-    assert 0.3 < meta["ranking_report"]["recall@20"] <= 1.0
-    assert meta["ranking_report"]["bias"] >= 0.0
+    for model in MODELS:
+        training = meta[f"{model}_model"]
+        assert training["epochs"] == EPOCHS and training["device"] == "cpu"
+        assert "| epoch |" in training["time_to_quality"]
+        # Community-structured demo data: a trained model ranks far above chance (20 of 200 items: 0.1).
+        assert 0.3 < meta["ranking_report"][f"{model}.recall@20"] <= 1.0
+        assert meta["ranking_report"][f"{model}.bias"] >= 0.0
+    assert (meta["lightgcn_model"]["propagation"], meta["rawls_model"]["propagation"]) == (
+        "symmetric", "doubly_stochastic")
+    assert meta["rawls_model"]["sinkhorn_max_error"] <= 1e-3 and meta["rawls_model"]["sinkhorn_iterations"] >= 1
+    assert "sinkhorn_iterations" not in meta["lightgcn_model"]
     assert "data:image/png;base64," in meta["training_graph"]["degree_distribution"]
     assert meta["published_embeddings"]["promoted_version"] == meta["published_embeddings"]["version_id"]
+
+
+def test_ranking_report_compares_both_models_per_degree_group(demo):
+    meta = {k: v.value for k, v in demo.metadata["ranking_report"].items()}
+    report = read_json(demo.root / "artifacts" / Path(*RANKING_REPORT))
+    groups = report["degree_groups"]
+    assert set(report["models"]) == set(MODELS) and len(groups) == 5
+    assert sum(g["users"] for g in groups) == report["test_users"] == meta["test_users"]
+    for model in MODELS:
+        metrics = report["models"][model]
+        per_group = [metrics[f"group{g['group']}.recall@20"] for g in groups]
+        # The overall recall is the users-weighted mean of the groups' recall; the bias is their sample variance.
+        assert metrics["recall@20"] == pytest.approx(
+            sum(r * g["users"] for r, g in zip(per_group, groups)) / report["test_users"])
+        assert metrics["bias"] == pytest.approx(np.var(per_group, ddof=1))
+        assert {key: meta[f"{model}.{key}"] for key in metrics} == pytest.approx(metrics)
+        assert f"| {model} |" in meta["comparison"]
+        assert f"{model} recall@20" in meta["degree_groups"]
+    assert "data:image/png;base64," in meta["degree_groups"]
+
+
+def test_champion_follows_the_policy_and_is_published(demo):
+    report = read_json(demo.root / "artifacts" / Path(*RANKING_REPORT))
+    champion = read_json(demo.root / "artifacts" / Path(*CHAMPION))
+    assert champion["model"] == choose_champion(report["models"]).model
+    assert champion["metrics"] == report["models"][champion["model"]]
+    assert champion["policy"] == {"max_bias": None, "max_recall_drop": 0.05}
+    meta = demo.metadata["champion_model"]
+    assert meta["model"].value == champion["model"] and meta["reason"].value == champion["reason"]
+    assert demo.metadata["published_embeddings"]["model"].value == champion["model"]
 
 
 def test_promoted_version_has_a_vector_for_every_mapped_id(demo):
     store = FeatureStore(demo.root / "feature_store")
     promoted = store.promoted_version()
     assert promoted.version_id == demo.metadata["published_embeddings"]["version_id"].value
-    assert promoted.parent_id is None and promoted.model == "lightgcn"
+    champion = demo.metadata["champion_model"]["model"].value
+    assert promoted.parent_id is None and promoted.model == champion
     assert promoted.data_fingerprint == demo.metadata["training_graph"]["fingerprint"].value
-    assert promoted.metrics["recall@20"] == pytest.approx(demo.metadata["ranking_report"]["recall@20"].value)
+    assert promoted.metrics["recall@20"] == pytest.approx(
+        demo.metadata["ranking_report"][f"{champion}.recall@20"].value)
     with connect(demo.root / "warehouse.duckdb") as con:
         users, items = load_id_map(con, "user"), load_id_map(con, "item")
-    trained = torch.load(demo.root / "artifacts" / Path(*LIGHTGCN_EMBEDDINGS), weights_only=True)
+    trained = torch.load(demo.root / "artifacts" / Path(*ModelArtifacts(champion).embeddings), weights_only=True)
     user_vectors = store.read_vectors("user", users["raw_id"].to_list())
     item_vectors = store.read_vectors("item", items["raw_id"].to_list())
     np.testing.assert_array_equal(user_vectors, trained["user_emb"].numpy())
@@ -92,11 +137,12 @@ def test_promoted_version_has_a_vector_for_every_mapped_id(demo):
 
 def test_retrain_resumes_checkpoint_and_publishes_a_child_version(demo):
     """A checkpoint left by a crash is resumed, and the new version's parent is the one promoted before."""
-    artifacts = demo.root / "artifacts"
-    shutil.copy(artifacts / Path(*LIGHTGCN_FINAL), artifacts / Path(*LIGHTGCN_CHECKPOINT))
+    artifacts, files = demo.root / "artifacts", ModelArtifacts("lightgcn")
+    shutil.copy(artifacts / Path(*files.final), artifacts / Path(*files.checkpoint))
     before = FeatureStore(demo.root / "feature_store").promoted_version()
-    run_config = {"ops": {"lightgcn_model": RUN_CONFIG["ops"]["lightgcn_model"]}}
-    result = _run(demo.resources, run_config, selection=["lightgcn_model", "ranking_report", "published_embeddings"])
+    run_config = {"ops": {"lightgcn_model": TRAINING}}
+    result = _run(demo.resources, run_config,
+                  selection=["lightgcn_model", "ranking_report", "champion_model", "published_embeddings"])
     assert result.success
     meta = _materialized(result)
     assert meta["lightgcn_model"]["resumed_from_epoch"].value == EPOCHS

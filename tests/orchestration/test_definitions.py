@@ -1,9 +1,12 @@
-"""The one Definitions loads, and every asset and check carries what the UI and the automation rely on."""
+"""The one Definitions loads, and every asset and check carries what the UI and the automation rely on; the jobs
+select what they say (the node-classification benchmarks only in their own job)."""
 
 import pytest
 from dagster import AutomationCondition, validate_run_config
 
 from assets.common import AFTER_UPSTREAM_PASSES
+from assets.training import ModelArtifacts
+from models.node_classification import NodeClassificationConfig
 from models.training import LightGCNConfig
 from orchestration.definitions import defs
 from orchestration.settings import LOCAL_TRAINING_DEFAULTS
@@ -12,8 +15,13 @@ ASSETS = {
     "raw_interactions": "ingest", "raw_items": "ingest",
     "clean_interactions": "validation", "rejected_interactions": "validation",
     "id_maps": "graph", "interaction_split": "graph", "training_graph": "graph",
-    "lightgcn_model": "training", "ranking_report": "evaluation", "published_embeddings": "embeddings",
+    "lightgcn_model": "training", "rawls_model": "training", "ranking_report": "evaluation",
+    "champion_model": "evaluation", "published_embeddings": "embeddings",
+    "node_classification_graphs": "benchmark_graphs", "rawls_node_classification": "benchmark_graphs",
 }
+RECOMMENDATION = {name for name, group in ASSETS.items() if group != "benchmark_graphs"}
+# Roots (ingest) have nothing upstream to wait for; the benchmarks run on demand, in their own job.
+ON_DEMAND_GROUPS = {"ingest", "benchmark_graphs"}
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +42,7 @@ def test_every_asset_has_description_code_version_and_kinds(specs):
 
 def test_downstream_assets_wait_for_blocking_checks(specs):
     for name, spec in specs.items():
-        expected = None if ASSETS[name] == "ingest" else AFTER_UPSTREAM_PASSES
+        expected = None if ASSETS[name] in ON_DEMAND_GROUPS else AFTER_UPSTREAM_PASSES
         assert spec.automation_condition == expected, name
     labels = {c.get_label() for c in AFTER_UPSTREAM_PASSES.children}
     assert AutomationCondition.all_deps_blocking_checks_passed().get_label() in labels
@@ -50,7 +58,7 @@ def test_every_data_check_is_blocking():
 
 def test_jobs_schedule_and_sensors_exist():
     repo = defs.get_repository_def()
-    assert {"full_retrain", "landing_ingest", "weekly_retrain"} <= set(repo.job_names)
+    assert {"full_retrain", "landing_ingest", "weekly_retrain", "benchmark_graphs"} <= set(repo.job_names)
     schedule = defs.resolve_schedule_def("weekly_retrain_schedule")
     assert schedule.cron_schedule == "0 3 * * 1" and schedule.job_name == "weekly_retrain"
     assert defs.resolve_sensor_def("landing_files").job_name == "landing_ingest"
@@ -60,11 +68,12 @@ def test_jobs_schedule_and_sensors_exist():
 def test_jobs_run_in_process_and_select_their_assets():
     selected = {
         name: {key.to_user_string() for key in defs.resolve_job_def(name).asset_layer.selected_asset_keys}
-        for name in ("full_retrain", "landing_ingest", "weekly_retrain")
+        for name in ("full_retrain", "landing_ingest", "weekly_retrain", "benchmark_graphs")
     }
-    assert selected["full_retrain"] == set(ASSETS)
+    assert selected["full_retrain"] == RECOMMENDATION
     assert selected["landing_ingest"] == {"raw_interactions", "raw_items"}
-    assert selected["weekly_retrain"] == set(ASSETS) - {"raw_interactions", "raw_items"}
+    assert selected["weekly_retrain"] == RECOMMENDATION - {"raw_interactions", "raw_items"}
+    assert selected["benchmark_graphs"] == {"node_classification_graphs", "rawls_node_classification"}
     for name in selected:
         assert defs.resolve_job_def(name).executor_def.name == "in_process"
 
@@ -72,6 +81,22 @@ def test_jobs_run_in_process_and_select_their_assets():
 def test_local_runs_default_to_the_demo_training_setting():
     resolved = validate_run_config(defs.resolve_job_def("full_retrain"), None)["ops"]
     assert resolved["ingest_source"]["config"]["source"] == "demo"
-    training = resolved["lightgcn_model"]["config"]
-    assert {key: training[key] for key in LOCAL_TRAINING_DEFAULTS} == LOCAL_TRAINING_DEFAULTS
-    assert training["embedding_dim"] == LightGCNConfig.embedding_dim
+    for model, propagation in (("lightgcn_model", "symmetric"), ("rawls_model", "doubly_stochastic")):
+        training = resolved[model]["config"]
+        assert {key: training[key] for key in LOCAL_TRAINING_DEFAULTS} == LOCAL_TRAINING_DEFAULTS
+        assert training["embedding_dim"] == LightGCNConfig.embedding_dim
+        assert training["propagation"] == propagation
+
+
+def test_recommenders_keep_their_own_artifacts_and_code_versions(specs):
+    assert specs["lightgcn_model"].code_version != specs["rawls_model"].code_version
+    assert ModelArtifacts("lightgcn").checkpoint != ModelArtifacts("rawls").checkpoint
+    upstream = {dep.asset_key.to_user_string() for dep in specs["ranking_report"].deps}
+    assert upstream == {"lightgcn_model", "rawls_model"}
+
+
+def test_benchmarks_default_to_the_papers_protocol():
+    resolved = validate_run_config(defs.resolve_job_def("benchmark_graphs"), None)["ops"]
+    assert resolved["node_classification_graphs"]["config"]["datasets"] == ["cora_ml", "citeseer"]
+    protocol = resolved["rawls_node_classification"]["config"]
+    assert protocol == {"seeds": [0, 1, 2, 3, 4], "epochs": NodeClassificationConfig.epochs}

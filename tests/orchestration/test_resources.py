@@ -37,13 +37,17 @@ def test_compute_device():
         Compute(device="tpu").torch_device()
 
 
-def test_only_the_inprocess_launcher_is_built():
+def test_compute_says_when_training_needs_processes_of_its_own():
+    assert not Compute().launches_processes()
     Compute().check_inprocess()
     for compute in (Compute(launcher="torchrun"), Compute(launcher="k8s"), Compute(num_processes=2)):
-        with pytest.raises(NotImplementedError, match="issue 6"):
+        assert compute.launches_processes()
+        with pytest.raises(ComputeConfigError, match="processes of its own"):
             compute.check_inprocess()
-    with pytest.raises(ComputeConfigError, match="precision"):
-        Compute(precision="fp8").check_inprocess()
+    for bad, match in ((Compute(precision="fp8"), "precision"), (Compute(launcher="slurm"), "launcher"),
+                       (Compute(num_processes=0), "num_processes")):
+        with pytest.raises(ComputeConfigError, match=match):
+            bad.launches_processes()
 
 
 def test_feature_store_resource(tmp_path):

@@ -1,0 +1,52 @@
+"""The champion policy on hand-made metrics: best Recall@20, or with a bias bound the best of the fair enough
+models within the allowed recall drop, and a clear error when none qualifies."""
+
+import pytest
+from dagster import build_asset_context
+
+from assets.champion import CHAMPION, ChampionPolicy, NoChampionError, champion_model, choose_champion
+from assets.common import RANKING_REPORT, read_json, write_json
+from orchestration.resources import ArtifactStore
+
+METRICS = {
+    "lightgcn": {"recall@20": 0.200, "bias": 0.040},
+    "rawls": {"recall@20": 0.192, "bias": 0.010},  # 4% below the best, a quarter of its bias
+    "other": {"recall@20": 0.150, "bias": 0.001},  # 25% below the best
+}
+
+
+def test_without_a_bias_bound_the_best_recall_wins():
+    champion = choose_champion(METRICS)
+    assert champion.model == "lightgcn"
+    assert champion.reason == "best recall@20 (0.2000); no bias bound set"
+
+
+@pytest.mark.parametrize(("max_bias", "max_recall_drop", "expected"), [
+    (0.05, 0.05, "lightgcn"),  # the best model is fair enough itself
+    (0.02, 0.05, "rawls"),     # the best is too biased; rawls is within 5% of its recall
+    (0.02, 0.03, None),        # rawls drops 4%, more than allowed; other drops 25%
+    (0.005, 0.30, "other"),    # only other is fair enough, and a 25% drop is allowed
+    (0.0005, 1.0, None),       # no model is that fair
+])
+def test_with_a_bias_bound_the_best_fair_model_within_the_recall_drop_wins(max_bias, max_recall_drop, expected):
+    if expected is None:
+        with pytest.raises(NoChampionError, match="no model has bias"):
+            choose_champion(METRICS, max_bias, max_recall_drop)
+    else:
+        assert choose_champion(METRICS, max_bias, max_recall_drop).model == expected
+
+
+def test_ties_go_to_the_lower_bias_then_to_the_first_named():
+    tied = {"a": {"recall@20": 0.2, "bias": 0.03}, "b": {"recall@20": 0.2, "bias": 0.02},
+            "c": {"recall@20": 0.2, "bias": 0.02}}
+    assert choose_champion(tied).model == "b"
+
+
+def test_champion_model_writes_the_choice(tmp_path):
+    artifacts = ArtifactStore(root=str(tmp_path))
+    write_json(artifacts.path(*RANKING_REPORT), {"models": METRICS})
+    result = champion_model(build_asset_context(), ChampionPolicy(max_bias=0.02), artifacts)
+    written = read_json(artifacts.path(*CHAMPION))
+    assert written["model"] == result.metadata["model"] == "rawls"
+    assert written["metrics"] == METRICS["rawls"] and written["policy"] == {"max_bias": 0.02, "max_recall_drop": 0.05}
+    assert "bias ≤ 0.02" in result.metadata["reason"]
