@@ -82,7 +82,12 @@ def _parse_ts(values: pl.Series, path: Path) -> pl.Series:
     text = values.cast(pl.Utf8).str.strip_chars()
     if text.drop_nulls().str.contains(r"^-?\d+$").all():
         return pl.from_epoch(text.cast(pl.Int64), time_unit="s")
-    parsed = text.str.to_datetime(time_unit="us", strict=False)
+    try:
+        parsed = text.str.to_datetime(time_unit="us", strict=False)
+    except pl.exceptions.ComputeError:
+        # Polars infers the format from the values and raises when none looks like a timestamp (booleans, words):
+        # then no value parses, and the first one is reported below like any other unparseable value.
+        parsed = pl.Series("ts", [None] * len(text), dtype=pl.Datetime("us"))
     bad = parsed.is_null() & text.is_not_null()
     if bad.any():
         row = int(bad.arg_max())

@@ -1,0 +1,162 @@
+"""Reliability suite: bad inputs and faults fed through the real pipeline, which must stop each at the right
+place with a clear message while the promoted embedding version (and the warehouse) stay intact.
+
+A good baseline first: the demo through every recommendation asset (a version is promoted), then one landing
+file of the `files` source (the volume check's reference). Then each case runs on a private copy of that folder:
+an in-process Dagster materialization of the full retrain with the ingest pointed at one bad file (see
+benchmarks/reliability_inputs.py), or a fault (benchmarks/reliability_faults.py). `caught` means handled
+correctly: stopped at the expected check, or at ingest with a SourceError, or, for valid but hostile input (ids
+with SQL metacharacters), carried through with the ids intact; `data_intact` means the promoted version reads back
+bit-identical (or, where a run legitimately publishes, the baseline version still does and the new one is whole).
+
+    python -m benchmarks.reliability [--json FILE] [--only CASE ...] [--workdir DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import models  # noqa: F401  (sets OMP_WAIT_POLICY before torch starts)
+from benchmarks.common import print_table, write_json
+from benchmarks.reliability_faults import concurrent_materializations, kill_during_publish, kill_during_training
+from benchmarks.reliability_inputs import (
+    HOSTILE_USER_IDS,
+    SOURCE_ERROR,
+    SUCCESS,
+    BatchShape,
+    InputCase,
+    input_cases,
+    valid_batch,
+)
+from benchmarks.reliability_pipeline import (
+    RunOutcome,
+    VersionSnapshot,
+    copy_root,
+    files_source,
+    run,
+    run_config,
+    snapshot,
+)
+from feature_store import FeatureStore
+from orchestration.jobs import full_retrain, landing_ingest
+from warehouse.connection import connect
+from warehouse.id_maps import load_id_map
+
+SHAPE = BatchShape(users=300, items=150)
+
+
+class BaselineError(RuntimeError):
+    """The good baseline did not materialize, so no case can be judged; the message holds the run's errors."""
+
+
+def build_baseline(root: Path) -> tuple[Path, VersionSnapshot]:
+    """Materialize the demo end to end (a promoted version), then ingest one good landing file."""
+    root.mkdir(parents=True)
+    first = run(root, full_retrain.selection, run_config({"demo_users": SHAPE.users, "demo_items": SHAPE.items}))
+    landing = root.parent / "landing"
+    landing.mkdir()
+    baseline_file = landing / "baseline_batch.parquet"
+    valid_batch(SHAPE, seed=1).write_parquet(baseline_file)
+    second = run(root, landing_ingest.selection, run_config(files_source(baseline_file), training=None))
+    for outcome in (first, second):
+        if not outcome.success:
+            raise BaselineError(f"baseline run failed: {outcome.step_errors} {outcome.failed_checks}")
+    return baseline_file, snapshot(root)
+
+
+def _stopped_at(outcome: RunOutcome) -> tuple[str, str]:
+    """Where a run stopped and the message a person reads there."""
+    if outcome.failed_checks:  # a failed blocking check also fails its step; the check says more
+        return ", ".join(sorted(outcome.failed_checks)), next(iter(outcome.failed_checks.values()))
+    if outcome.step_errors:
+        first = outcome.step_errors[0]
+        return f"{first['step']}: {first['error']}", first["message"]
+    return ("published" if outcome.success else "failed without an error"), ""
+
+
+def _hostile_ids_round_trip(root: Path) -> tuple[bool, str]:
+    """Every hostile id is in the raw table, the id map and the promoted version, and top-k works for it."""
+    with connect(root / "warehouse.duckdb") as con:
+        raw = [con.execute("SELECT count(*) FROM raw_interactions WHERE user_id = ?", [uid]).fetchall()[0][0]
+               for uid in HOSTILE_USER_IDS]
+        mapped = set(load_id_map(con, "user")["raw_id"].to_list())
+        tables = {name for (name,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    store = FeatureStore(root / "feature_store")
+    vectors = store.read_vectors("user", list(HOSTILE_USER_IDS))
+    ranked = [store.top_k_items(uid, k=5) for uid in HOSTILE_USER_IDS]
+    ok = (all(raw) and set(HOSTILE_USER_IDS) <= mapped and {"raw_interactions", "user_index"} <= tables
+          and bool(np.isfinite(vectors).all()) and all(len(r) == 5 for r in ranked))
+    return ok, f"{len(HOSTILE_USER_IDS)} hostile ids round-tripped: raw rows {raw}, mapped, vectors, top-5"
+
+
+def run_input_case(case: InputCase, baseline_root: Path, work: Path, baseline: VersionSnapshot,
+                   seed: int) -> dict[str, Any]:
+    """Feed one bad file through the full retrain on a copy of the baseline and judge where it stopped."""
+    started = time.perf_counter()
+    root = copy_root(baseline_root, work / case.name)
+    inputs = work / "inputs"
+    inputs.mkdir(exist_ok=True)
+    outcome = run(root, full_retrain.selection, run_config(files_source(case.write(inputs, SHAPE, seed))))
+    stopped_at, message = _stopped_at(outcome)
+    kept = snapshot(root, baseline.version_id).same_vectors(baseline)
+    if case.expected == SUCCESS:
+        caught, message = _hostile_ids_round_trip(root) if outcome.success else (False, message)
+        promoted = FeatureStore(root / "feature_store").promoted_version()
+        intact = kept and promoted.parent_id == baseline.version_id and len(snapshot(root).user_ids) > 0
+    else:
+        nothing_downstream = "clean_interactions" not in outcome.materialized
+        if case.expected == SOURCE_ERROR:
+            caught = [e["error"] for e in outcome.step_errors] == [SOURCE_ERROR] and not outcome.materialized
+        else:
+            caught = set(outcome.failed_checks) == {case.expected} and nothing_downstream
+        now = snapshot(root)
+        intact = kept and now.version_id == baseline.version_id and now.versions == baseline.versions
+    return {"case": case.name, "kind": "input", "expected": case.expected, "stopped_at": stopped_at,
+            "caught": bool(caught), "data_intact": bool(intact), "message": message,
+            "seconds": round(time.perf_counter() - started, 1)}
+
+
+def run_suite(work: Path, only: set[str] | None = None) -> dict[str, Any]:
+    """Baseline, every input case, every fault; the summary counts and one entry per case."""
+    baseline_root = work / "baseline"
+    baseline_file, baseline = build_baseline(baseline_root)
+    cases = [c for c in input_cases(baseline_file) if not only or c.name in only]
+    entries = [run_input_case(case, baseline_root, work, baseline, seed=100 + k) for k, case in enumerate(cases)]
+    faults = {
+        "kill9_during_training": lambda: kill_during_training(baseline_root, work, baseline),
+        "kill9_during_publish": lambda: kill_during_publish(baseline_root, work, baseline),
+        "two_concurrent_materializations": lambda: concurrent_materializations(baseline_root, work, baseline, SHAPE),
+    }
+    entries += [fault() for name, fault in faults.items() if not only or name in only]
+    return {
+        "cases": len(entries), "input_cases": sum(e["kind"] == "input" for e in entries),
+        "fault_cases": sum(e["kind"] == "fault" for e in entries),
+        "caught": sum(e["caught"] for e in entries), "data_intact": sum(e["data_intact"] for e in entries),
+        "baseline_version": baseline.version_id, "entries": entries,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", help="write the results to this file")
+    parser.add_argument("--only", nargs="*", help="run only these cases (names as in the table)")
+    parser.add_argument("--workdir", help="keep every case's folder in this new folder (default: a temporary one)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="graphrec-reliability-") as scratch:
+        results = run_suite(Path(args.workdir or scratch), set(args.only) if args.only else None)
+    rows = [[e["case"], e["kind"], e["expected"], e["stopped_at"], "yes" if e["caught"] else "NO",
+             "yes" if e["data_intact"] else "NO", f"{e['seconds']:.1f}", e["message"][:110].replace("|", "/")]
+            for e in results["entries"]]
+    print_table(f"Reliability: {results['caught']}/{results['cases']} caught, {results['data_intact']}/"
+                f"{results['cases']} data intact ({results['input_cases']} inputs, {results['fault_cases']} faults)",
+                ["case", "kind", "expected", "stopped at", "caught", "intact", "s", "message"], rows)
+    write_json(args.json, results)
+
+
+if __name__ == "__main__":
+    main()

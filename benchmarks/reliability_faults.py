@@ -1,0 +1,195 @@
+"""The faults of the reliability suite, each on a private copy of the baseline pipeline folder: `kill -9` while
+training (the rerun must resume from the last checkpoint), `kill -9` while publishing (the promoted version must
+stay whole), and two concurrent materializations against one warehouse (both succeed, or one fails clearly;
+nothing is corrupted). Runs that get killed run in worker processes: `python -m benchmarks.reliability_faults SPEC`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from assets.training import ModelArtifacts
+from benchmarks.reliability_inputs import BatchShape, valid_batch
+from benchmarks.reliability_pipeline import (
+    QUIET,
+    TRAINING,
+    RunOutcome,
+    VersionSnapshot,
+    copy_root,
+    files_source,
+    run,
+    run_config,
+    snapshot,
+)
+from feature_store import FeatureStore
+from feature_store.layout import STAGING_PREFIX
+from orchestration.jobs import full_retrain
+from warehouse.connection import connect
+
+# A run long enough to be killed half-way, with a checkpoint after every epoch.
+LONG_TRAINING = {**TRAINING, "epochs": 300, "eval_every": 1, "patience": 300}
+TRAINED = "lightgcn"
+# Words by which a person recognizes that two runs collided on a lock, rather than a bug.
+CONFLICT_WORDS = ("lock", "conflicting", "busy")
+
+
+def _spawn(spec: dict[str, Any], folder: Path) -> tuple[subprocess.Popen, Path]:
+    """Start a worker process that runs `spec`; returns it and the path of its outcome JSON."""
+    folder.mkdir(parents=True, exist_ok=True)
+    spec_path, out = folder / f"{spec['name']}.json", folder / f"{spec['name']}.outcome.json"
+    spec_path.write_text(json.dumps({**spec, "out": str(out)}))
+    with (folder / f"{spec['name']}.log").open("w") as log:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen([sys.executable, "-m", "benchmarks.reliability_faults", str(spec_path)],
+                                   stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[1])
+    return process, out
+
+
+def _kill(process: subprocess.Popen) -> None:
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
+def _intact(root: Path, baseline: VersionSnapshot) -> bool:
+    """The baseline version is still the promoted one, no version was added, and its vectors read back the same."""
+    now = snapshot(root)
+    return now.version_id == baseline.version_id and now.versions == baseline.versions and now.same_vectors(baseline)
+
+
+def _entry(name: str, caught: bool, intact: bool, stopped_at: str, message: str, started: float) -> dict[str, Any]:
+    return {"case": name, "kind": "fault", "expected": "recovered", "stopped_at": stopped_at, "caught": caught,
+            "data_intact": intact, "message": message, "seconds": round(time.perf_counter() - started, 1)}
+
+
+def kill_during_training(baseline_root: Path, work: Path, baseline: VersionSnapshot) -> dict[str, Any]:
+    """kill -9 a training run after a few checkpointed epochs; the rerun must resume at the checkpoint's epoch."""
+    started, name = time.perf_counter(), "kill9_during_training"
+    root = copy_root(baseline_root, work / name)
+    checkpoint = root / "artifacts" / Path(*ModelArtifacts(TRAINED).checkpoint)
+    asset = f"{TRAINED}_model"
+    config = {"ops": {asset: {"config": LONG_TRAINING}}, "loggers": QUIET}
+    process, out = _spawn({"name": name, "root": str(root), "selection": [asset], "config": config},
+                          work / "workers")
+    epoch = 0
+    while process.poll() is None and epoch < 3:
+        time.sleep(0.05)
+        if checkpoint.exists():  # replaced atomically, so a read never sees half a file
+            epoch = int(torch.load(checkpoint, weights_only=True)["epoch"])
+    if process.poll() is not None:
+        errors = json.loads(out.read_text())["step_errors"] if out.exists() else "no outcome (see its log)"
+        return _entry(name, False, _intact(root, baseline), "worker finished before the kill", str(errors), started)
+    _kill(process)
+    killed_at = int(torch.load(checkpoint, weights_only=True)["epoch"])
+    intact = _intact(root, baseline)
+    rerun = run(root, [asset], config)
+    resumed = rerun.metadata.get(asset, {}).get("resumed_from_epoch")
+    caught = rerun.success and resumed == killed_at > 0 and rerun.metadata[asset]["epochs"] == LONG_TRAINING["epochs"]
+    message = (f"killed at checkpoint epoch {killed_at}; the rerun resumed from epoch {resumed} and finished "
+               f"{rerun.metadata.get(asset, {}).get('epochs')} epochs")
+    return _entry(name, caught, intact and _intact(root, baseline), "resumed from checkpoint", message, started)
+
+
+def _staging_seen(versions: Path, process: subprocess.Popen) -> bool:
+    """Poll (every 0.5 ms: a publish stages its files for milliseconds) until a staging folder appears."""
+    while process.poll() is None:
+        if any(entry.startswith(STAGING_PREFIX) for entry in os.listdir(versions)):
+            return True
+        time.sleep(0.0005)
+    return False
+
+
+def kill_during_publish(baseline_root: Path, work: Path, baseline: VersionSnapshot,
+                        attempts: int = 3) -> dict[str, Any]:
+    """kill -9 the publishing step while its version is staged; the promoted version must stay whole, the
+    leftovers must be collectable, and a rerun must publish a whole child version."""
+    started, name = time.perf_counter(), "kill9_during_publish"
+    for attempt in range(attempts):
+        root = copy_root(baseline_root, work / f"{name}_{attempt}")
+        versions = root / "feature_store" / "versions"
+        process, _ = _spawn({"name": f"{name}_{attempt}", "root": str(root), "selection": ["published_embeddings"],
+                             "config": run_config(training=None)}, work / "workers")
+        if _staging_seen(versions, process):
+            _kill(process)
+            break
+        process.wait()
+    else:
+        return _entry(name, False, _intact(root, baseline), "publish finished before the kill", "", started)
+    store = FeatureStore(root / "feature_store")
+    registered = len(store.list_versions())
+    phase = "staged, not registered" if registered == baseline.versions else "registered, not promoted"
+    intact = _intact(root, baseline) if registered == baseline.versions else (
+        store.promoted_version().version_id == baseline.version_id and snapshot(root).same_vectors(baseline))
+    leftovers = store.gc(min_age_s=0)
+    rerun = run(root, ["published_embeddings"], run_config(training=None))
+    promoted = store.promoted_version()
+    whole = snapshot(root)
+    caught = (rerun.success and promoted.parent_id == baseline.version_id
+              and len(whole.user_ids) == len(baseline.user_ids) and len(whole.item_ids) == len(baseline.item_ids))
+    message = (f"killed while {phase} (attempt {attempt + 1}); gc removed {len(leftovers)} leftover folder(s); "
+               f"the rerun promoted {promoted.version_id}, a child of the baseline")
+    return _entry(name, caught, intact and snapshot(root, baseline.version_id).same_vectors(baseline), phase,
+                  message, started)
+
+
+def _warehouse_consistent(root: Path, rows_before: int) -> tuple[bool, int]:
+    """Raw rows equal what the ingest log says was added (the warehouse started empty), and the id maps are dense
+    and unique; returns (ok, rows now)."""
+    with connect(root / "warehouse.duckdb") as con:
+        rows = con.execute("SELECT count(*) FROM raw_interactions").fetchall()[0][0]
+        logged = con.execute("SELECT coalesce(sum(rows_added), 0) FROM ingest_log").fetchall()[0][0]
+        dense = all(con.execute(f"SELECT count(*) = count(DISTINCT idx) AND coalesce(max(idx), -1) = count(*) - 1 "
+                                f"FROM {entity}_index").fetchall()[0][0] for entity in ("user", "item"))
+    return rows == logged and rows >= rows_before and dense, rows
+
+
+def concurrent_materializations(baseline_root: Path, work: Path, baseline: VersionSnapshot,
+                                shape: BatchShape) -> dict[str, Any]:
+    """Two full retrains, each ingesting its own new file, started together against one warehouse and store."""
+    started, name = time.perf_counter(), "two_concurrent_materializations"
+    root = copy_root(baseline_root, work / name)
+    with connect(root / "warehouse.duckdb") as con:
+        rows_before = con.execute("SELECT count(*) FROM raw_interactions").fetchall()[0][0]
+    workers = []
+    for k in range(2):
+        path = work / "workers" / f"concurrent_{k}.parquet"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        valid_batch(shape, seed=900 + k).write_parquet(path)
+        spec = {"name": f"concurrent_{k}", "root": str(root), "selection": "full_retrain",
+                "config": run_config(files_source(path))}
+        workers.append(_spawn(spec, work / "workers"))
+    outcomes = []
+    for process, out in workers:
+        process.wait(timeout=900)
+        outcomes.append(RunOutcome(**json.loads(out.read_text())))
+    failures = [error["message"] for o in outcomes for error in o.step_errors]
+    clear = all(any(word in message.lower() for word in CONFLICT_WORDS) for message in failures)
+    consistent, rows_after = _warehouse_consistent(root, rows_before)
+    store = FeatureStore(root / "feature_store")
+    readable = all(len(snapshot(root, v.version_id).user_ids) == v.n_users for v in store.list_versions())
+    promoted = [v for v in store.list_versions() if v.status == "promoted"]
+    succeeded = sum(o.success for o in outcomes)
+    message = (f"{succeeded} of 2 runs succeeded" + (f"; failed clearly: {failures[0][:160]}" if failures else "")
+               + f"; raw rows {rows_before} -> {rows_after}, {len(store.list_versions())} versions, "
+               f"{len(promoted)} promoted")
+    return _entry(name, succeeded >= 1 and clear, consistent and readable and len(promoted) == 1,
+                  f"{succeeded}/2 succeeded", message, started)
+
+
+def _worker(spec_path: Path) -> None:
+    """Run one materialization described by a spec file and write its RunOutcome as JSON."""
+    spec = json.loads(spec_path.read_text())
+    selection = full_retrain.selection if spec["selection"] == "full_retrain" else spec["selection"]
+    outcome = run(Path(spec["root"]), selection, spec["config"])
+    Path(spec["out"]).write_text(json.dumps(asdict(outcome), default=str))
+
+
+if __name__ == "__main__":
+    _worker(Path(sys.argv[1]))
