@@ -40,7 +40,8 @@ def main() -> None:
     graph, valid, test = load_dataset(args.dataset, args.valid_fraction, args.seed)
     runs = {"lightgcn": ("symmetric", 1.0)}
     for beta in (float(s) for s in args.strengths.split(",")):
-        runs["rawls" if beta == 1.0 else f"rawls_b{beta:g}"] = ("doubly_stochastic", beta)
+        # Model names carry no dots (β=0.5 → rawls_b050): result keys are "<model>.<metric>".
+        runs["rawls" if beta == 1.0 else f"rawls_b{round(beta * 100):03d}"] = ("doubly_stochastic", beta)
 
     results: dict[str, object] = {"dataset": args.dataset, "epochs_per_model": args.epochs}
     for name, (propagation, beta) in runs.items():
@@ -61,7 +62,7 @@ def main() -> None:
     print_table(f"{args.dataset}: overall quality and degree-group bias (same recipe and budget)",
                 ["model", "recall@20", "recall vs LightGCN", "bias (var of group recall)", "bias vs LightGCN",
                  "epochs"], rows)
-    group_keys = sorted({k.split(".")[1] for k in results if ".group" in k})
+    group_keys = sorted({k.split(".")[1] for k in results if k.endswith(".recall@20") and ".group" in k})
     print_table("Recall@20 per user-degree group (0 = lowest-degree quantile)", ["group", *runs],
                 [[g, *[results.get(f"{name}.{g}.recall@20", float("nan")) for name in runs]] for g in group_keys])
     write_json(args.json, results)
