@@ -1,0 +1,176 @@
+"""Backward-compatible embedding versions over three generations: cross-version retrieval without a compatibility
+loss, with BCT's influence loss and with the hyperbolic entailment-cone loss (ALGORITHMS.md §5).
+
+    python -m benchmarks.compatibility --dataset gowalla [--json FILE] [--max-minutes-per-model M] [--users N]
+
+Generations: v1 trains LightGCN on a seeded 60% of each user's training interactions, v2 on 80% (a superset) with
+the Rawls variant (doubly stochastic propagation), v3 on 100%; each generation has its own seed, as a real
+retrain would. Each method trains v2 against v1 and v3 against its own v2 (v1 is shared); ``none`` is the
+independently trained twin of every generation. All pairs are measured on the test interactions with every
+training interaction masked. Keys: ``<method>.<users>_<items>.recall@20`` (and ``ndcg@20``) for every ordered pair
+of generations, ``independent.<v>.recall@20``, ``<method>.<v>.self_ratio`` (self-retrieval over the independent
+twin's) and ``<method>.criterion_holds`` (M(new users, old items) > M(old, old) for v2→v1, v3→v2 and v3→v1).
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import replace
+
+import torch
+
+from benchmarks.common import load_dataset, peak_rss_mb, print_table, write_json
+from models.compat import METHODS, make_compatibility_loss
+from models.compat_report import Embeddings, compatibility_report
+from models.graph import BipartiteGraph
+from models.training import LightGCNConfig, train_lightgcn
+
+# (name, share of each user's training interactions, propagation)
+GENERATIONS = (("v1", 0.6, "symmetric"), ("v2", 0.8, "doubly_stochastic"), ("v3", 1.0, "symmetric"))
+METRICS = ("recall@20", "ndcg@20")
+
+
+def nested_subsample(edge_index: torch.Tensor, fraction: float, seed: int) -> torch.Tensor:
+    """The first ``ceil(fraction · degree)`` edges of each user in one seeded random order, so that for one seed a
+    smaller fraction is always a subset of a larger one (interactions only accumulate across generations).
+
+    Shapes:
+        edge_index: ``(2, E)`` (user, item) → ``(2, E')``.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.randperm(edge_index.size(1), generator=generator)
+    order = order[torch.argsort(edge_index[0][order], stable=True)]
+    users = edge_index[0][order]
+    degree = torch.bincount(users, minlength=int(users.max()) + 1)
+    rank = torch.arange(users.numel()) - (torch.cumsum(degree, 0) - degree)[users]
+    return edge_index[:, order[rank < torch.ceil(fraction * degree[users].double()).long()]]
+
+
+def restrict_users(graph: BipartiteGraph, valid: torch.Tensor, test: torch.Tensor, num_users: int,
+                   seed: int) -> tuple[BipartiteGraph, torch.Tensor, torch.Tensor]:
+    """The interactions of ``num_users`` seeded random users, renumbered ``0 .. num_users − 1`` (for quick runs).
+
+    Renumbering matters: users left without interactions would keep untrained vectors that distort statistics
+    over all users, such as the hyperbolic loss's default scale.
+    """
+    chosen = torch.randperm(graph.num_users, generator=torch.Generator().manual_seed(seed))[:num_users]
+    new_id = torch.full((graph.num_users,), -1, dtype=torch.long)
+    new_id[chosen.sort().values] = torch.arange(chosen.numel())
+
+    def renumber(edge_index: torch.Tensor) -> torch.Tensor:
+        users = new_id[edge_index[0]]
+        return torch.stack([users, edge_index[1]])[:, users >= 0]
+
+    return BipartiteGraph(renumber(graph.edge_index), chosen.numel(), graph.num_items), renumber(valid), renumber(test)
+
+
+def train_generations(graph: BipartiteGraph, valid: torch.Tensor, base: LightGCNConfig, device: torch.device,
+                      ) -> tuple[dict[str, dict[str, Embeddings]], dict[str, dict]]:
+    """Every method's chain of generations (v1 shared) as ``{method: {generation: (user_emb, item_emb)}}``, and a
+    training record per model."""
+    chains: dict[str, dict[str, Embeddings]] = {method: {} for method in METHODS}
+    records: dict[str, dict] = {}
+    for index, (name, fraction, propagation) in enumerate(GENERATIONS):
+        sub = BipartiteGraph(nested_subsample(graph.edge_index, fraction, base.seed), graph.num_users, graph.num_items)
+        config = replace(base, propagation=propagation, seed=base.seed + index)
+        # The first generation has no parent: one model starts every method's chain.
+        for method in METHODS if index else ("none",):
+            parent = chains[method][GENERATIONS[index - 1][0]] if index else (None, None)
+            key = f"{method}.{name}" if index else name
+            result = train_lightgcn(sub, valid.to(device), config, device=device, log=lambda m: None,
+                                    auxiliary_loss=make_compatibility_loss(method, *parent))
+            for chain in [chains[method]] if index else chains.values():
+                chain[name] = (result.user_emb, result.item_emb)
+            records[key] = {"edges": sub.num_edges, "epochs": result.epochs_run, "best_epoch": result.best_epoch,
+                            "train_seconds": result.train_seconds}
+            print(f"trained {key}: {sub.num_edges} edges, {propagation}, {result.epochs_run} epochs "
+                  f"({result.train_seconds:.0f} s), best valid recall@20 {result.best_valid_recall:.4f}", flush=True)
+    return chains, records
+
+
+def collect(chains: dict[str, dict[str, Embeddings]], graph: BipartiteGraph, test: torch.Tensor) -> dict[str, object]:
+    """Flat benchmark keys from one compatibility report per new generation and method."""
+    results: dict[str, object] = {}
+    for method, chain in chains.items():
+        holds = True
+        for index, (new, _, _) in enumerate(GENERATIONS[1:], start=1):
+            olds = {old: chain[old] for old, _, _ in GENERATIONS[:index]}
+            report = compatibility_report(chain[new], olds, graph, test, ks=(20,),
+                                          independent=chains["none"][new])
+            for m in METRICS:
+                results[f"{method}.{new}_{new}.{m}"] = report["new_new"][m]
+                if method == "none":
+                    results[f"independent.{new}.{m}"] = report["new_new"][m]
+                for old, entry in report["ancestors"].items():
+                    results[f"{method}.{old}_{old}.{m}"] = entry["old_old"][m]
+                    results[f"{method}.{new}_{old}.{m}"] = entry["new_old"][m]
+                    results[f"{method}.{old}_{new}.{m}"] = entry["old_new"][m]
+                    results[f"{method}.{new}_{old}.update_gain.{m}"] = entry["update_gain"][m]
+            independent = report["independent_new"]["recall@20"]
+            results[f"{method}.{new}.self_ratio"] = report["new_new"]["recall@20"] / independent
+            holds &= report["compatible"]
+        results[f"{method}.criterion_holds"] = holds
+    for m in METRICS:
+        results[f"independent.v1.{m}"] = results[f"none.v1_v1.{m}"]
+    return results
+
+
+def print_results(results: dict[str, object]) -> None:
+    """The cross-version matrix with methods side by side, then the self-retrieval ratios and the criterion."""
+    names = [name for name, _, _ in GENERATIONS]
+    kind = {1: "cross: new users, old items", -1: "reverse: old users, new items", 0: "self"}
+    print_table("Recall@20 (users of one version ranking the items of another; test set, train items masked)",
+                ["users → items", *METHODS],
+                [[f"{q} → {g} ({kind[(i > j) - (i < j)]})",
+                  *[results[f"{method}.{q}_{g}.recall@20"] for method in METHODS]]
+                 for i, q in enumerate(names) for j, g in enumerate(names)])
+    rows = [[f"{new} self / independent {new}", *[results[f"{method}.{new}.self_ratio"] for method in METHODS]]
+            for new in names[1:]]
+    rows += [[f"update gain {new} → {old}", *[results[f"{method}.{new}_{old}.update_gain.recall@20"]
+                                              for method in METHODS]]
+             for new, old in (("v2", "v1"), ("v3", "v2"), ("v3", "v1"))]
+    rows.append(["criterion M(new, old) > M(old, old) for all pairs",
+                 *[str(results[f"{method}.criterion_holds"]) for method in METHODS]])
+    print_table("Self-retrieval against the independent twin, update gain, criterion", ["", *METHODS],
+                [[r[0], *["—" if v is None else v for v in r[1:]]] for r in rows])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", default="gowalla", choices=["gowalla", "movielens"])
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    parser.add_argument("--max-minutes-per-model", type=float, default=6.0, help="training wall-clock budget")
+    parser.add_argument("--batch-size", type=int, default=32768)
+    parser.add_argument("--lr", type=float, default=0.01)
+    parser.add_argument("--epochs", type=int, default=1000)
+    parser.add_argument("--eval-every", type=int, default=10)
+    parser.add_argument("--valid-fraction", type=float, default=0.05, help="per-user share of train held out")
+    parser.add_argument("--users", type=int, default=0, help="keep this many seeded random users (0: all)")
+    parser.add_argument("--seed", type=int, default=2020)
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args()
+
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
+                          else ("cpu" if args.device == "auto" else args.device))
+    graph, valid, test = load_dataset(args.dataset, args.valid_fraction, args.seed)
+    if args.users:
+        graph, valid, test = restrict_users(graph, valid, test, args.users, args.seed)
+    print(f"{args.dataset}: {graph.num_users} users, {graph.num_items} items, {graph.num_edges} train, "
+          f"{valid.size(1)} valid, {test.size(1)} test edges; device {device}; {torch.get_num_threads()} threads")
+    base = LightGCNConfig(batch_size=args.batch_size, lr=args.lr, epochs=args.epochs, eval_every=args.eval_every,
+                          seed=args.seed, max_train_seconds=args.max_minutes_per_model * 60)
+
+    started = time.perf_counter()
+    chains, records = train_generations(graph, valid, base, device)
+    results = collect(chains, graph, test)
+    print_results(results)
+    results.update(dataset=args.dataset, device=str(device), users=args.users or graph.num_users,
+                   batch_size=args.batch_size, lr=args.lr, max_minutes_per_model=args.max_minutes_per_model,
+                   models=records, total_seconds=time.perf_counter() - started, peak_rss_mb=peak_rss_mb())
+    print_table("Models", ["model", "edges", "epochs", "best epoch", "train s"],
+                [[k, r["edges"], r["epochs"], r["best_epoch"], r["train_seconds"]] for k, r in records.items()])
+    write_json(args.json, results)
+
+
+if __name__ == "__main__":
+    main()
