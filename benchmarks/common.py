@@ -19,6 +19,8 @@ from warehouse.split import SplitConfig, build_split, load_pairs
 from warehouse.validation import ValidationConfig, quarantine
 
 DATASETS = {"gowalla": ("lightgcn", "gowalla"), "movielens": ("movielens", "ml-latest-small")}
+# ml-latest-small starts in 1996, before the validation default's earliest timestamp (2000).
+EARLIEST = {"movielens": datetime(1995, 1, 1)}
 
 
 def load_dataset(name: str, valid_fraction: float, seed: int) -> tuple[BipartiteGraph, torch.Tensor, torch.Tensor]:
@@ -31,7 +33,8 @@ def load_dataset(name: str, valid_fraction: float, seed: int) -> tuple[Bipartite
     interactions, items = read_source(kind, shared_dir() / "datasets" / folder)
     con = connect(":memory:")
     ingest(con, interactions, items, source=name, content_key=name)
-    quarantine(con, ValidationConfig(), datetime.now(timezone.utc).replace(tzinfo=None))
+    validation = ValidationConfig(**({"earliest_ts": EARLIEST[name]} if name in EARLIEST else {}))
+    quarantine(con, validation, datetime.now(timezone.utc).replace(tzinfo=None))
     stats = update_id_maps(con)
     mode = "given" if kind == "lightgcn" else "temporal"
     build_split(con, SplitConfig(mode=mode, valid_fraction=valid_fraction, seed=seed))
