@@ -7,7 +7,8 @@ from dagster import AssetExecutionContext, MaterializeResult, asset
 
 from assets.champion import CHAMPION
 from assets.common import AFTER_UPSTREAM_PASSES, load_tensors, read_json
-from assets.training import RECOMMENDERS, ModelArtifacts
+from assets.recommenders import RECOMMENDERS
+from assets.training import ModelArtifacts
 from feature_store import VersionMeta
 from orchestration.resources import ArtifactStore, FeatureStoreResource, Warehouse
 from warehouse.id_maps import load_id_map

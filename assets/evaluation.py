@@ -19,7 +19,8 @@ from assets.common import (
     markdown_table,
     write_json,
 )
-from assets.training import RECOMMENDERS, ModelArtifacts
+from assets.recommenders import RECOMMENDERS
+from assets.training import ModelArtifacts
 from models.graph import BipartiteGraph
 from models.metrics import degree_group_metrics, degree_groups, evaluate_full_ranking
 from orchestration.resources import ArtifactStore, Compute

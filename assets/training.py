@@ -126,6 +126,3 @@ lightgcn_model = _recommender_asset(
 rawls_model = _recommender_asset(
     "rawls", "doubly_stochastic",
     "RawlsGCN embeddings: LightGCN over the doubly stochastic (Sinkhorn–Knopp balanced) adjacency, trained alike.")
-
-# Every trained recommender by model name: evaluation compares them all, and the champion is one of them.
-RECOMMENDERS: dict[str, AssetsDefinition] = {"lightgcn": lightgcn_model, "rawls": rawls_model}

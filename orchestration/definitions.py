@@ -12,7 +12,7 @@ from assets.evaluation import ranking_report
 from assets.graph import id_maps, interaction_split, training_graph, training_graph_checks
 from assets.ingest import ingest_source
 from assets.node_classification import node_classification_graphs, rawls_node_classification
-from assets.training import lightgcn_model, rawls_model
+from assets.recommenders import RECOMMENDERS
 from assets.validation import quarantined_interactions, raw_interactions_expectations
 from orchestration.jobs import benchmark_graphs, full_retrain, landing_ingest, weekly_retrain, weekly_retrain_schedule
 from orchestration.resources import build_resources
@@ -22,8 +22,8 @@ from orchestration.settings import load_settings
 settings = load_settings()
 
 defs = Definitions(
-    assets=[ingest_source, quarantined_interactions, id_maps, interaction_split, training_graph, lightgcn_model,
-            rawls_model, ranking_report, champion_model, published_embeddings,
+    assets=[ingest_source, quarantined_interactions, id_maps, interaction_split, training_graph,
+            *RECOMMENDERS.values(), ranking_report, champion_model, published_embeddings,
             node_classification_graphs, rawls_node_classification],
     asset_checks=[raw_interactions_expectations, training_graph_checks],
     resources=build_resources(settings),
