@@ -1,48 +1,51 @@
-"""Embeddings stage: publish the champion model's user and item vectors to the feature store, keyed by raw ids, with
-lineage (parent = the version promoted so far), model name, data fingerprint, code version and metrics; then promote it.
+"""Embeddings stage: the champion's vectors published as a candidate version, a blocking compatibility check of
+the candidate against the deployed version and all its ancestors, and the promotion of a candidate that passes.
+
+A candidate that fails the check is retired with its report; the promoted version stays live, so consumers
+(pinned or not) keep reading the vectors they read before.
 """
 
-import duckdb
-from dagster import AssetExecutionContext, MaterializeResult, asset
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetExecutionContext,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+    asset_check,
+)
 
 from assets.champion import CHAMPION
-from assets.common import AFTER_UPSTREAM_PASSES, load_tensors, read_json
+from assets.common import AFTER_UPSTREAM_PASSES, TEST_EDGES, TRAIN_GRAPH, load_tensors, read_json, write_json
 from assets.recommenders import RECOMMENDERS
 from assets.training import ModelArtifacts
+from assets.versions import dense_raw_ids, version_vectors
 from feature_store import VersionMeta
+from feature_store.gate import gate_and_promote
+from models.compat_report import compatibility_report, report_markdown
+from models.graph import BipartiteGraph
 from orchestration.resources import ArtifactStore, FeatureStoreResource, Warehouse
-from warehouse.id_maps import load_id_map
 
-CODE_VERSION = "publish-2"
-
-
-class EmbeddingIdMismatchError(ValueError):
-    """The id maps do not cover the embedding rows (the maps must be append-only and dense)."""
+CODE_VERSION = "publish-3"
+CANDIDATE = ("reports", "embedding_candidate.json")
 
 
-def _raw_ids(con: duckdb.DuckDBPyConnection, entity: str, rows: int) -> list[str]:
-    """Raw ids of dense indices 0..rows-1; ids appended after training (higher indices) have no vector yet."""
-    id_map = load_id_map(con, entity).head(rows)
-    if id_map.height != rows or id_map["idx"].to_list() != list(range(rows)):
-        raise EmbeddingIdMismatchError(
-            f"{entity}_index has no dense indices 0..{rows - 1} for the {rows} trained {entity} vectors; the id map "
-            "was rebuilt since training: rematerialize training_graph and everything downstream."
-        )
-    return id_map["raw_id"].to_list()
+class UngatedCandidateError(RuntimeError):
+    """A candidate reached promotion without a passing compatibility report."""
 
 
 @asset(group_name="embeddings", kinds={"duckdb", "parquet"}, code_version=CODE_VERSION,
        deps=["champion_model", *RECOMMENDERS.values(), "id_maps"], automation_condition=AFTER_UPSTREAM_PASSES)
-def published_embeddings(context: AssetExecutionContext, warehouse: Warehouse, artifacts: ArtifactStore,
-                         feature_store: FeatureStoreResource) -> MaterializeResult:
-    """The champion model's vectors published as a feature-store version keyed by raw id, and promoted."""
+def embedding_candidate(context: AssetExecutionContext, warehouse: Warehouse, artifacts: ArtifactStore,
+                        feature_store: FeatureStoreResource) -> MaterializeResult:
+    """The champion's vectors as a candidate version keyed by raw id, with lineage, config and metrics; not served."""
     champion = read_json(artifacts.path(*CHAMPION))
     files = ModelArtifacts(champion["model"])
     vectors = load_tensors(artifacts.path(*files.embeddings))
     record = read_json(artifacts.path(*files.record))
     with warehouse.connection() as con:
-        user_ids = _raw_ids(con, "user", vectors["user_emb"].size(0))
-        item_ids = _raw_ids(con, "item", vectors["item_emb"].size(0))
+        user_ids = dense_raw_ids(con, "user", vectors["user_emb"].size(0))
+        item_ids = dense_raw_ids(con, "item", vectors["item_emb"].size(0))
     store = feature_store.store()
     parent = store.promoted_version()
     meta = VersionMeta(
@@ -50,11 +53,57 @@ def published_embeddings(context: AssetExecutionContext, warehouse: Warehouse, a
         data_fingerprint=record["data_fingerprint"], code_version=record["code_version"], metrics=champion["metrics"],
     )
     version_id = store.publish(meta, user_ids, vectors["user_emb"], item_ids, vectors["item_emb"])
-    promoted = store.promote(version_id)
-    context.log.info(f"published and promoted {meta.model} as {version_id} (parent {meta.parent_id})")
+    write_json(artifacts.path(*CANDIDATE), {"version_id": version_id, "model": meta.model,
+                                            "parent_id": meta.parent_id})
+    context.log.info(f"published {meta.model} as candidate {version_id} (parent {meta.parent_id})")
     return MaterializeResult(metadata={
-        "model": meta.model, "version_id": version_id, "promoted_version": promoted.version_id,
-        "parent_version": meta.parent_id or "",
+        "model": meta.model, "version_id": version_id, "parent_version": meta.parent_id or "",
+        "compatibility_loss": record["config"].get("compatibility", "none"),
         "users": len(user_ids), "items": len(item_ids), "dim": int(vectors["user_emb"].size(1)),
-        "versions_total": len(store.list_versions()),
+    })
+
+
+@asset_check(asset=embedding_candidate, blocking=True,
+             description="Cross-version retrieval on the test interactions against the promoted version and every "
+                         "ancestor: M(new users, old items) must beat M(old, old) for each, else the candidate is "
+                         "retired and the promoted version stays live.")
+def compatibility_report_check(context: AssetCheckExecutionContext, warehouse: Warehouse, artifacts: ArtifactStore,
+                               feature_store: FeatureStoreResource) -> AssetCheckResult:
+    """BCT's empirical criterion for the candidate; the report is recorded on the candidate in the registry."""
+    candidate_id = read_json(artifacts.path(*CANDIDATE))["version_id"]
+    store = feature_store.store()
+    live = store.promoted_version()
+    ancestors = store.lineage(live.version_id) if live else []
+    graph = BipartiteGraph.load(artifacts.path(*TRAIN_GRAPH))
+    test = load_tensors(artifacts.path(*TEST_EDGES))["edge_index"]
+    with warehouse.connection() as con:
+        candidate = version_vectors(store, con, candidate_id)
+        olds = {info.version_id: version_vectors(store, con, info.version_id) for info in ancestors}
+    report = compatibility_report(candidate, olds, graph, test)
+    decision = gate_and_promote(store, candidate_id, report, promote=False)
+    context.log.info(f"candidate {candidate_id}: {decision.status}; failures {list(decision.failures)}")
+    return AssetCheckResult(passed=decision.passed, metadata={
+        "candidate": candidate_id, "ancestors": len(olds), "status": decision.status,
+        "failures": "; ".join(decision.failures) or "none",
+        "cross_version_recall": MetadataValue.md(report_markdown(report, new_label="candidate")),
+    })
+
+
+@asset(group_name="embeddings", kinds={"duckdb"}, code_version=CODE_VERSION, deps=[embedding_candidate],
+       automation_condition=AFTER_UPSTREAM_PASSES)
+def published_embeddings(context: AssetExecutionContext, artifacts: ArtifactStore,
+                         feature_store: FeatureStoreResource) -> MaterializeResult:
+    """The candidate promoted to the served version, once its compatibility check has passed."""
+    candidate_id = read_json(artifacts.path(*CANDIDATE))["version_id"]
+    store = feature_store.store()
+    gate = store.get_version(candidate_id).compatibility.get("gate", {})
+    if not gate.get("passed"):  # the blocking check stops the run first; this guards runs that skip it
+        raise UngatedCandidateError(f"candidate {candidate_id} has no passing compatibility report ({gate or 'none'}); "
+                           "materialize embedding_candidate with its compatibility_report_check first")
+    promoted = store.promote(candidate_id)
+    context.log.info(f"promoted {candidate_id} (parent {promoted.parent_id})")
+    return MaterializeResult(metadata={
+        "model": promoted.model, "version_id": candidate_id, "promoted_version": promoted.version_id,
+        "parent_version": promoted.parent_id or "", "users": promoted.n_users, "items": promoted.n_items,
+        "dim": promoted.dim, "versions_total": len(store.list_versions()),
     })

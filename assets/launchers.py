@@ -83,12 +83,13 @@ def _run_in_pod(context: AssetExecutionContext, compute: Compute, command: list[
 
 
 def train_in_processes(context: AssetExecutionContext, compute: Compute, artifacts: ArtifactStore,
-                       config: LightGCNConfig, checkpoint: Path, fingerprint: str,
-                       code_version: str) -> tuple[TrainResult, dict[str, Any]]:
+                       config: LightGCNConfig, checkpoint: Path, fingerprint: str, code_version: str,
+                       old_version: Path | None = None) -> tuple[TrainResult, dict[str, Any]]:
     """Train under torchrun as `compute` asks (locally or in a Kubernetes pod), through Dagster Pipes.
 
     Returns the training result and the metadata that rank 0 reported through Pipes (world size, backend,
     device, best epoch, validation recall). The checkpoint is resumed and written as in-process training does.
+    ``old_version`` is a tensors file of the deployed version's vectors to train compatible with.
     """
     out = checkpoint.parent / "launch"
     shutil.rmtree(out, ignore_errors=True)  # an earlier run's output must never be read back as this one's
@@ -96,6 +97,7 @@ def train_in_processes(context: AssetExecutionContext, compute: Compute, artifac
         "--graph", str(artifacts.path(*TRAIN_GRAPH)), "--valid", str(artifacts.path(*VALID_EDGES)),
         "--config", json.dumps(asdict(config)), "--out", str(out), "--checkpoint", str(checkpoint),
         "--fingerprint", fingerprint, "--code-version", code_version, "--device", compute.device,
+        *(["--old-version", str(old_version)] if old_version else []),
     ]
     if compute.launcher == "k8s":
         invocation = _run_in_pod(context, compute, [*torchrun_command("python", compute.num_processes), *arguments])

@@ -65,9 +65,9 @@ def restrict_users(graph: BipartiteGraph, valid: torch.Tensor, test: torch.Tenso
 
 
 def train_generations(graph: BipartiteGraph, valid: torch.Tensor, base: LightGCNConfig, device: torch.device,
-                      ) -> tuple[dict[str, dict[str, Embeddings]], dict[str, dict]]:
+                      loss_options: dict[str, dict[str, float]]) -> tuple[dict[str, dict[str, Embeddings]], dict]:
     """Every method's chain of generations (v1 shared) as ``{method: {generation: (user_emb, item_emb)}}``, and a
-    training record per model."""
+    training record per model; ``loss_options[method]`` goes to :func:`models.compat.make_compatibility_loss`."""
     chains: dict[str, dict[str, Embeddings]] = {method: {} for method in METHODS}
     records: dict[str, dict] = {}
     for index, (name, fraction, propagation) in enumerate(GENERATIONS):
@@ -77,8 +77,9 @@ def train_generations(graph: BipartiteGraph, valid: torch.Tensor, base: LightGCN
         for method in METHODS if index else ("none",):
             parent = chains[method][GENERATIONS[index - 1][0]] if index else (None, None)
             key = f"{method}.{name}" if index else name
+            loss = make_compatibility_loss(method, *parent, **loss_options.get(method, {}))
             result = train_lightgcn(sub, valid.to(device), config, device=device, log=lambda m: None,
-                                    auxiliary_loss=make_compatibility_loss(method, *parent))
+                                    auxiliary_loss=loss)
             for chain in [chains[method]] if index else chains.values():
                 chain[name] = (result.user_emb, result.item_emb)
             records[key] = {"edges": sub.num_edges, "epochs": result.epochs_run, "best_epoch": result.best_epoch,
@@ -146,6 +147,10 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=10)
     parser.add_argument("--valid-fraction", type=float, default=0.05, help="per-user share of train held out")
     parser.add_argument("--users", type=int, default=0, help="keep this many seeded random users (0: all)")
+    # Loss weights; left out, the defaults of models.compat apply.
+    parser.add_argument("--bct-weight", type=float, default=None, help="λ of BCT")
+    parser.add_argument("--cone-weight", type=float, default=None, help="λ_ent of hyperbolic")
+    parser.add_argument("--align-weight", type=float, default=None, help="λ_align of hyperbolic")
     parser.add_argument("--seed", type=int, default=2020)
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
@@ -161,12 +166,17 @@ def main() -> None:
                           seed=args.seed, max_train_seconds=args.max_minutes_per_model * 60)
 
     started = time.perf_counter()
-    chains, records = train_generations(graph, valid, base, device)
+    loss_options = {"bct": {"weight": args.bct_weight},
+                    "hyperbolic": {"weight": args.cone_weight, "align_weight": args.align_weight}}
+    loss_options = {method: {k: v for k, v in options.items() if v is not None}
+                    for method, options in loss_options.items()}
+    chains, records = train_generations(graph, valid, base, device, loss_options)
     results = collect(chains, graph, test)
     print_results(results)
     results.update(dataset=args.dataset, device=str(device), users=args.users or graph.num_users,
                    batch_size=args.batch_size, lr=args.lr, max_minutes_per_model=args.max_minutes_per_model,
-                   models=records, total_seconds=time.perf_counter() - started, peak_rss_mb=peak_rss_mb())
+                   loss_options=loss_options, models=records, total_seconds=time.perf_counter() - started,
+                   peak_rss_mb=peak_rss_mb())
     print_table("Models", ["model", "edges", "epochs", "best epoch", "train s"],
                 [[k, r["edges"], r["epochs"], r["best_epoch"], r["train_seconds"]] for k, r in records.items()])
     write_json(args.json, results)

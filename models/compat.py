@@ -8,13 +8,16 @@ after the old version (rows beyond the old table) have no old vector and contrib
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from models.hyperbolic import entailment_loss, polar, polar_distance
-from models.training import AuxiliaryLoss
+
+if TYPE_CHECKING:  # models.training builds these losses, so importing it here at run time would be a cycle
+    from models.training import AuxiliaryLoss
 
 METHODS = ("none", "bct", "hyperbolic")
 

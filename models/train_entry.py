@@ -45,6 +45,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--fingerprint", default="", help="data fingerprint stored in the checkpoint")
     parser.add_argument("--code-version", default="", help="code version stored in the checkpoint")
     parser.add_argument("--device", default="auto", choices=DEVICES)
+    parser.add_argument("--old-version", type=Path,
+                        help="tensors file with the deployed version's 'user_emb' and 'item_emb', to train compatible")
     return parser.parse_args(argv)
 
 
@@ -112,8 +114,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         with pipes_reporter(ctx) as pipes:
             graph = BipartiteGraph.load(args.graph)
             valid = torch.load(str(args.valid), weights_only=True)["edge_index"]
+            old = torch.load(str(args.old_version), weights_only=True) if args.old_version else None
             result = train_lightgcn(graph, valid, config, checkpoint_path=args.checkpoint, log=_logger(ctx, pipes),
-                                    fingerprint=args.fingerprint, code_version=args.code_version, dist_ctx=ctx)
+                                    fingerprint=args.fingerprint, code_version=args.code_version, dist_ctx=ctx,
+                                    old_version=(old["user_emb"], old["item_emb"]) if old else None)
             if ctx.is_main:
                 record = metrics_record(result, config, ctx)
                 args.out.mkdir(parents=True, exist_ok=True)

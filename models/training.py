@@ -17,6 +17,8 @@ from torch import Tensor
 from models import distributed
 from models.checkpoint import load_checkpoint, save_checkpoint
 from models.graph import BipartiteGraph
+from models.compat import METHODS as COMPATIBILITY_METHODS
+from models.compat import make_compatibility_loss
 from models.lightgcn import build_lightgcn, split_embeddings
 from models.metrics import evaluate_full_ranking
 from models.propagation import propagation_matrix
@@ -41,6 +43,10 @@ class LightGCNConfig:
     propagation: str = "symmetric"  # or "doubly_stochastic" (RawlsGCN-Graph for recommendation)
     balance_strength: float = 1.0  # β of the doubly stochastic mix, see models.propagation
     max_train_seconds: float = 0.0  # wall-clock budget; 0 means none
+    # Compatibility with the deployed version (models.compat), applied when train_lightgcn gets its vectors:
+    # none | bct | hyperbolic, and the loss weight (None: the method's default).
+    compatibility: str = "none"
+    compatibility_weight: float | None = None
 
 
 @dataclass
@@ -107,12 +113,15 @@ def train_lightgcn(
     code_version: str = "",
     auxiliary_loss: AuxiliaryLoss | None = None,
     dist_ctx: distributed.DistContext | None = None,
+    old_version: tuple[Tensor, Tensor] | None = None,
 ) -> TrainResult:
     """Train LightGCN on ``graph`` with BPR, evaluating Recall@``eval_k`` on ``valid_edge_index``.
 
     With ``checkpoint_path``, the state is saved after every evaluation, and an existing checkpoint with the
     same config and fingerprint is resumed (a crashed run continues where it stopped). ``auxiliary_loss`` adds a
-    term on each batch's final embeddings (see :data:`AuxiliaryLoss`).
+    term on each batch's final embeddings (see :data:`AuxiliaryLoss`). ``old_version``, the deployed version's
+    final ``(user_emb, item_emb)`` (rows by dense id), adds ``config.compatibility``'s loss against it; without it
+    (nothing deployed yet) the model trains on BPR alone.
 
     Under torchrun, pass ``dist_ctx`` (:func:`models.distributed.init_distributed`; it overrides ``device``):
     each rank samples its share of every batch with its own generator, DDP all-reduces the gradients, rank 0
@@ -121,6 +130,12 @@ def train_lightgcn(
     Shapes:
         graph.edge_index: ``(2, E)`` training (user, item); valid_edge_index: ``(2, V)`` (user, item).
     """
+    if config.compatibility not in COMPATIBILITY_METHODS:
+        raise ValueError(f"LightGCNConfig.compatibility is {config.compatibility!r}; use one of {COMPATIBILITY_METHODS}")
+    if old_version is not None:
+        if auxiliary_loss is not None:
+            raise ValueError("pass either old_version (config.compatibility's loss) or auxiliary_loss, not both")
+        auxiliary_loss = make_compatibility_loss(config.compatibility, *old_version, weight=config.compatibility_weight)
     ctx = dist_ctx or distributed.DistContext(device=torch.device(device))
     device = ctx.device
     torch.manual_seed(config.seed)

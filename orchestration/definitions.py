@@ -7,7 +7,7 @@ from __future__ import annotations
 from dagster import Definitions, in_process_executor
 
 from assets.champion import champion_model
-from assets.embeddings import published_embeddings
+from assets.embeddings import compatibility_report_check, embedding_candidate, published_embeddings
 from assets.evaluation import ranking_report
 from assets.graph import id_maps, interaction_split, training_graph, training_graph_checks
 from assets.ingest import ingest_source
@@ -23,9 +23,10 @@ settings = load_settings()
 
 defs = Definitions(
     assets=[ingest_source, quarantined_interactions, id_maps, interaction_split, training_graph,
-            *RECOMMENDERS.values(), ranking_report, champion_model, published_embeddings,
+            *RECOMMENDERS.values(), ranking_report, champion_model, embedding_candidate,
+            published_embeddings,
             node_classification_graphs, rawls_node_classification],
-    asset_checks=[raw_interactions_expectations, training_graph_checks],
+    asset_checks=[raw_interactions_expectations, training_graph_checks, compatibility_report_check],
     resources=build_resources(settings),
     jobs=[full_retrain, landing_ingest, weekly_retrain, benchmark_graphs],
     schedules=[weekly_retrain_schedule(settings.schedules_running)],

@@ -1,6 +1,7 @@
 """End to end: every recommendation asset materialized in-process on a small demo set (both models, their comparison,
-the champion, its published version); bad input stops at the blocking checks, nothing downstream runs, and the
-promoted embedding version stays as it was.
+the champion, its published version); a retrain trains compatible with the promoted version and passes the
+compatibility gate, an incompatible one is retired; bad input stops at the blocking checks, nothing downstream runs,
+and the promoted embedding version stays as it was.
 """
 
 import shutil
@@ -28,7 +29,7 @@ from warehouse.id_maps import load_id_map
 ALL = [*defs.assets, *defs.asset_checks]
 ASSET_KEYS = {"raw_interactions", "raw_items", "clean_interactions", "rejected_interactions", "id_maps",
               "interaction_split", "training_graph", "lightgcn_model", "rawls_model", "ranking_report",
-              "champion_model", "published_embeddings"}
+              "champion_model", "embedding_candidate", "published_embeddings"}
 MODELS = ("lightgcn", "rawls")
 EPOCHS = 6
 TRAINING = {"config": {"epochs": EPOCHS, "eval_every": 3, "lr": 0.005, "batch_size": 1024}}
@@ -63,7 +64,7 @@ def test_every_asset_materializes(demo):
 
 def test_every_blocking_check_passes(demo):
     checks = {e.check_name: e.passed for e in demo.result.get_asset_check_evaluations()}
-    assert len(checks) == 11 and all(checks.values()), checks
+    assert len(checks) == 12 and all(checks.values()), checks
 
 
 def test_metadata_holds_counts_and_metrics(demo):
@@ -135,21 +136,68 @@ def test_promoted_version_has_a_vector_for_every_mapped_id(demo):
     assert len(store.top_k_items(users["raw_id"][0], k=10)) == 10
 
 
-def test_retrain_resumes_checkpoint_and_publishes_a_child_version(demo):
-    """A checkpoint left by a crash is resumed, and the new version's parent is the one promoted before."""
+def test_retrain_resumes_a_crashed_runs_checkpoint(demo):
+    """A checkpoint left by a crash is resumed when config, data and deployed version are those it was written for."""
     artifacts, files = demo.root / "artifacts", ModelArtifacts("lightgcn")
     shutil.copy(artifacts / Path(*files.final), artifacts / Path(*files.checkpoint))
-    before = FeatureStore(demo.root / "feature_store").promoted_version()
-    run_config = {"ops": {"lightgcn_model": TRAINING}}
-    result = _run(demo.resources, run_config,
-                  selection=["lightgcn_model", "ranking_report", "champion_model", "published_embeddings"])
+    # The first run had no deployed version to train against; without a compatibility loss, neither has this one.
+    run_config = {"ops": {"lightgcn_model": {"config": {**TRAINING["config"], "compatibility": "none"}}}}
+    result = _run(demo.resources, run_config, selection=["lightgcn_model"])
+    assert result.success
+    assert _materialized(result)["lightgcn_model"]["resumed_from_epoch"].value == EPOCHS
+
+
+RETRAIN = ["lightgcn_model", "rawls_model", "ranking_report", "champion_model", "embedding_candidate",
+           "published_embeddings"]
+
+
+def _retrain(demo, compatibility: str, seed: int):
+    # Twice the epochs at twice the rate: the retrain is a better model, as a scheduled retrain should be.
+    training = {"config": {**TRAINING["config"], "epochs": 2 * EPOCHS, "lr": 0.01, "compatibility": compatibility,
+                           "seed": seed}}
+    return _run(demo.resources, {"ops": {"lightgcn_model": training, "rawls_model": training}}, selection=RETRAIN)
+
+
+def test_a_bct_retrain_passes_the_compatibility_gate_and_is_promoted_as_a_child(demo):
+    store = FeatureStore(demo.root / "feature_store")
+    before = store.promoted_version()
+    result = _retrain(demo, "bct", seed=7)
+
     assert result.success
     meta = _materialized(result)
-    assert meta["lightgcn_model"]["resumed_from_epoch"].value == EPOCHS
-    store = FeatureStore(demo.root / "feature_store")
-    after = store.promoted_version()
-    assert after.version_id != before.version_id and after.parent_id == before.version_id
+    assert meta["lightgcn_model"]["compatible_with"].value == before.version_id
+    assert meta["lightgcn_model"]["compatibility_loss"].value == "bct"
+    [check] = result.get_asset_check_evaluations()
+    assert check.passed and check.metadata["ancestors"].value == 1
+    after = FeatureStore(demo.root / "feature_store").promoted_version()
+    assert after.version_id == meta["published_embeddings"]["version_id"].value != before.version_id
+    assert after.parent_id == before.version_id and after.config["compatibility"] == "bct"
+    ancestor = after.compatibility["ancestors"][before.version_id]
+    # The criterion the gate applied, recorded with the version: new users on the old items beat the old model.
+    assert ancestor["new_old"]["recall@20"] > ancestor["old_old"]["recall@20"] > 0.3
+    assert after.compatibility["gate"] == {"passed": True, "failures": [], "live_version": before.version_id}
     assert store.get_version(before.version_id).status == "retired"
+
+
+def test_an_incompatible_retrain_is_retired_and_the_promoted_version_stays(demo):
+    """Trained without a compatibility loss, a new model's users cannot rank the deployed items: the blocking
+    check fails against the promoted version and its ancestor, nothing is promoted, and readers see no change."""
+    store = FeatureStore(demo.root / "feature_store")
+    live = store.promoted_version()
+    with connect(demo.root / "warehouse.duckdb") as con:
+        some_users = load_id_map(con, "user")["raw_id"].head(5).to_list()
+    served_before = store.read_vectors("user", some_users)
+    result = _retrain(demo, "none", seed=11)
+
+    assert not result.success
+    assert set(_materialized(result)) == set(RETRAIN) - {"published_embeddings"}
+    [check] = result.get_asset_check_evaluations()
+    assert not check.passed and check.metadata["ancestors"].value == 2
+    assert "M(new, old) > M(old, old) fails" in check.metadata["failures"].value
+    candidate = store.get_version(check.metadata["candidate"].value)
+    assert candidate.status == "retired" and candidate.compatibility["gate"]["passed"] is False
+    assert store.promoted_version().version_id == live.version_id
+    np.testing.assert_array_equal(store.read_vectors("user", some_users), served_before)
 
 
 def _null_user_ids(path: Path, frame: pl.DataFrame) -> Path:

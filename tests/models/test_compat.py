@@ -184,3 +184,15 @@ def test_report_markdown_renders_the_cross_version_matrix():
         "- v2 vs v1: M(new, old) > M(old, old) (0.5000 vs 0.0000), update gain 1.000",
         "- compatible with every ancestor: yes",
     ]
+
+
+def test_train_lightgcn_applies_the_configured_loss_against_the_old_version(old_version):
+    """``old_version`` with ``config.compatibility`` trains exactly as passing that method's loss by hand."""
+    graph, valid, old = old_version
+    config = replace(CONFIG, seed=7, compatibility="bct", compatibility_weight=0.5)
+    through_config = train_lightgcn(graph, valid, config, log=lambda m: None, old_version=old)
+    by_hand = train_lightgcn(graph, valid, config, log=lambda m: None,
+                             auxiliary_loss=make_compatibility_loss("bct", *old, weight=0.5))
+    torch.testing.assert_close(through_config.user_emb, by_hand.user_emb, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="compatibility is 'lwf'"):
+        train_lightgcn(graph, valid, replace(CONFIG, compatibility="lwf"), log=lambda m: None, old_version=old)

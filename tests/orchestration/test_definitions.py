@@ -16,7 +16,7 @@ ASSETS = {
     "clean_interactions": "validation", "rejected_interactions": "validation",
     "id_maps": "graph", "interaction_split": "graph", "training_graph": "graph",
     "lightgcn_model": "training", "rawls_model": "training", "ranking_report": "evaluation",
-    "champion_model": "evaluation", "published_embeddings": "embeddings",
+    "champion_model": "evaluation", "embedding_candidate": "embeddings", "published_embeddings": "embeddings",
     "node_classification_graphs": "benchmark_graphs", "rawls_node_classification": "benchmark_graphs",
 }
 RECOMMENDATION = {name for name, group in ASSETS.items() if group != "benchmark_graphs"}
@@ -51,8 +51,9 @@ def test_downstream_assets_wait_for_blocking_checks(specs):
 def test_every_data_check_is_blocking():
     graph = defs.resolve_asset_graph()
     checks = {key: graph.get_check_spec(key) for key in graph.asset_check_keys}
-    assert len(checks) == 11
-    assert {key.asset_key.to_user_string() for key in checks} == {"raw_interactions", "training_graph"}
+    assert len(checks) == 12
+    assert {key.asset_key.to_user_string() for key in checks} == {"raw_interactions", "training_graph",
+                                                                 "embedding_candidate"}
     assert all(spec.blocking for spec in checks.values())
 
 
