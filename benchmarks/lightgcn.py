@@ -90,8 +90,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1000)
     parser.add_argument("--eval-every", type=int, default=10)
     parser.add_argument("--patience", type=int, default=5)
+    parser.add_argument("--lr-decay", type=float, default=0.1,
+                        help="on a validation plateau multiply lr by this (twice at most); 1.0: constant lr")
     parser.add_argument("--max-minutes", type=float, default=120.0, help="training wall-clock budget")
-    parser.add_argument("--valid-fraction", type=float, default=0.05, help="per-user share of train held out")
+    parser.add_argument("--valid-fraction", type=float, default=0.02, help="per-user share of train held out")
     parser.add_argument("--speed-steps", type=int, default=50, help="batches timed per loop for the speed rows")
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--speed-only", action="store_true", help="only the batch-2048 epoch-time comparison")
@@ -119,7 +121,8 @@ def main() -> None:
         return
 
     config = LightGCNConfig(batch_size=args.batch_size, lr=args.lr, epochs=args.epochs, eval_every=args.eval_every,
-                            patience=args.patience, seed=args.seed, max_train_seconds=args.max_minutes * 60)
+                            patience=args.patience, seed=args.seed, max_train_seconds=args.max_minutes * 60,
+                            lr_decay=args.lr_decay)
     result = train_lightgcn(graph, valid.to(device), config, device=device, log=lambda m: print(m, flush=True))
     started = time.perf_counter()
     metrics = evaluate_full_ranking(result.user_emb.to(device), result.item_emb.to(device), graph,
@@ -128,10 +131,12 @@ def main() -> None:
 
     results.update({k: v for k, v in metrics.items()})
     results.update(epochs=result.epochs_run, best_epoch=result.best_epoch, batch_size=args.batch_size,
-                   lr=args.lr, train_seconds=result.train_seconds, eval_seconds=eval_seconds,
+                   lr=args.lr, lr_decay=args.lr_decay, valid_fraction=args.valid_fraction,
+                   train_seconds=result.train_seconds, eval_seconds=eval_seconds,
                    peak_rss_mb=peak_rss_mb(),
                    curve=[{"epoch": h["epoch"], "elapsed_seconds": h["elapsed_seconds"],
-                           "valid_recall@20": h["valid_recall@20"]} for h in result.history if "valid_recall@20" in h])
+                           "valid_recall@20": h["valid_recall@20"], "lr": h["lr"]}
+                          for h in result.history if "valid_recall@20" in h])
     paper = PAPER.get(args.dataset, {})
     print_table(f"Test quality on {args.dataset} (full ranking, train items masked)",
                 ["metric", "graphrec", "paper", "ratio"],
@@ -140,8 +145,9 @@ def main() -> None:
     print_table("Run", ["epochs", "best epoch", "batch", "lr", "train s", "eval s", "peak RSS MB", "device"],
                 [[result.epochs_run, result.best_epoch, args.batch_size, args.lr, result.train_seconds,
                   eval_seconds, peak_rss_mb(), str(device)]])
-    print_table("Time to quality (validation Recall@20 at each evaluation)", ["epoch", "elapsed s", "valid recall@20"],
-                [[c["epoch"], c["elapsed_seconds"], c["valid_recall@20"]] for c in results["curve"]])
+    print_table("Time to quality (validation Recall@20 at each evaluation)",
+                ["epoch", "elapsed s", "valid recall@20", "lr"],
+                [[c["epoch"], c["elapsed_seconds"], c["valid_recall@20"], c["lr"]] for c in results["curve"]])
     write_json(args.json, results)
 
 

@@ -37,6 +37,11 @@ class LightGCNConfig:
     epochs: int = 1000
     eval_every: int = 1  # epochs between validation evaluations
     patience: int = 10  # evaluations without improvement before stopping
+    # On a plateau of lr_decay_patience evaluations, multiply lr by lr_decay (at most lr_decays times; patience
+    # restarts after each); lr_decay = 1.0 keeps the rate constant, as the authors do.
+    lr_decay: float = 1.0
+    lr_decay_patience: int = 2
+    lr_decays: int = 2
     init_std: float = 0.1  # Normal(0, 0.1) as the reference PyTorch code
     eval_k: int = 20
     seed: int = 2020
@@ -142,6 +147,11 @@ def train_lightgcn(
     model = build_lightgcn(graph.num_users, graph.num_items, config.embedding_dim, config.num_layers, config.init_std)
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    scheduler = None
+    if config.lr_decay < 1.0:
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="max", factor=config.lr_decay, patience=config.lr_decay_patience,
+            min_lr=config.lr * config.lr_decay ** config.lr_decays)
     adj = propagation_matrix(graph, config.propagation, config.balance_strength).to(device)
     sampler = BPRSampler(graph, seed=distributed.rank_seed(config.seed, ctx.rank))
     objective = distributed.wrap(BPRObjective(model, adj, graph.num_users, config.l2, auxiliary_loss), ctx)
@@ -158,6 +168,8 @@ def train_lightgcn(
                 and len(sampler_states) == ctx.world_size):
             model.load_state_dict(saved["model"])
             optimizer.load_state_dict(saved["optimizer"])
+            if scheduler is not None:
+                scheduler.load_state_dict(saved["scheduler"])
             sampler.generator.set_state(sampler_states[ctx.rank])
             state = {k: saved[k] for k in state}
             resumed_from = state["epoch"]
@@ -210,6 +222,14 @@ def train_lightgcn(
                 evals_without_gain = 0
             else:
                 evals_without_gain += 1
+            if scheduler is not None:
+                lr_before = optimizer.param_groups[0]["lr"]
+                scheduler.step(recall)
+                if optimizer.param_groups[0]["lr"] < lr_before:
+                    evals_without_gain = 0  # the lower rate gets its own patience
+                    log(f"epoch {epoch}: validation plateau, learning rate {lr_before:g} → "
+                        f"{optimizer.param_groups[0]['lr']:g}")
+            record["lr"] = optimizer.param_groups[0]["lr"]
             state["epoch"] = epoch
             state["history"].append(record)
             if checkpoint_path is not None:
@@ -218,6 +238,7 @@ def train_lightgcn(
                 if ctx.is_main:
                     save_checkpoint(checkpoint_path, {
                         **state, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        **({"scheduler": scheduler.state_dict()} if scheduler is not None else {}),
                         "sampler_rng": rng_states, "config": resolved,
                         "seed": config.seed, "fingerprint": fingerprint, "code_version": code_version})
             log(f"epoch {epoch}: loss {record['loss']:.4f}, valid recall@{config.eval_k} {recall:.4f}, "

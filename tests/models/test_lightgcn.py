@@ -1,6 +1,7 @@
 """LightGCN pieces: normalized adjacency, the symmetric product's gradient, BPR loss, sampling, training resume."""
 import math
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -91,3 +92,14 @@ def test_training_learns_communities_and_resumes_from_its_checkpoint(tmp_path):
     assert resumed.resumed_from_epoch == 6
     assert torch.allclose(resumed.user_emb, full.user_emb, atol=1e-5)
     assert [h["loss"] for h in resumed.history] == [h["loss"] for h in full.history]
+
+
+def test_learning_rate_decays_on_a_validation_plateau_then_training_stops():
+    """With 20 items Recall@20 is 1.0 from the first evaluation: every later one is a plateau. The rate drops
+    after lr_decay_patience + 1 flat evaluations, twice at most, and each drop restarts the early-stopping count."""
+    graph, valid = _two_block_graph()
+    config = LightGCNConfig(embedding_dim=8, num_layers=2, lr=0.05, batch_size=64, epochs=50, eval_every=1,
+                            patience=3, seed=1, lr_decay=0.1, lr_decay_patience=1, lr_decays=2)
+    result = train_lightgcn(graph, valid, config, log=lambda _: None)
+    assert [h["lr"] for h in result.history] == pytest.approx([0.05, 0.05, 0.005, 0.005, 5e-4, 5e-4, 5e-4, 5e-4])
+    assert result.epochs_run == 8 and result.best_epoch == 1
