@@ -92,6 +92,8 @@ def main() -> None:
     parser.add_argument("--patience", type=int, default=5)
     parser.add_argument("--lr-decay", type=float, default=0.1,
                         help="on a validation plateau multiply lr by this (twice at most); 1.0: constant lr")
+    parser.add_argument("--lr-decay-patience", type=int, default=4,
+                        help="evaluations without gain, beyond which the plateau decay applies")
     parser.add_argument("--max-minutes", type=float, default=120.0, help="training wall-clock budget")
     parser.add_argument("--valid-fraction", type=float, default=0.02, help="per-user share of train held out")
     parser.add_argument("--speed-steps", type=int, default=50, help="batches timed per loop for the speed rows")
@@ -122,7 +124,7 @@ def main() -> None:
 
     config = LightGCNConfig(batch_size=args.batch_size, lr=args.lr, epochs=args.epochs, eval_every=args.eval_every,
                             patience=args.patience, seed=args.seed, max_train_seconds=args.max_minutes * 60,
-                            lr_decay=args.lr_decay)
+                            lr_decay=args.lr_decay, lr_decay_patience=args.lr_decay_patience)
     result = train_lightgcn(graph, valid.to(device), config, device=device, log=lambda m: print(m, flush=True))
     started = time.perf_counter()
     metrics = evaluate_full_ranking(result.user_emb.to(device), result.item_emb.to(device), graph,
@@ -131,7 +133,8 @@ def main() -> None:
 
     results.update({k: v for k, v in metrics.items()})
     results.update(epochs=result.epochs_run, best_epoch=result.best_epoch, batch_size=args.batch_size,
-                   lr=args.lr, lr_decay=args.lr_decay, valid_fraction=args.valid_fraction,
+                   lr=args.lr, lr_decay=args.lr_decay, lr_decay_patience=args.lr_decay_patience,
+                   valid_fraction=args.valid_fraction,
                    train_seconds=result.train_seconds, eval_seconds=eval_seconds,
                    peak_rss_mb=peak_rss_mb(),
                    curve=[{"epoch": h["epoch"], "elapsed_seconds": h["elapsed_seconds"],
