@@ -26,7 +26,8 @@ weekly_retrain = define_asset_job(
 )
 benchmark_graphs = define_asset_job(
     "benchmark_graphs", selection=BENCHMARKS,
-    description="Cora-ML and Citeseer through GCN, RawlsGCN-Graph and RawlsGCN-Grad: the paper's table, per seed.",
+    description="Cora-ML and Citeseer through GCN, RawlsGCN-Graph and RawlsGCN-Grad (the paper's table, per seed) "
+                "and through full-graph GCN against shaDow-GNN on PPR scopes.",
 )
 
 

@@ -1,0 +1,199 @@
+"""shaDow-GNN stage: PPR scopes of every node of the training graph (cached by graph and settings), the shaDow
+recommender trained on them, PPR audiences per item in the warehouse, and shaDow node classification on the benchmark
+graphs next to full-graph GCNs.
+"""
+
+import dataclasses
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import polars as pl
+import torch
+from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
+from pydantic import Field
+
+from assets.common import (
+    AFTER_UPSTREAM_PASSES,
+    GRAPH_RECORD,
+    TRAIN_GRAPH,
+    VALID_EDGES,
+    config_class,
+    from_config,
+    load_tensors,
+    markdown_table,
+    peak_rss_mb,
+    read_json,
+    save_tensors,
+    write_json,
+)
+from assets.node_classification import GRAPHS_RECORD
+from assets.node_classification import GROUP as BENCHMARK_GROUP
+from assets.training import ModelArtifacts
+from models.audience import VARIANTS, match_audience
+from models.graph import BipartiteGraph, to_homogeneous_edge_index
+from models.npz_graphs import load_npz_graph
+from models.ppr import adjacency, forward_push
+from models.scopes import Scopes, receptive_field_sizes
+from models.scopes import ppr_scopes as scopes_from_ppr
+from models.shadow_nodeclf import ShadowNodeConfig, run_comparison
+from models.shadow_recsys import ShadowRecConfig, train_shadow_recommender
+from orchestration.resources import ArtifactStore, Warehouse
+from warehouse.id_maps import load_id_map
+
+CODE_VERSION = "shadow-1"
+SCOPES = ("shadow", "ppr_scopes.pt")
+SCOPES_RECORD = ("shadow", "ppr_scopes.json")
+NODECLF_RESULTS = ("benchmarks", "shadow_node_classification.json")
+AUDIENCE_TABLE = "ppr_audience"
+ShadowSettings = config_class(ShadowRecConfig, "ShadowSettings")
+
+
+class PPRScopeSettings(Config):
+    """Approximate PPR of every user and item (ALGORITHMS.md §2, §8); the scope is the top-k list cut by threshold."""
+
+    damping: float = Field(default=0.85, description="c in r = (1 − c)·e_s + c·A·r.")
+    epsilon: float = Field(default=1e-5, description="Residual tolerance per unit of degree.")
+    top_k: int = Field(default=32, description="Most nodes per scope (the recommender's subgraph size).")
+    threshold: float = Field(default=0.0, description="Keep nodes scoring ≥ threshold × the best non-target score.")
+
+
+@asset(group_name="graph", kinds={"numpy"}, code_version=CODE_VERSION, deps=["training_graph"],
+       automation_condition=AFTER_UPSTREAM_PASSES)
+def ppr_scopes(context: AssetExecutionContext, config: PPRScopeSettings, artifacts: ArtifactStore) -> MaterializeResult:
+    """Top-k personalized PageRank scope of every user and item; recomputed only when the graph or settings change."""
+    key = hashlib.sha256(json.dumps({"graph": read_json(artifacts.path(*GRAPH_RECORD))["fingerprint"],
+                                     "settings": config.model_dump()}, sort_keys=True).encode()).hexdigest()
+    record_path, scopes_path = artifacts.path(*SCOPES_RECORD), artifacts.path(*SCOPES)
+    if record_path.exists() and scopes_path.exists() and read_json(record_path)["key"] == key:
+        context.log.info("graph and settings unchanged: keeping the cached scopes")
+        return MaterializeResult(metadata={**read_json(record_path), "cached": True})
+    graph = BipartiteGraph.load(artifacts.path(*TRAIN_GRAPH))
+    num_nodes = graph.num_users + graph.num_items
+    started = time.perf_counter()
+
+    def progress(done: int, total: int) -> None:
+        rate = done / max(time.perf_counter() - started, 1e-9)
+        context.log.info(f"ppr: {done}/{total} targets ({100 * done / total:.0f}%), {rate:.0f} targets/s")
+
+    ppr = forward_push(adjacency(to_homogeneous_edge_index(graph), num_nodes), torch.arange(num_nodes),
+                       config.damping, config.epsilon, config.top_k, progress=progress)
+    scopes = scopes_from_ppr(ppr, config.threshold)
+    seconds = time.perf_counter() - started
+    save_tensors(scopes_path, **scopes.to_tensors())
+    record = {"key": key, **config.model_dump(), "targets": num_nodes, "seconds": seconds,
+              "targets_per_second": num_nodes / max(seconds, 1e-9),
+              "mean_scope_size": float(scopes.sizes().float().mean()), "max_scope_size": int(scopes.sizes().max())}
+    write_json(record_path, record)
+    return MaterializeResult(metadata={**record, "cached": False})
+
+
+@asset(group_name="training", kinds={"pytorch"}, code_version=CODE_VERSION, deps=["training_graph", ppr_scopes],
+       automation_condition=AFTER_UPSTREAM_PASSES)
+def shadow_model(context: AssetExecutionContext, config: ShadowSettings, artifacts: ArtifactStore) -> MaterializeResult:
+    """shaDow-GNN embeddings: a deep GNN on each user's and item's own PPR scope, trained with BPR."""
+    graph = BipartiteGraph.load(artifacts.path(*TRAIN_GRAPH))
+    valid = load_tensors(artifacts.path(*VALID_EDGES))["edge_index"]
+    scopes = Scopes.from_tensors(load_tensors(artifacts.path(*SCOPES)))
+    settings = from_config(config, ShadowRecConfig)
+    result = train_shadow_recommender(graph, scopes, settings, valid, context.log.info)
+    files = ModelArtifacts("shadow")
+    save_tensors(artifacts.path(*files.embeddings), user_emb=result.user_emb, item_emb=result.item_emb)
+    save_tensors(artifacts.path(*files.final), **result.state_dict)
+    write_json(artifacts.path(*files.record), {
+        "model": "shadow", "config": dataclasses.asdict(settings), "scopes": read_json(artifacts.path(*SCOPES_RECORD)),
+        "data_fingerprint": read_json(artifacts.path(*GRAPH_RECORD))["fingerprint"], "code_version": CODE_VERSION,
+        "history": result.history})
+    return MaterializeResult(metadata={
+        "steps": result.steps, "train_seconds": result.train_seconds, "peak_rss_mb": peak_rss_mb(),
+        "valid_recall@20": result.history[-1].get("valid_recall@20", float("nan")),
+        "mean_scope_size": float(scopes.sizes().float().mean()), "layers": settings.num_layers,
+        "history": MetadataValue.md(markdown_table(result.history)),
+    })
+
+
+class AudienceSettings(Config):
+    """Which items get an audience, how many users each, and the PPR settings."""
+
+    items: list[str] = Field(default=[], description="Raw item ids; empty means the most popular `top_items` items.")
+    top_items: int = Field(default=5, description="Items to match when `items` is empty, by training degree.")
+    top_n: int = Field(default=100, description="Users kept per item and variant.")
+    damping: float = Field(default=0.85, description="c in r = (1 − c)·e_s + c·A·r.")
+    epsilon: float = Field(default=1e-6, description="Residual tolerance per unit of degree.")
+
+
+@asset(group_name="audience", kinds={"duckdb"}, code_version=CODE_VERSION, deps=["training_graph", "id_maps"],
+       automation_condition=AFTER_UPSTREAM_PASSES)
+def ppr_audience(context: AssetExecutionContext, config: AudienceSettings, artifacts: ArtifactStore,
+                 warehouse: Warehouse) -> MaterializeResult:
+    """Top users per item by PPR from the item, plain and degree-normalized, in the warehouse table ppr_audience."""
+    graph = BipartiteGraph.load(artifacts.path(*TRAIN_GRAPH))
+    with warehouse.connection() as con:
+        users, items = load_id_map(con, "user")["raw_id"], load_id_map(con, "item")["raw_id"]
+    if config.items:
+        index = {raw: i for i, raw in enumerate(items.to_list())}
+        unknown = [raw for raw in config.items if raw not in index]
+        if unknown:
+            raise ValueError(f"ppr_audience config lists items unknown to the item id map: {unknown[:5]}; "
+                             "use raw item ids as ingested, or leave `items` empty for the most popular ones.")
+        chosen = torch.tensor([index[raw] for raw in config.items])
+    else:
+        chosen = torch.argsort(graph.item_degree(), descending=True, stable=True)[:config.top_items]
+    adj = adjacency(to_homogeneous_edge_index(graph), graph.num_users + graph.num_items)
+    audience = match_audience(adj, graph.num_users, graph.num_users + chosen, config.top_n, config.damping,
+                              config.epsilon)
+    frame = pl.DataFrame({
+        "item_id": items.gather(pl.Series((audience.seed - graph.num_users).numpy())),
+        "variant": pl.Series([VARIANTS[v] for v in audience.variant.tolist()], dtype=pl.Utf8),
+        "rank": audience.rank.numpy(), "user_id": users.gather(pl.Series(audience.user.numpy())),
+        "score": audience.score.numpy()})
+    with warehouse.connection() as con:
+        con.register("audience_frame", frame.to_arrow())
+        con.execute(f"CREATE OR REPLACE TABLE {AUDIENCE_TABLE} AS SELECT * FROM audience_frame")
+        con.unregister("audience_frame")
+    degree = graph.user_degree().double()
+    mean_degree = {f"mean_user_degree.{name}": float(degree[audience.user[audience.variant == v]].mean())
+                   for v, name in enumerate(VARIANTS)}
+    return MaterializeResult(metadata={
+        "dagster/row_count": frame.height, "items": int(chosen.numel()), **mean_degree,
+        "preview": MetadataValue.md(markdown_table(frame.filter(pl.col("rank") <= 3).to_dicts())),
+    })
+
+
+class ShadowNodeSettings(Config):
+    """Models, seeds and epochs of the shaDow node-classification comparison; other settings: ShadowNodeConfig."""
+
+    models: list[str] = Field(default=["gcn3", "gcn5", "shadow_sage3", "shadow_sage5", "shadow_gat5"],
+                              description="gcn<L> (full graph) or shadow_<gcn|sage|gat><L> (on PPR scopes).")
+    seeds: list[int] = Field(default=list(ShadowNodeConfig.seeds), description="One run per seed.")
+    epochs: int = Field(default=ShadowNodeConfig.epochs, description="Training epochs per run.")
+
+
+@asset(group_name=BENCHMARK_GROUP, kinds={"pytorch"}, code_version=CODE_VERSION, deps=["node_classification_graphs"])
+def shadow_node_classification(context: AssetExecutionContext, config: ShadowNodeSettings,
+                               artifacts: ArtifactStore) -> MaterializeResult:
+    """Test accuracy of shaDow-GNN on PPR scopes (≤ 200 nodes) against full-graph GCNs of the same depth, per graph."""
+    settings = dataclasses.replace(ShadowNodeConfig(), seeds=tuple(config.seeds), epochs=config.epochs)
+    rows, results = [], {}
+    for graph in read_json(artifacts.path(*GRAPHS_RECORD))["graphs"]:
+        data = load_npz_graph(Path(graph["path"]))
+        by_model, scopes = run_comparison(data, config.models, settings)
+        receptive = float(receptive_field_sizes(adjacency(data.edge_index, data.num_nodes), 5).float().mean())
+        scope = float(scopes.sizes().float().mean())
+        results[graph["dataset"]] = {"mean_scope_size": scope, "mean_5hop_receptive_field": receptive,
+                                     **{m: {**dataclasses.asdict(r), **r.summary()} for m, r in by_model.items()}}
+        for model, result in by_model.items():
+            summary = result.summary()
+            context.log.info(f"{graph['dataset']} {model}: accuracy {summary['acc_mean']:.2f}%")
+            rows.append({"dataset": graph["dataset"], "model": model,
+                         "accuracy %": f"{summary['acc_mean']:.2f} ± {summary['acc_std']:.2f}",
+                         "nodes read per target": f"{scope:.0f}" if model.startswith("shadow") else f"{receptive:.0f}",
+                         "s/run": f"{summary['seconds_per_run']:.1f}"})
+    write_json(artifacts.path(*NODECLF_RESULTS), {"config": dataclasses.asdict(settings), "results": results})
+    return MaterializeResult(metadata={
+        **{f"{d}.{m}.acc_mean": r[m]["acc_mean"] for d, r in results.items() for m in config.models},
+        **{f"{d}.mean_scope_size": r["mean_scope_size"] for d, r in results.items()},
+        **{f"{d}.mean_5hop_receptive_field": r["mean_5hop_receptive_field"] for d, r in results.items()},
+        "results": MetadataValue.md(markdown_table(rows)),
+    })
