@@ -7,10 +7,12 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+import polars as pl
 import torch
 
 from models.graph import BipartiteGraph
 from warehouse.connection import connect
+from warehouse.features import item_table
 from warehouse.id_maps import update_id_maps
 from warehouse.ingest import ingest
 from warehouse.paths import shared_dir
@@ -29,6 +31,13 @@ def load_dataset(name: str, valid_fraction: float, seed: int) -> tuple[Bipartite
     Sources with a given split (LightGCN folders) keep it; others get a temporal split. The validation part is
     carved from train with ``valid_fraction`` per user.
     """
+    return load_dataset_with_items(name, valid_fraction, seed)[:3]
+
+
+def load_dataset_with_items(name: str, valid_fraction: float,
+                            seed: int) -> tuple[BipartiteGraph, torch.Tensor, torch.Tensor, pl.DataFrame]:
+    """:func:`load_dataset`'s (train graph, valid edges, test edges) and the item table aligned to item indices
+    (``idx``, ``title``, ``category``; NULLs for a source without item metadata, such as Gowalla)."""
     kind, folder = DATASETS[name]
     interactions, items = read_source(kind, shared_dir() / "datasets" / folder)
     con = connect(":memory:")
@@ -39,8 +48,9 @@ def load_dataset(name: str, valid_fraction: float, seed: int) -> tuple[Bipartite
     mode = "given" if kind == "lightgcn" else "temporal"
     build_split(con, SplitConfig(mode=mode, valid_fraction=valid_fraction, seed=seed))
     train, valid, test = (torch.from_numpy(load_pairs(con, part)) for part in ("train", "valid", "test"))
+    items_table = item_table(con)
     con.close()
-    return BipartiteGraph(train, stats.users_total, stats.items_total), valid, test
+    return BipartiteGraph(train, stats.users_total, stats.items_total), valid, test, items_table
 
 
 def peak_rss_mb() -> float:

@@ -1,0 +1,136 @@
+"""Distillation stage: heuristic teachers' scores (CN, AA, RA, PPR) from the training edges, and the graph-free
+student, feature towers in LightGCN's embedding space, registered as a recommender beside its teacher.
+"""
+
+import time
+
+import torch
+from dagster import (
+    AssetExecutionContext,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+from pydantic import Field
+
+from assets.common import (
+    AFTER_UPSTREAM_PASSES,
+    GRAPH_RECORD,
+    TRAIN_GRAPH,
+    config_class,
+    load_tensors,
+    markdown_table,
+    read_json,
+    save_tensors,
+    write_json,
+)
+from assets.training import ModelArtifacts, lightgcn_model
+from models.distill.recsys import (
+    RecStudentConfig,
+    student_vectors,
+    train_feature_student,
+    user_context,
+)
+from models.distill.serving import propagation_scorer, student_scorer, users_per_second
+from models.graph import BipartiteGraph
+from models.heuristics import HEURISTICS, bipartite_heuristic_scores
+from models.metrics import user_csr
+from orchestration.resources import ArtifactStore, Warehouse
+from warehouse.features import (
+    interaction_matrix,
+    item_table,
+    later_user_interactions,
+    serving_features,
+)
+
+CODE_VERSION = "distillation-1"
+HEURISTIC_SCORES = ("distillation", "heuristic_scores.pt")
+STUDENT = ModelArtifacts("student")
+TEACHER = ModelArtifacts("lightgcn")
+SPEED_USERS = 256  # users per timed serving batch
+
+
+class HeuristicScoresConfig(Config):
+    """Which heuristics score each user's context items (as many own and random items as the student uses)."""
+
+    heuristics: list[str] = Field(default=list(HEURISTICS), description="Any of cn, aa, ra, ppr.")
+    seed: int = Field(default=0, description="Seed of the context draw.")
+
+
+@asset(group_name="distillation", kinds={"pytorch"}, code_version=CODE_VERSION, deps=["training_graph"],
+       automation_condition=AFTER_UPSTREAM_PASSES)
+def heuristic_scores(context: AssetExecutionContext, config: HeuristicScoresConfig,
+                     artifacts: ArtifactStore) -> MaterializeResult:
+    """CN, AA, RA and PPR scores of every user's context items (own and random), from the training edges only."""
+    graph = BipartiteGraph.load(artifacts.path(*TRAIN_GRAPH))
+    indptr, items = user_csr(graph.edge_index, graph.num_users)
+    users = torch.arange(graph.num_users)
+    defaults = RecStudentConfig()
+    contexts = user_context(indptr, items, users, graph.num_items, defaults.context_positives,
+                            defaults.context_random, torch.Generator().manual_seed(config.seed))
+    started = time.perf_counter()
+    scores = bipartite_heuristic_scores(graph, users.repeat_interleave(contexts.size(1)), contexts.flatten(),
+                                        tuple(config.heuristics))
+    seconds = time.perf_counter() - started
+    save_tensors(artifacts.path(*HEURISTIC_SCORES), items=contexts,
+                 **{name: values.view(contexts.shape) for name, values in scores.items()})
+    own = slice(0, defaults.context_positives)
+    rows = [{"heuristic": name, "own items (mean)": float(values.view(contexts.shape)[:, own].mean()),
+             "random items (mean)": float(values.view(contexts.shape)[:, defaults.context_positives:].mean())}
+            for name, values in scores.items()]
+    return MaterializeResult(metadata={
+        "pairs": contexts.numel(), "seconds": seconds, "pairs_per_second": contexts.numel() / max(seconds, 1e-9),
+        "separation": MetadataValue.md(markdown_table(rows)),
+    })
+
+
+class StudentSettings(config_class(RecStudentConfig, "StudentBase", {"epochs": 20})):
+    """Student training settings, and which heuristic teaches it beside LightGCN."""
+
+    heuristic_teacher: str = Field(default="ra", description="A heuristic of heuristic_scores, or '' for none.")
+
+
+@asset(group_name="distillation", kinds={"pytorch"}, code_version=CODE_VERSION,
+       deps=[lightgcn_model, heuristic_scores, "id_maps"], automation_condition=AFTER_UPSTREAM_PASSES)
+def mlp_student(context: AssetExecutionContext, config: StudentSettings, warehouse: Warehouse,
+                artifacts: ArtifactStore) -> MaterializeResult:
+    """Graph-free student in LightGCN's space (item features, a user's own interactions), distilled from it and a heuristic."""
+    graph = BipartiteGraph.load(artifacts.path(*TRAIN_GRAPH))
+    teacher = load_tensors(artifacts.path(*TEACHER.embeddings))
+    with warehouse.connection() as con:
+        items = item_table(con).head(graph.num_items)
+        num_users = int(con.sql("SELECT count(*) FROM user_index").fetchall()[0][0])
+        later = torch.from_numpy(later_user_interactions(con, graph.num_users, graph.num_items))
+    # Users appended to the id map after the graph was built have no teacher vector; the student embeds them
+    # from their interactions so far.
+    known = torch.cat([graph.edge_index, later], dim=1)
+    train_matrix = interaction_matrix(*graph.edge_index.numpy(), num_users, graph.num_items)
+    item_x, user_x = (torch.from_numpy(a) for a in serving_features(
+        items, train_matrix, interaction_matrix(*known.numpy(), num_users, graph.num_items)))
+    heuristic = None
+    if config.heuristic_teacher:
+        stored = load_tensors(artifacts.path(*HEURISTIC_SCORES))
+        heuristic = (stored["items"], stored[config.heuristic_teacher] / stored[config.heuristic_teacher].std())
+    settings = RecStudentConfig(**config.model_dump(exclude={"heuristic_teacher"}))
+    indptr, bag_items = user_csr(graph.edge_index, graph.num_users)
+    result = train_feature_student(item_x, user_x[:graph.num_users], indptr, bag_items, teacher["user_emb"],
+                                   teacher["item_emb"], settings, heuristic, context.log.info)
+    known_indptr, known_items = user_csr(known, num_users)
+    user_emb, item_emb = student_vectors(result.model, known_indptr, known_items, user_x)
+    save_tensors(artifacts.path(*STUDENT.embeddings), user_emb=user_emb, item_emb=item_emb)
+    data_fingerprint = read_json(artifacts.path(*GRAPH_RECORD))["fingerprint"]
+    write_json(artifacts.path(*STUDENT.record), {
+        "model": "student", "config": {**config.model_dump(), "teacher": "lightgcn"},
+        "data_fingerprint": data_fingerprint, "code_version": CODE_VERSION, "history": result.history})
+    device_users = torch.arange(min(SPEED_USERS, graph.num_users))
+    student_speed = users_per_second(student_scorer(result.model, known_indptr, known_items, user_x, item_emb),
+                                     device_users)
+    teacher_speed = users_per_second(propagation_scorer(graph, teacher["user_emb"].size(1)), device_users)
+    return MaterializeResult(metadata={
+        "train_seconds": result.train_seconds, "epochs": settings.epochs,
+        "users": num_users, "users_without_teacher_vector": num_users - graph.num_users,
+        "student_users_per_second": student_speed, "teacher_users_per_second": teacher_speed,
+        "speedup": student_speed / teacher_speed,
+        "latency_ms_per_user": 1000.0 / student_speed, "speed_device": "cpu (both models, same batch of users)",
+    })

@@ -1,0 +1,119 @@
+"""Graph-free link prediction on Cora and Citeseer: a GCN teacher against MLP students (plain, GLNN-style, LLP with
+the GCN teacher, EHDM with heuristic teachers and a learned gate), Hits@20 against the same negatives, and timings.
+
+    python -m benchmarks.distill_linkpred [--datasets cora citeseer] [--seeds 0 1 2 3 4] [--json FILE]
+
+Protocol: a random 85/5/10 edge split per seed (PyG ``RandomLinkSplit``, one negative per validation and test edge,
+shared by every method); Hits@20 = the share of test edges scored above the 20th best test negative. Training time
+of ``llp_gnn`` includes its teacher's; ``ehdm`` includes its heuristics and gate.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import statistics
+
+import torch
+from torch_geometric.data import Data
+from torch_geometric.transforms import RandomLinkSplit
+
+from benchmarks.common import print_table, write_json
+from models.distill.ehdm import llp_config, train_ehdm
+from models.distill.ensemble import GateConfig
+from models.distill.linkpred import (
+    LinkConfig,
+    LinkModel,
+    LinkSplit,
+    PairScorer,
+    evaluate_hits,
+    model_scorer,
+    train_link_model,
+)
+from models.npz_graphs import load_npz_graph
+
+METHODS = ("gnn_teacher", "mlp", "glnn", "llp_gnn", "ehdm")
+
+
+def edge_split(name: str, seed: int) -> LinkSplit:
+    """The seed's random 85/5/10 split of the graph's undirected edges, with one negative per valid/test edge."""
+    graph = load_npz_graph(name)
+    torch.manual_seed(seed)
+    transform = RandomLinkSplit(num_val=0.05, num_test=0.10, is_undirected=True, split_labels=True,
+                                add_negative_train_samples=False)
+    train, valid, test = transform(Data(edge_index=graph.edge_index, num_nodes=graph.num_nodes))
+    return LinkSplit(x=graph.x, train_edges=train.pos_edge_label_index,
+                     valid_pos=valid.pos_edge_label_index, valid_neg=valid.neg_edge_label_index,
+                     test_pos=test.pos_edge_label_index, test_neg=test.neg_edge_label_index)
+
+
+def run_seed(split: LinkSplit, config: LinkConfig, teachers: tuple[str, ...]) -> dict[str, dict[str, float]]:
+    """Every method on one split: test Hits@K and training seconds."""
+    out = {}
+
+    def fit(method: str, teacher: PairScorer | None = None, **weights: float) -> tuple[PairScorer, float]:
+        model = LinkModel(split.x.size(1), config.hidden, config.layers, config.dropout,
+                          adj=split.gcn_adjacency() if method == "gnn_teacher" else None)
+        record = train_link_model(model, split, dataclasses.replace(config, **weights), teacher)
+        scorer = model_scorer(model, split.x)
+        out[method] = {"hits": evaluate_hits(scorer, split, "test", config.hits_k),
+                       "train_seconds": record["train_seconds"]}
+        return scorer, record["train_seconds"]
+
+    teacher, teacher_seconds = fit("gnn_teacher")
+    fit("mlp")
+    fit("glnn", teacher, label_weight=0.5, soft_weight=0.5)
+    llp = llp_config(config)
+    fit("llp_gnn", teacher, label_weight=llp.label_weight, distribution_weight=llp.distribution_weight,
+        rank_weight=llp.rank_weight)
+    out["llp_gnn"]["train_seconds"] += teacher_seconds
+    ehdm = train_ehdm(split, teachers, llp, GateConfig(seed=config.seed))
+    out["ehdm"] = {"hits": evaluate_hits(ehdm.scorer, split, "test", config.hits_k),
+                   "train_seconds": ehdm.train_seconds}
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--datasets", nargs="+", default=["cora", "citeseer"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    parser.add_argument("--teachers", nargs="+", default=["cn", "aa"], help="EHDM's heuristic teachers")
+    parser.add_argument("--steps", type=int, default=LinkConfig.steps)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
+                        help="torch CPU threads (1 is faster on a machine shared with other jobs)")
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    runs: dict[str, list[dict]] = {dataset: [] for dataset in args.datasets}
+    # Seeds outermost, so that an interrupted run still has every data set; the summary is rewritten after each.
+    for seed in args.seeds:
+        for dataset in args.datasets:
+            config = LinkConfig(steps=args.steps, seed=seed)
+            runs[dataset].append(run_seed(edge_split(dataset, seed), config, tuple(args.teachers)))
+            print(f"{dataset} seed {seed}: " + ", ".join(f"{m} {r['hits']:.4f} ({r['train_seconds']:.1f} s)"
+                                                     for m, r in runs[dataset][-1].items()), flush=True)
+        results, rows = summarize(runs)
+        results["protocol"] = {"split": "random 85/5/10, RandomLinkSplit", "seeds_done": args.seeds[:len(runs[dataset])],
+                               "ehdm_teachers": args.teachers, "metric": "hits@20 vs one negative per test edge"}
+        write_json(args.json, results)
+    print_table("Link prediction: Hits@20 (%, mean ± std over seeds) and training seconds (mean)",
+                ["dataset", "method", "hits@20", "train seconds"], rows)
+
+
+def summarize(runs: dict[str, list[dict]]) -> tuple[dict[str, float], list[list]]:
+    """Flat results (mean and std of Hits@20, mean training seconds per method) and the table rows."""
+    results, rows = {}, []
+    for dataset, dataset_runs in runs.items():
+        for method in METHODS:
+            hits = [run[method]["hits"] for run in dataset_runs]
+            seconds = [run[method]["train_seconds"] for run in dataset_runs]
+            std = statistics.stdev(hits) if len(hits) > 1 else 0.0
+            results[f"{dataset}.{method}.hits@20_mean"] = statistics.mean(hits)
+            results[f"{dataset}.{method}.hits@20_std"] = std
+            results[f"{dataset}.{method}.train_seconds"] = statistics.mean(seconds)
+            rows.append([dataset, method, f"{100 * statistics.mean(hits):.2f} ± {100 * std:.2f}",
+                         statistics.mean(seconds)])
+    return results, rows
+
+
+if __name__ == "__main__":
+    main()
