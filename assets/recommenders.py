@@ -4,6 +4,9 @@ the ranking report evaluates them all side by side, the champion is one of them,
 
 from dagster import AssetsDefinition
 
+from assets.distillation import mlp_student
+from assets.shadow import shadow_model
 from assets.training import lightgcn_model, rawls_model
 
-RECOMMENDERS: dict[str, AssetsDefinition] = {"lightgcn": lightgcn_model, "rawls": rawls_model}
+RECOMMENDERS: dict[str, AssetsDefinition] = {"lightgcn": lightgcn_model, "rawls": rawls_model, "student": mlp_student,
+                                              "shadow": shadow_model}

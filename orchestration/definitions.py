@@ -7,12 +7,14 @@ from __future__ import annotations
 from dagster import Definitions, in_process_executor
 
 from assets.champion import champion_model
+from assets.distillation import heuristic_scores
 from assets.embeddings import compatibility_report_check, embedding_candidate, published_embeddings
 from assets.evaluation import ranking_report
 from assets.graph import id_maps, interaction_split, training_graph, training_graph_checks
 from assets.ingest import ingest_source
 from assets.node_classification import node_classification_graphs, rawls_node_classification
 from assets.recommenders import RECOMMENDERS
+from assets.shadow import ppr_audience, ppr_scopes, shadow_node_classification
 from assets.validation import quarantined_interactions, raw_interactions_expectations
 from orchestration.jobs import benchmark_graphs, full_retrain, landing_ingest, weekly_retrain, weekly_retrain_schedule
 from orchestration.resources import build_resources
@@ -22,10 +24,11 @@ from orchestration.settings import load_settings
 settings = load_settings()
 
 defs = Definitions(
-    assets=[ingest_source, quarantined_interactions, id_maps, interaction_split, training_graph,
+    assets=[ingest_source, quarantined_interactions, id_maps, interaction_split, training_graph, heuristic_scores,
             *RECOMMENDERS.values(), ranking_report, champion_model, embedding_candidate,
             published_embeddings,
-            node_classification_graphs, rawls_node_classification],
+            node_classification_graphs, rawls_node_classification, ppr_scopes, ppr_audience,
+            shadow_node_classification],
     asset_checks=[raw_interactions_expectations, training_graph_checks, compatibility_report_check],
     resources=build_resources(settings),
     jobs=[full_retrain, landing_ingest, weekly_retrain, benchmark_graphs],

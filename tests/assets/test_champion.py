@@ -48,5 +48,19 @@ def test_champion_model_writes_the_choice(tmp_path):
     result = champion_model(build_asset_context(), ChampionPolicy(max_bias=0.02), artifacts)
     written = read_json(artifacts.path(*CHAMPION))
     assert written["model"] == result.metadata["model"] == "rawls"
-    assert written["metrics"] == METRICS["rawls"] and written["policy"] == {"max_bias": 0.02, "max_recall_drop": 0.05}
+    assert written["metrics"] == METRICS["rawls"]
+    assert written["policy"] == {"models": ["lightgcn", "rawls"], "max_bias": 0.02, "max_recall_drop": 0.05}
     assert "bias ≤ 0.02" in result.metadata["reason"]
+
+
+def test_only_eligible_models_can_be_champion(tmp_path):
+    """"other" has the lowest bias but is not eligible by default; named, it wins the same bound."""
+    artifacts = ArtifactStore(root=str(tmp_path))
+    write_json(artifacts.path(*RANKING_REPORT), {"models": METRICS})
+    policy = {"max_bias": 0.005, "max_recall_drop": 0.3}
+    with pytest.raises(NoChampionError):
+        champion_model(build_asset_context(), ChampionPolicy(**policy), artifacts)
+    result = champion_model(build_asset_context(), ChampionPolicy(models=["rawls", "other"], **policy), artifacts)
+    assert result.metadata["model"] == "other"
+    with pytest.raises(NoChampionError, match=r"none of the eligible models \['student'\] is in the ranking report"):
+        champion_model(build_asset_context(), ChampionPolicy(models=["student"]), artifacts)

@@ -29,8 +29,10 @@ from warehouse.id_maps import load_id_map
 ALL = [*defs.assets, *defs.asset_checks]
 ASSET_KEYS = {"raw_interactions", "raw_items", "clean_interactions", "rejected_interactions", "id_maps",
               "interaction_split", "training_graph", "lightgcn_model", "rawls_model", "ranking_report",
-              "champion_model", "embedding_candidate", "published_embeddings"}
-MODELS = ("lightgcn", "rawls")
+              "champion_model", "embedding_candidate", "published_embeddings", "ppr_scopes", "shadow_model",
+              "ppr_audience", "heuristic_scores", "mlp_student"}
+LIGHTGCN_FAMILY = ("lightgcn", "rawls")
+MODELS = (*LIGHTGCN_FAMILY, "student", "shadow")
 EPOCHS = 6
 TRAINING = {"config": {"epochs": EPOCHS, "eval_every": 3, "lr": 0.005, "batch_size": 1024}}
 RUN_CONFIG = {"ops": {
@@ -72,12 +74,13 @@ def test_metadata_holds_counts_and_metrics(demo):
     assert meta["raw_interactions"]["dagster/row_count"] == (
         meta["clean_interactions"]["dagster/row_count"] + meta["rejected_interactions"]["dagster/row_count"])
     assert (meta["training_graph"]["num_users"], meta["training_graph"]["num_items"]) == (400, 200)
-    for model in MODELS:
+    for model in LIGHTGCN_FAMILY:
         training = meta[f"{model}_model"]
         assert training["epochs"] == EPOCHS and training["device"] == "cpu"
         assert "| epoch |" in training["time_to_quality"]
+    for model in MODELS:
         # Community-structured demo data: a trained model ranks far above chance (20 of 200 items: 0.1).
-        assert 0.3 < meta["ranking_report"][f"{model}.recall@20"] <= 1.0
+        assert 0.3 < meta["ranking_report"][f"{model}.recall@20"] <= 1.0, model
         assert meta["ranking_report"][f"{model}.bias"] >= 0.0
     assert (meta["lightgcn_model"]["propagation"], meta["rawls_model"]["propagation"]) == (
         "symmetric", "doubly_stochastic")
@@ -109,9 +112,10 @@ def test_ranking_report_compares_both_models_per_degree_group(demo):
 def test_champion_follows_the_policy_and_is_published(demo):
     report = read_json(demo.root / "artifacts" / Path(*RANKING_REPORT))
     champion = read_json(demo.root / "artifacts" / Path(*CHAMPION))
-    assert champion["model"] == choose_champion(report["models"]).model
+    eligible = {model: report["models"][model] for model in LIGHTGCN_FAMILY}
+    assert champion["model"] == choose_champion(eligible).model
     assert champion["metrics"] == report["models"][champion["model"]]
-    assert champion["policy"] == {"max_bias": None, "max_recall_drop": 0.05}
+    assert champion["policy"] == {"models": list(LIGHTGCN_FAMILY), "max_bias": None, "max_recall_drop": 0.05}
     meta = demo.metadata["champion_model"]
     assert meta["model"].value == champion["model"] and meta["reason"].value == champion["reason"]
     assert demo.metadata["published_embeddings"]["model"].value == champion["model"]

@@ -18,6 +18,9 @@ ASSETS = {
     "lightgcn_model": "training", "rawls_model": "training", "ranking_report": "evaluation",
     "champion_model": "evaluation", "embedding_candidate": "embeddings", "published_embeddings": "embeddings",
     "node_classification_graphs": "benchmark_graphs", "rawls_node_classification": "benchmark_graphs",
+    "ppr_scopes": "graph", "shadow_model": "training", "ppr_audience": "audience",
+    "heuristic_scores": "distillation", "mlp_student": "distillation",
+    "shadow_node_classification": "benchmark_graphs",
 }
 RECOMMENDATION = {name for name, group in ASSETS.items() if group != "benchmark_graphs"}
 # Roots (ingest) have nothing upstream to wait for; the benchmarks run on demand, in their own job.
