@@ -24,7 +24,7 @@ CHROMIUM = shutil.which("chromium")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 # Wide enough that the asset graph renders full nodes (names untruncated) rather than its zoomed-out labels.
-WINDOW = "--window-size=3200,1300"
+WINDOW = "--window-size=6400,3600"  # large enough that the lineage renders every label
 # A background job starts with SIGINT ignored and Dagster copies that onto SIGTERM (STACK.md): reset it before exec.
 RESET_SIGINT = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
                 "os.execv(sys.argv[1], sys.argv[1:])")

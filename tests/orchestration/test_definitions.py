@@ -77,7 +77,8 @@ def test_jobs_run_in_process_and_select_their_assets():
     assert selected["full_retrain"] == RECOMMENDATION
     assert selected["landing_ingest"] == {"raw_interactions", "raw_items"}
     assert selected["weekly_retrain"] == RECOMMENDATION - {"raw_interactions", "raw_items"}
-    assert selected["benchmark_graphs"] == {"node_classification_graphs", "rawls_node_classification"}
+    assert selected["benchmark_graphs"] == {"node_classification_graphs", "rawls_node_classification",
+                                            "shadow_node_classification"}
     for name in selected:
         assert defs.resolve_job_def(name).executor_def.name == "in_process"
 
@@ -96,7 +97,7 @@ def test_recommenders_keep_their_own_artifacts_and_code_versions(specs):
     assert specs["lightgcn_model"].code_version != specs["rawls_model"].code_version
     assert ModelArtifacts("lightgcn").checkpoint != ModelArtifacts("rawls").checkpoint
     upstream = {dep.asset_key.to_user_string() for dep in specs["ranking_report"].deps}
-    assert upstream == {"lightgcn_model", "rawls_model"}
+    assert upstream == {"lightgcn_model", "rawls_model", "mlp_student", "shadow_model"}
 
 
 def test_benchmarks_default_to_the_papers_protocol():
