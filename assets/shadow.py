@@ -40,6 +40,7 @@ from models.scopes import ppr_scopes as scopes_from_ppr
 from models.shadow_nodeclf import ShadowNodeConfig, run_comparison
 from models.shadow_recsys import ShadowRecConfig, train_shadow_recommender
 from orchestration.resources import ArtifactStore, Warehouse
+from orchestration.settings import environment
 from warehouse.id_maps import load_id_map
 
 CODE_VERSION = "shadow-1"
@@ -47,7 +48,9 @@ SCOPES = ("shadow", "ppr_scopes.pt")
 SCOPES_RECORD = ("shadow", "ppr_scopes.json")
 NODECLF_RESULTS = ("benchmarks", "shadow_node_classification.json")
 AUDIENCE_TABLE = "ppr_audience"
-ShadowSettings = config_class(ShadowRecConfig, "ShadowSettings")
+# Locally (the demo) shaDow trains under a one-minute budget, so that the whole demo stays within minutes on 2 cores.
+ShadowSettings = config_class(ShadowRecConfig, "ShadowSettings",
+                              {"max_train_seconds": 60.0} if environment() == "local" else {})
 
 
 class PPRScopeSettings(Config):
