@@ -5,7 +5,13 @@ training items masked, Recall@20 per user-degree group, and the bias figure (var
 import time
 
 import torch
-from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetExecutionContext,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
 from matplotlib.figure import Figure
 from pydantic import Field
 
@@ -14,6 +20,7 @@ from assets.common import (
     RANKING_REPORT,
     TEST_EDGES,
     TRAIN_GRAPH,
+    VALID_EDGES,
     load_tensors,
     markdown_image,
     markdown_table,
@@ -59,11 +66,14 @@ def ranking_report(context: AssetExecutionContext, config: RankingReportConfig, 
     device = compute.torch_device()
     graph = BipartiteGraph.load(artifacts.path(*TRAIN_GRAPH))
     test = load_tensors(artifacts.path(*TEST_EDGES))["edge_index"]
+    # Validation interactions happened before the test period: rank only items the user has not seen.
+    valid = load_tensors(artifacts.path(*VALID_EDGES))["edge_index"]
     results = {}
     for model in RECOMMENDERS:
         vectors = load_tensors(artifacts.path(*ModelArtifacts(model).embeddings))
         results[model] = evaluate_full_ranking(vectors["user_emb"].to(device), vectors["item_emb"].to(device),
-                                               graph, test, ks=KS)
+                                               graph, test, ks=KS,
+                                               also_masked=valid)
     # Every model is evaluated on the same users (those with test items), so the groups are shared.
     users = next(iter(results.values())).users
     degree = graph.user_degree()[users]

@@ -84,17 +84,22 @@ def evaluate_full_ranking(
     test_edge_index: Tensor,
     ks: tuple[int, ...] = (10, 20, 50),
     batch_size: int = 4096,
+    also_masked: Tensor | None = None,
 ) -> RankingResult:
     """Full-ranking Recall@K / NDCG@K over every item, with each user's training items masked.
 
-    Scores are computed batch by batch on ``user_emb.device``; no users × items matrix is ever materialized
-    beyond one batch. Users without test items are skipped.
+    ``also_masked`` (``(2, E)`` user, item) are further known interactions to mask, such as the validation
+    part carved from the given training split: the standard protocol ranks only items the user has not
+    interacted with before the test period. Scores are computed batch by batch on ``user_emb.device``; no
+    users × items matrix is ever materialized beyond one batch. Users without test items are skipped.
 
     Shapes:
         user_emb: ``(num_users, d)``; item_emb: ``(num_items, d)``; test_edge_index: ``(2, T)`` (user, item).
     """
     device = user_emb.device
-    train_ptr, train_items = (t.to(device) for t in user_csr(train.edge_index, train.num_users))
+    known = train.edge_index if also_masked is None else torch.cat(
+        [train.edge_index, also_masked.to(train.edge_index.device)], 1)
+    train_ptr, train_items = (t.to(device) for t in user_csr(known, train.num_users))
     test_ptr, test_items = (t.to(device) for t in user_csr(test_edge_index.to(device), train.num_users))
     users = torch.nonzero(test_ptr[1:] > test_ptr[:-1]).flatten()
     k_max = max(ks)

@@ -2,13 +2,18 @@
 import math
 
 import pytest
-
 import torch
 from torch_geometric.metrics import LinkPredNDCG, LinkPredRecall
 
 from models.graph import BipartiteGraph
-from models.metrics import (degree_groups, evaluate_full_ranking, group_means, group_variance, rawls_bias,
-                            recall_ndcg_from_topk)
+from models.metrics import (
+    degree_groups,
+    evaluate_full_ranking,
+    group_means,
+    group_variance,
+    rawls_bias,
+    recall_ndcg_from_topk,
+)
 
 
 def test_recall_and_ndcg_on_a_hand_made_ranking():
@@ -49,6 +54,16 @@ def test_full_ranking_masks_training_items_and_skips_users_without_test_items():
     # User 0: items 0 and 1 are masked, so item 2 ranks first.
     assert result.recall[1].tolist() == [1.0, 1.0]
     assert result.summary()["recall@1"] == 1.0
+
+
+def test_full_ranking_also_masks_validation_interactions():
+    item_emb = torch.tensor([[4.0], [3.0], [2.0], [1.0]])
+    train = BipartiteGraph(torch.tensor([[0], [0]]), 1, 4)
+    test = torch.tensor([[0], [2]])
+    # Unmasked, item 1 takes rank 1; as a known validation interaction it is masked and item 2 ranks first.
+    assert evaluate_full_ranking(torch.ones(1, 1), item_emb, train, test, ks=(1,)).summary()["recall@1"] == 0.0
+    masked = evaluate_full_ranking(torch.ones(1, 1), item_emb, train, test, ks=(1,), also_masked=torch.tensor([[0], [1]]))
+    assert masked.summary()["recall@1"] == 1.0
 
 
 def test_degree_groups_bias_and_rawls_bias():
