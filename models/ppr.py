@@ -100,24 +100,27 @@ class _BlockPush:
         block_rows = np.arange(size)
         rows, cols = block_rows, targets.astype(np.int64)
         flat = rows * n + cols
-        residual[flat] = 1.0
+        values = np.ones(size, dtype=np.float32)  # the residuals at ``flat``, kept so no round reads them twice
+        residual[flat] = values
         support = []
         while True:
-            values = residual[flat]
             active = values >= self.threshold[cols]
             if not active.any():
                 break
             flat, values, rows, cols = flat[active], values[active], rows[active], cols[active]
             residual[flat] = 0.0
-            support.append(flat[estimate[flat] == 0.0])  # first push of a node: p(v) becomes positive
-            estimate[flat] += self.alpha * values
+            before = estimate[flat]
+            support.append(flat[before == 0.0])  # first push of a node: p(v) becomes positive
+            estimate[flat] = before + self.alpha * values
             # Rows stay sorted (CSR output of the last round), so each row's pushes are a contiguous run.
             indptr = np.searchsorted(rows, np.arange(size + 1))
             pushed = sp.csr_matrix((values, cols, indptr), shape=(size, n)) @ self.spread
             rows = np.repeat(block_rows, np.diff(pushed.indptr))
             cols = pushed.indices.astype(np.int64)
             flat = rows * n + cols
-            residual[flat] += pushed.data  # one entry per (row, node) in a CSR product: no duplicate indices
+            # One entry per (row, node) in a CSR product: no duplicate indices, so a gather and a scatter add.
+            values = residual[flat] + pushed.data
+            residual[flat] = values
         return self._top_k(np.sort(np.concatenate(support)), estimate, size)
 
     def _top_k(self, support: np.ndarray, estimate: np.ndarray, size: int
