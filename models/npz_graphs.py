@@ -5,7 +5,6 @@ Returns a PyG ``Data`` with an undirected, self-loop-free ``edge_index``, row-no
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,8 @@ from torch_geometric.data import Data
 from torch_geometric.transforms import LargestConnectedComponents
 from torch_geometric.utils import coalesce, remove_self_loops, to_undirected
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from warehouse.paths import shared_dir
+
 NPZ_FOLDER = Path("datasets") / "gnn_benchmark_npz"
 
 # The two layouts of the format: shchur/gnn-benchmark writes flat keys (``adj_data``), the newer
@@ -25,12 +25,6 @@ _LAYOUTS = {"adj_data": ("adj_", "attr_"), "adj_matrix.data": ("adj_matrix.", "a
 
 class NpzGraphError(ValueError):
     """An ``.npz`` file is missing or is not a gnn-benchmark graph."""
-
-
-def shared_dir() -> Path:
-    """The shared data folder: env GRAPHREC_SHARED_DIR, else ``<repo root>/../shared``."""
-    env = os.environ.get("GRAPHREC_SHARED_DIR")
-    return Path(env).expanduser() if env else REPO_ROOT.parent / "shared"
 
 
 def npz_path(name_or_path: str | Path) -> Path:
