@@ -39,7 +39,7 @@ from models.scopes import Scopes, receptive_field_sizes
 from models.scopes import ppr_scopes as scopes_from_ppr
 from models.shadow_nodeclf import ShadowNodeConfig, run_comparison
 from models.shadow_recsys import ShadowRecConfig, train_shadow_recommender
-from orchestration.resources import ArtifactStore, Warehouse
+from orchestration.resources import ArtifactStore, Compute, Warehouse
 from orchestration.settings import environment
 from warehouse.id_maps import load_id_map
 
@@ -94,13 +94,14 @@ def ppr_scopes(context: AssetExecutionContext, config: PPRScopeSettings, artifac
 
 @asset(group_name="training", kinds={"pytorch"}, code_version=CODE_VERSION, deps=["training_graph", ppr_scopes],
        automation_condition=AFTER_UPSTREAM_PASSES)
-def shadow_model(context: AssetExecutionContext, config: ShadowSettings, artifacts: ArtifactStore) -> MaterializeResult:
+def shadow_model(context: AssetExecutionContext, config: ShadowSettings, artifacts: ArtifactStore,
+                 compute: Compute) -> MaterializeResult:
     """shaDow-GNN embeddings: a deep GNN on each user's and item's own PPR scope, trained with BPR."""
     graph = BipartiteGraph.load(artifacts.path(*TRAIN_GRAPH))
     valid = load_tensors(artifacts.path(*VALID_EDGES))["edge_index"]
     scopes = Scopes.from_tensors(load_tensors(artifacts.path(*SCOPES)))
     settings = from_config(config, ShadowRecConfig)
-    result = train_shadow_recommender(graph, scopes, settings, valid, context.log.info)
+    result = train_shadow_recommender(graph, scopes, settings, valid, context.log.info, compute.torch_device())
     files = ModelArtifacts("shadow")
     save_tensors(artifacts.path(*files.embeddings), user_emb=result.user_emb, item_emb=result.item_emb)
     save_tensors(artifacts.path(*files.final), **result.state_dict)
@@ -110,6 +111,7 @@ def shadow_model(context: AssetExecutionContext, config: ShadowSettings, artifac
         "history": result.history})
     return MaterializeResult(metadata={
         "steps": result.steps, "train_seconds": result.train_seconds, "peak_rss_mb": peak_rss_mb(),
+        "device": str(compute.torch_device()),
         "valid_recall@20": result.history[-1].get("valid_recall@20", float("nan")),
         "mean_scope_size": float(scopes.sizes().float().mean()), "layers": settings.num_layers,
         "history": MetadataValue.md(markdown_table(result.history)),

@@ -138,6 +138,10 @@ class SubgraphBatch:
     def num_scopes(self) -> int:
         return self.center.numel()
 
+    def to(self, device: torch.device | str) -> SubgraphBatch:
+        """The same batch with every tensor on ``device`` (extraction runs on the CPU, the model anywhere)."""
+        return SubgraphBatch(*(t.to(device) for t in (self.node_id, self.edge_index, self.batch, self.center)))
+
 
 class GraphIndex:
     """CSR neighbour lists of the whole graph as tensors, for extracting induced subgraphs of scopes."""

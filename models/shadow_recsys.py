@@ -89,23 +89,30 @@ def _check_scopes(scopes: Scopes, num_nodes: int) -> None:
                              f"got {len(scopes)} scopes: recompute them for this training graph.")
 
 
+def _device_of(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
 @torch.no_grad()
 def embed_nodes(model: ShadowRecommender, scopes: Scopes, graph: GraphIndex, nodes: Tensor, batch_size: int
                 ) -> Tensor:
-    """Vectors of ``nodes`` (scope rows), ``(len(nodes), d)``, in batches of ``batch_size`` scopes."""
+    """Vectors of ``nodes`` (scope rows), ``(len(nodes), d)`` on the CPU, in batches of ``batch_size`` scopes run on
+    the model's device."""
     model.eval()
-    return torch.cat([model(isolated_batch(scopes, nodes[i:i + batch_size], graph))
+    device = _device_of(model)
+    return torch.cat([model(isolated_batch(scopes, nodes[i:i + batch_size], graph).to(device)).cpu()
                       for i in range(0, nodes.numel(), batch_size)])
 
 
 def train_shadow_recommender(graph: BipartiteGraph, scopes: Scopes, config: ShadowRecConfig,
-                             valid_edge_index: Tensor | None = None, log: Callable[[str], None] = print
-                             ) -> ShadowRecResult:
+                             valid_edge_index: Tensor | None = None, log: Callable[[str], None] = print,
+                             device: torch.device | str = "cpu") -> ShadowRecResult:
     """BPR training of a :class:`ShadowRecommender` on the PPR scopes of every node of ``graph``.
 
     Each step samples ``batch_size`` triples (models.sampling), extracts the user's, the positive's and the negative's
     scopes as one isolated batch and scores ``⟨z_u, z_i⟩``. With ``valid_edge_index``, validation Recall@20 is
-    logged after training. Deterministic for ``config.seed``.
+    logged after training. Scopes are extracted on the CPU and each batch runs on ``device``. Deterministic for
+    ``config.seed`` on a given device.
 
     Shapes:
         scopes: one per node, node ``v``'s scope at row ``v`` (``targets == arange(U + I)``).
@@ -114,7 +121,7 @@ def train_shadow_recommender(graph: BipartiteGraph, scopes: Scopes, config: Shad
     _check_scopes(scopes, num_nodes)
     torch.manual_seed(config.seed)
     index = GraphIndex(adjacency(to_homogeneous_edge_index(graph), num_nodes))
-    model = ShadowRecommender(graph.num_users, graph.num_items, config)
+    model = ShadowRecommender(graph.num_users, graph.num_items, config).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     sampler = BPRSampler(graph, seed=config.seed)
     steps_per_epoch = -(-graph.num_edges // config.batch_size)
@@ -127,7 +134,7 @@ def train_shadow_recommender(graph: BipartiteGraph, scopes: Scopes, config: Shad
         for step in range(steps_per_epoch):
             batch = slice(step * config.batch_size, (step + 1) * config.batch_size)
             rows = torch.cat([users[batch], graph.num_users + pos[batch], graph.num_users + neg[batch]])
-            z_u, z_p, z_n = model(isolated_batch(scopes, rows, index)).chunk(3)
+            z_u, z_p, z_n = model(isolated_batch(scopes, rows, index).to(device)).chunk(3)
             loss = F.softplus((z_u * z_n).sum(1) - (z_u * z_p).sum(1)).mean()
             loss = loss + config.l2 * 0.5 * (z_u.square().sum() + z_p.square().sum() + z_n.square().sum()) / z_u.size(0)
             optimizer.zero_grad(set_to_none=True)
@@ -151,7 +158,8 @@ def train_shadow_recommender(graph: BipartiteGraph, scopes: Scopes, config: Shad
         recall = evaluate_full_ranking(user_emb, item_emb, graph, valid_edge_index, ks=(20,)).summary()["recall@20"]
         history[-1]["valid_recall@20"] = recall
         log(f"validation recall@20 {recall:.4f}")
-    return ShadowRecResult(user_emb, item_emb, model.state_dict(), history, steps, train_seconds)
+    state = {name: tensor.cpu() for name, tensor in model.state_dict().items()}
+    return ShadowRecResult(user_emb, item_emb, state, history, steps, train_seconds)
 
 
 def recommend_for_new_user(model: ShadowRecommender, graph: BipartiteGraph, item_emb: Tensor, items: Tensor,
@@ -175,6 +183,6 @@ def recommend_for_new_user(model: ShadowRecommender, graph: BipartiteGraph, item
     new_user = torch.tensor([n])
     scope = ppr_scopes(forward_push(augmented, new_user, damping, epsilon, top_k), threshold)
     z = embed_nodes(model, scope, GraphIndex(augmented), torch.tensor([0]), 1)[0]
-    scores = item_emb @ z
+    scores = item_emb @ z.to(item_emb.device)
     scores[items] = float("-inf")
     return scores.topk(min(k, graph.num_items - items.unique().numel())).indices
