@@ -1,6 +1,7 @@
 """Shared helpers for benchmark scripts: loading a data set through the warehouse, timing, memory, output."""
 from __future__ import annotations
 
+import argparse
 import json
 import resource
 import sys
@@ -51,6 +52,26 @@ def load_dataset_with_items(name: str, valid_fraction: float,
     items_table = item_table(con)
     con.close()
     return BipartiteGraph(train, stats.users_total, stats.items_total), valid, test, items_table
+
+
+def add_lightgcn_arguments(parser: argparse.ArgumentParser, valid_fraction: float) -> None:
+    """The data set, device, LightGCN training and output options that the Gowalla benchmarks share."""
+    parser.add_argument("--dataset", default="gowalla", choices=sorted(DATASETS))
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    parser.add_argument("--batch-size", type=int, default=32768, help="BPR triples per training step")
+    parser.add_argument("--lr", type=float, default=0.01)
+    parser.add_argument("--epochs", type=int, default=1000)
+    parser.add_argument("--eval-every", type=int, default=10)
+    parser.add_argument("--valid-fraction", type=float, default=valid_fraction, help="per-user share of train held out")
+    parser.add_argument("--seed", type=int, default=2020)
+    parser.add_argument("--json", default=None)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → cuda when torch sees a GPU, else cpu; any other name as given."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
 
 
 def peak_rss_mb() -> float:

@@ -19,7 +19,14 @@ from dataclasses import replace
 
 import torch
 
-from benchmarks.common import load_dataset, peak_rss_mb, print_table, write_json
+from benchmarks.common import (
+    add_lightgcn_arguments,
+    load_dataset,
+    peak_rss_mb,
+    print_table,
+    resolve_device,
+    write_json,
+)
 from models.compat import METHODS, make_compatibility_loss
 from models.compat_report import Embeddings, compatibility_report
 from models.graph import BipartiteGraph
@@ -138,25 +145,16 @@ def print_results(results: dict[str, object]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", default="gowalla", choices=["gowalla", "movielens"])
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    add_lightgcn_arguments(parser, valid_fraction=0.05)
     parser.add_argument("--max-minutes-per-model", type=float, default=6.0, help="training wall-clock budget")
-    parser.add_argument("--batch-size", type=int, default=32768)
-    parser.add_argument("--lr", type=float, default=0.01)
-    parser.add_argument("--epochs", type=int, default=1000)
-    parser.add_argument("--eval-every", type=int, default=10)
-    parser.add_argument("--valid-fraction", type=float, default=0.05, help="per-user share of train held out")
     parser.add_argument("--users", type=int, default=0, help="keep this many seeded random users (0: all)")
     # Loss weights; left out, the defaults of models.compat apply.
     parser.add_argument("--bct-weight", type=float, default=None, help="λ of BCT")
     parser.add_argument("--cone-weight", type=float, default=None, help="λ_ent of hyperbolic")
     parser.add_argument("--align-weight", type=float, default=None, help="λ_align of hyperbolic")
-    parser.add_argument("--seed", type=int, default=2020)
-    parser.add_argument("--json", default=None)
     args = parser.parse_args()
 
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
-                          else ("cpu" if args.device == "auto" else args.device))
+    device = resolve_device(args.device)
     graph, valid, test = load_dataset(args.dataset, args.valid_fraction, args.seed)
     if args.users:
         graph, valid, test = restrict_users(graph, valid, test, args.users, args.seed)

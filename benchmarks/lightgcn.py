@@ -15,7 +15,14 @@ import time
 import torch
 from torch_geometric.nn.models import LightGCN
 
-from benchmarks.common import load_dataset, peak_rss_mb, print_table, write_json
+from benchmarks.common import (
+    add_lightgcn_arguments,
+    load_dataset,
+    peak_rss_mb,
+    print_table,
+    resolve_device,
+    write_json,
+)
 from models.graph import BipartiteGraph, normalized_adjacency, to_homogeneous_edge_index
 from models.lightgcn import build_lightgcn
 from models.metrics import evaluate_full_ranking
@@ -83,28 +90,19 @@ def pyg_example_epoch_seconds(graph: BipartiteGraph, device: torch.device, batch
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", default="gowalla", choices=["gowalla", "movielens"])
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    parser.add_argument("--batch-size", type=int, default=32768, help="training batch (speed rows always use 2048)")
-    parser.add_argument("--lr", type=float, default=0.01)
-    parser.add_argument("--epochs", type=int, default=1000)
-    parser.add_argument("--eval-every", type=int, default=10)
+    add_lightgcn_arguments(parser, valid_fraction=0.02)
     parser.add_argument("--patience", type=int, default=5)
     parser.add_argument("--lr-decay", type=float, default=0.1,
                         help="on a validation plateau multiply lr by this (twice at most); 1.0: constant lr")
     parser.add_argument("--lr-decay-patience", type=int, default=4,
                         help="evaluations without gain, beyond which the plateau decay applies")
     parser.add_argument("--max-minutes", type=float, default=120.0, help="training wall-clock budget")
-    parser.add_argument("--valid-fraction", type=float, default=0.02, help="per-user share of train held out")
     parser.add_argument("--speed-steps", type=int, default=50, help="batches timed per loop for the speed rows")
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--speed-only", action="store_true", help="only the batch-2048 epoch-time comparison")
-    parser.add_argument("--seed", type=int, default=2020)
-    parser.add_argument("--json", default=None)
     args = parser.parse_args()
 
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
-                          else ("cpu" if args.device == "auto" else args.device))
+    device = resolve_device(args.device)
     graph, valid, test = load_dataset(args.dataset, args.valid_fraction, args.seed)
     print(f"{args.dataset}: {graph.num_users} users, {graph.num_items} items, {graph.num_edges} train, "
           f"{valid.size(1)} valid, {test.size(1)} test edges; device {device}; {torch.get_num_threads()} threads")

@@ -19,7 +19,7 @@ import time
 
 import torch
 
-from benchmarks.common import load_dataset, print_table, write_json
+from benchmarks.common import load_dataset, print_table, resolve_device, write_json
 from models.graph import normalized_adjacency
 from models.node_classification import AUTHORS_REFERENCE, METHODS, NodeClassificationConfig, run_protocol
 from models.npz_graphs import load_npz_graph
@@ -87,8 +87,7 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
-                          else ("cpu" if args.device == "auto" else args.device))
+    device = resolve_device(args.device)
     print(f"device {device}; {torch.get_num_threads()} threads; load average {os.getloadavg()[0]:.2f} at start")
     results: dict[str, object] = {"device": str(device), "threads": torch.get_num_threads()}
     results.update(sinkhorn_benchmark(device, args.sinkhorn_repeats))
