@@ -144,18 +144,24 @@ class SubgraphBatch:
 
 
 class GraphIndex:
-    """CSR neighbour lists of the whole graph as tensors, for extracting induced subgraphs of scopes."""
+    """The whole graph as tensors, for extracting induced subgraphs of scopes: CSR neighbour lists, and the sorted
+    ``u·N + v`` key of every directed edge for pair lookups."""
 
     def __init__(self, adj: sp.csr_matrix) -> None:
         self.num_nodes = adj.shape[0]
         self.indptr = torch.from_numpy(adj.indptr).long()
         self.indices = torch.from_numpy(adj.indices).long()
+        rows = torch.repeat_interleave(torch.arange(self.num_nodes), self.indptr.diff())
+        self.edge_keys = torch.sort(rows * self.num_nodes + self.indices).values
 
 
 def isolated_batch(scopes: Scopes, rows: Tensor, graph: GraphIndex) -> SubgraphBatch:
     """The node-induced subgraphs of scopes ``rows``, isolated from each other, as one batch.
 
-    Cost: the summed degree of the batch's nodes (their neighbour lists are read, nothing else of the graph).
+    Edges are found the cheaper of two ways: reading the neighbour lists of the batch's nodes (cost: their summed
+    degree) or looking up every pair of nodes within a scope among the graph's edges (cost: the summed squared scope
+    size). Hubs make the first expensive on recommendation graphs; large scopes of low-degree nodes make the second
+    expensive on citation graphs. Either way, edges come sorted by (source, target) batch position.
     """
     rows = rows.long()
     if rows.numel() and (rows.min() < 0 or rows.max() >= len(scopes)):
@@ -164,16 +170,39 @@ def isolated_batch(scopes: Scopes, rows: Tensor, graph: GraphIndex) -> SubgraphB
     node_id = scopes.nodes[_ragged_arange(scopes.indptr[rows], counts)]
     batch = torch.repeat_interleave(torch.arange(rows.numel()), counts)
     center = torch.cumsum(counts, 0) - counts
+    degree = graph.indptr[node_id + 1] - graph.indptr[node_id]
+    if int(counts.square().sum()) < int(degree.sum()):
+        source, target = _edges_by_pairs(node_id, batch, center, counts, graph)
+    else:
+        source, target = _edges_by_neighbour_lists(node_id, batch, degree, graph)
+    order = torch.argsort(source * max(node_id.numel(), 1) + target)
+    return SubgraphBatch(node_id, torch.stack([source[order], target[order]]), batch, center)
+
+
+def _edges_by_neighbour_lists(node_id: Tensor, batch: Tensor, degree: Tensor, graph: GraphIndex
+                              ) -> tuple[Tensor, Tensor]:
+    """Batch-local edges: each node's neighbours that are members of its own scope."""
     n = graph.num_nodes
     member_keys, position = torch.sort(batch * n + node_id)
-    degree = graph.indptr[node_id + 1] - graph.indptr[node_id]
     source = torch.repeat_interleave(torch.arange(node_id.numel()), degree)
     neighbour = graph.indices[_ragged_arange(graph.indptr[node_id], degree)]
     query = batch[source] * n + neighbour
     found = torch.searchsorted(member_keys, query).clamp(max=max(member_keys.numel() - 1, 0))
     inside = member_keys[found] == query if member_keys.numel() else torch.zeros(0, dtype=torch.bool)
-    edge_index = torch.stack([source[inside], position[found[inside]]])
-    return SubgraphBatch(node_id, edge_index, batch, center)
+    return source[inside], position[found[inside]]
+
+
+def _edges_by_pairs(node_id: Tensor, batch: Tensor, center: Tensor, counts: Tensor, graph: GraphIndex
+                    ) -> tuple[Tensor, Tensor]:
+    """Batch-local edges: the pairs of nodes of one scope that are edges of the graph."""
+    size = counts[batch]  # each batch node's scope size
+    source = torch.repeat_interleave(torch.arange(node_id.numel()), size)
+    target = _ragged_arange(center[batch], size)  # every position of the same scope
+    query = node_id[source] * graph.num_nodes + node_id[target]
+    keys = graph.edge_keys
+    found = torch.searchsorted(keys, query).clamp(max=max(keys.numel() - 1, 0))
+    edge = keys[found] == query if keys.numel() else torch.zeros(0, dtype=torch.bool)
+    return source[edge], target[edge]
 
 
 def receptive_field_sizes(adj: sp.csr_matrix, hops: int) -> Tensor:

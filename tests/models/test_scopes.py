@@ -1,10 +1,19 @@
 """Scopes: shaDow's relative threshold, k-hop scopes with a budget, and isolated node-induced batches."""
 
 import torch
-from torch_geometric.utils import subgraph
+from torch_geometric.utils import erdos_renyi_graph, subgraph, to_undirected
 
-from models.ppr import TopKPPR, adjacency
-from models.scopes import GraphIndex, Scopes, isolated_batch, khop_scopes, ppr_scopes
+from models.ppr import TopKPPR, adjacency, forward_push
+from models.scopes import (
+    GraphIndex,
+    Scopes,
+    _edges_by_neighbour_lists,
+    _edges_by_pairs,
+    _ragged_arange,
+    isolated_batch,
+    khop_scopes,
+    ppr_scopes,
+)
 
 # Two triangles 0-1-2 and 2-3-4 sharing node 2, plus 4-5.
 EDGES = torch.tensor([[0, 1], [0, 2], [1, 2], [2, 3], [2, 4], [3, 4], [4, 5]]).T
@@ -51,3 +60,22 @@ def test_scopes_in_a_batch_are_isolated_copies():
         expected, _ = subgraph(nodes, UNDIRECTED, num_nodes=NUM_NODES)
         mine = sub.node_id[sub.edge_index[:, sub.batch[src] == b]]
         assert sorted(map(tuple, mine.T.tolist())) == sorted(map(tuple, expected.T.tolist()))
+
+
+def test_pair_lookup_and_neighbour_lists_find_the_same_scope_edges():
+    # isolated_batch picks the cheaper strategy per batch; both must give the induced subgraphs exactly.
+    torch.manual_seed(0)
+    edge_index = to_undirected(erdos_renyi_graph(300, 0.03))
+    adj = adjacency(edge_index, 300)
+    graph = GraphIndex(adj)
+    scopes = ppr_scopes(forward_push(adj, torch.arange(300), top_k=20))
+    rows = torch.randint(300, (50,), generator=torch.Generator().manual_seed(0))
+    counts = scopes.indptr[rows + 1] - scopes.indptr[rows]
+    node_id = scopes.nodes[_ragged_arange(scopes.indptr[rows], counts)]
+    batch = torch.repeat_interleave(torch.arange(rows.numel()), counts)
+    center = torch.cumsum(counts, 0) - counts
+    degree = graph.indptr[node_id + 1] - graph.indptr[node_id]
+    by_pairs = torch.stack(_edges_by_pairs(node_id, batch, center, counts, graph))
+    by_lists = torch.stack(_edges_by_neighbour_lists(node_id, batch, degree, graph))
+    assert by_pairs.size(1) > 500
+    assert sorted(map(tuple, by_pairs.T.tolist())) == sorted(map(tuple, by_lists.T.tolist()))
