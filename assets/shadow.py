@@ -183,7 +183,7 @@ def shadow_node_classification(context: AssetExecutionContext, config: ShadowNod
     rows, results = [], {}
     for graph in read_json(artifacts.path(*GRAPHS_RECORD))["graphs"]:
         data = load_npz_graph(Path(graph["path"]))
-        by_model, scopes = run_comparison(data, config.models, settings)
+        by_model, scopes = run_comparison(data, config.models, settings, context.log.info)
         receptive = float(receptive_field_sizes(adjacency(data.edge_index, data.num_nodes), 5).float().mean())
         scope = float(scopes.sizes().float().mean())
         results[graph["dataset"]] = {"mean_scope_size": scope, "mean_5hop_receptive_field": receptive,

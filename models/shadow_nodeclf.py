@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import pairwise
 
@@ -177,8 +178,8 @@ def _train_shadow(data: Data, x: Tensor, split: NodeSplit, conv: str, layers: in
     return best_test
 
 
-def run_comparison(data: Data, models: list[str], config: ShadowNodeConfig = ShadowNodeConfig()
-                   ) -> tuple[dict[str, ModelResult], Scopes]:
+def run_comparison(data: Data, models: list[str], config: ShadowNodeConfig = ShadowNodeConfig(),
+                   log: Callable[[str], None] = lambda _: None) -> tuple[dict[str, ModelResult], Scopes]:
     """Every model of ``models`` (e.g. ``gcn3``, ``shadow_sage5``) once per seed on the same split.
 
     Scope node ids equal node indices (scopes cover every node, in order). Returns the results by model and the scopes.
@@ -187,6 +188,7 @@ def run_comparison(data: Data, models: list[str], config: ShadowNodeConfig = Sha
         data: a graph from :func:`models.npz_graphs.load_npz_graph` (CPU).
         models: names as parsed by :func:`parse_model`.
         config: shared settings (default: :class:`ShadowNodeConfig`).
+        log: called with one line per finished run (model, seed, accuracy, seconds).
     """
     specs = {name: parse_model(name) for name in models}
     split = class_balanced_split(data.y, config.num_train_per_class, config.num_val, config.num_test,
@@ -203,4 +205,5 @@ def run_comparison(data: Data, models: list[str], config: ShadowNodeConfig = Sha
                             _train_shadow(data, x, split, conv, layers, scopes, graph, seed, config))
             results[name].accuracies.append(accuracy)
             results[name].seconds.append(time.perf_counter() - started)
+            log(f"{name} seed {seed}: test accuracy {accuracy:.2f} %, {results[name].seconds[-1]:.1f} s")
     return results, scopes
