@@ -90,11 +90,11 @@ def pyg_example_epoch_seconds(graph: BipartiteGraph, device: torch.device, batch
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_lightgcn_arguments(parser, valid_fraction=0.02)
-    parser.add_argument("--patience", type=int, default=5)
+    add_lightgcn_arguments(parser, valid_fraction=0.05)
+    parser.add_argument("--patience", type=int, default=10, help="evaluations without gain before stopping")
     parser.add_argument("--lr-decay", type=float, default=0.1,
                         help="on a validation plateau multiply lr by this (twice at most); 1.0: constant lr")
-    parser.add_argument("--lr-decay-patience", type=int, default=4,
+    parser.add_argument("--lr-decay-patience", type=int, default=5,
                         help="evaluations without gain, beyond which the plateau decay applies")
     parser.add_argument("--max-minutes", type=float, default=120.0, help="training wall-clock budget")
     parser.add_argument("--speed-steps", type=int, default=50, help="batches timed per loop for the speed rows")
