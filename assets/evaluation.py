@@ -5,13 +5,7 @@ training items masked, Recall@20 per user-degree group, and the bias figure (var
 import time
 
 import torch
-from dagster import (
-    AssetExecutionContext,
-    Config,
-    MaterializeResult,
-    MetadataValue,
-    asset,
-)
+from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 from matplotlib.figure import Figure
 from pydantic import Field
 

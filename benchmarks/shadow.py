@@ -73,7 +73,8 @@ def nodeclf_part(args) -> dict[str, float]:
     results, rows, scope_sizes = {}, [], []
     for dataset in args.datasets:
         data = load_npz_graph(dataset)
-        by_model, scopes = run_comparison(data, args.models, config, log=lambda m, d=dataset: print(f"{d}: {m}", flush=True))
+        by_model, scopes = run_comparison(data, args.models, config,
+                                          log=lambda line, d=dataset: print(f"{d}: {line}", flush=True))
         field = float(receptive_field_sizes(adjacency(data.edge_index, data.num_nodes), 5).float().mean())
         scope = float(scopes.sizes().float().mean())
         scope_sizes.append(scope)

@@ -2,18 +2,13 @@
 import math
 
 import pytest
+
 import torch
 from torch_geometric.metrics import LinkPredNDCG, LinkPredRecall
 
 from models.graph import BipartiteGraph
-from models.metrics import (
-    degree_groups,
-    evaluate_full_ranking,
-    group_means,
-    group_variance,
-    rawls_bias,
-    recall_ndcg_from_topk,
-)
+from models.metrics import (degree_groups, evaluate_full_ranking, group_means, group_variance, rawls_bias,
+                            recall_ndcg_from_topk)
 
 
 def test_recall_and_ndcg_on_a_hand_made_ranking():
@@ -62,7 +57,8 @@ def test_full_ranking_also_masks_validation_interactions():
     test = torch.tensor([[0], [2]])
     # Unmasked, item 1 takes rank 1; as a known validation interaction it is masked and item 2 ranks first.
     assert evaluate_full_ranking(torch.ones(1, 1), item_emb, train, test, ks=(1,)).summary()["recall@1"] == 0.0
-    masked = evaluate_full_ranking(torch.ones(1, 1), item_emb, train, test, ks=(1,), also_masked=torch.tensor([[0], [1]]))
+    validation = torch.tensor([[0], [1]])
+    masked = evaluate_full_ranking(torch.ones(1, 1), item_emb, train, test, ks=(1,), also_masked=validation)
     assert masked.summary()["recall@1"] == 1.0
 
 
