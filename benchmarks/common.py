@@ -35,10 +35,12 @@ def load_dataset(name: str, valid_fraction: float, seed: int) -> tuple[Bipartite
     return load_dataset_with_items(name, valid_fraction, seed)[:3]
 
 
-def load_dataset_with_items(name: str, valid_fraction: float,
-                            seed: int) -> tuple[BipartiteGraph, torch.Tensor, torch.Tensor, pl.DataFrame]:
+def load_dataset_with_items(name: str, valid_fraction: float, seed: int, mode: str | None = None,
+                            ) -> tuple[BipartiteGraph, torch.Tensor, torch.Tensor, pl.DataFrame]:
     """:func:`load_dataset`'s (train graph, valid edges, test edges) and the item table aligned to item indices
-    (``idx``, ``title``, ``category``; NULLs for a source without item metadata, such as Gowalla)."""
+    (``idx``, ``title``, ``category``; NULLs for a source without item metadata, such as Gowalla).
+
+    ``mode`` overrides the split mode (``warehouse.split.SplitConfig.mode``) of a timestamped source."""
     kind, folder = DATASETS[name]
     interactions, items = read_source(kind, shared_dir() / "datasets" / folder)
     con = connect(":memory:")
@@ -46,7 +48,7 @@ def load_dataset_with_items(name: str, valid_fraction: float,
     validation = ValidationConfig(**({"earliest_ts": EARLIEST[name]} if name in EARLIEST else {}))
     quarantine(con, validation, datetime.now(timezone.utc).replace(tzinfo=None))
     stats = update_id_maps(con)
-    mode = "given" if kind == "lightgcn" else "temporal"
+    mode = "given" if kind == "lightgcn" else mode or "temporal"
     build_split(con, SplitConfig(mode=mode, valid_fraction=valid_fraction, seed=seed))
     train, valid, test = (torch.from_numpy(load_pairs(con, part)) for part in ("train", "valid", "test"))
     items_table = item_table(con)

@@ -25,6 +25,7 @@ from models.distill.linkpred import (
     LinkModel,
     LinkSplit,
     PairScorer,
+    build_link_model,
     evaluate_hits,
     model_scorer,
     train_link_model,
@@ -50,16 +51,16 @@ def run_seed(split: LinkSplit, config: LinkConfig, teachers: tuple[str, ...]) ->
     """Every method on one split: test Hits@K and training seconds."""
     out = {}
 
-    def fit(method: str, teacher: PairScorer | None = None, **weights: float) -> tuple[PairScorer, float]:
-        model = LinkModel(split.x.size(1), config.hidden, config.layers, config.dropout,
-                          adj=split.gcn_adjacency() if method == "gnn_teacher" else None)
+    def fit(method: str, teacher: PairScorer | None = None, **weights: float) -> tuple[LinkModel, float]:
+        model = build_link_model(split.x.size(1), config,
+                                 adj=split.gcn_adjacency() if method == "gnn_teacher" else None)
         record = train_link_model(model, split, dataclasses.replace(config, **weights), teacher)
-        scorer = model_scorer(model, split.x)
-        out[method] = {"hits": evaluate_hits(scorer, split, "test", config.hits_k),
+        out[method] = {"hits": evaluate_hits(model_scorer(model, split.x), split, "test", config.hits_k),
                        "train_seconds": record["train_seconds"]}
-        return scorer, record["train_seconds"]
+        return model, record["train_seconds"]
 
-    teacher, teacher_seconds = fit("gnn_teacher")
+    teacher_model, teacher_seconds = fit("gnn_teacher")
+    teacher = model_scorer(teacher_model, split.x, probability=True)
     fit("mlp")
     fit("glnn", teacher, label_weight=0.5, soft_weight=0.5)
     llp = llp_config(config)
@@ -83,6 +84,8 @@ def main() -> None:
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    # Multithreaded sparse backward sums in a varying order; with deterministic kernels a seed gives one result.
+    torch.use_deterministic_algorithms(True)
     runs: dict[str, list[dict]] = {dataset: [] for dataset in args.datasets}
     # Seeds outermost, so that an interrupted run still has every data set; the summary is rewritten after each.
     for seed in args.seeds:

@@ -24,6 +24,7 @@ from models.distill.linkpred import (
     LinkModel,
     LinkSplit,
     PairScorer,
+    build_link_model,
     model_scorer,
     train_link_model,
 )
@@ -72,7 +73,7 @@ def train_ehdm(split: LinkSplit, teachers: tuple[str, ...], student_config: Link
     adj = adjacency(split.train_edges, split.num_nodes)
     students, seconds = {}, {}
     for name in teachers:
-        student = LinkModel(split.x.size(1), student_config.hidden, student_config.layers, student_config.dropout)
+        student = build_link_model(split.x.size(1), student_config)
         record = train_link_model(student, split, student_config, heuristic_teacher(adj, name), log)
         students[name], seconds[f"student_{name}"] = student, record["train_seconds"]
     gate_started = time.perf_counter()

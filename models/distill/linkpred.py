@@ -22,7 +22,8 @@ from models.distill.losses import (
     random_walk_context,
 )
 
-# A teacher scores node pairs: (2, P) indices -> (P,) scores (logits for a GNN, heuristic values for a heuristic).
+# A scorer maps node pairs (2, P) to scores (P,): logits for a model under evaluation; for a teacher, probabilities
+# (a GNN, see ``model_scorer(..., probability=True)``) or heuristic values.
 PairScorer = Callable[[Tensor], Tensor]
 
 
@@ -68,14 +69,15 @@ class LinkConfig:
     layers: int = 2
     dropout: float = 0.5
     lr: float = 0.01
-    steps: int = 200  # full-batch steps (every training edge once per step), not the code's minibatch epochs
+    steps: int = 400  # full-batch steps (every training edge once per step); Cora's students still gain at 300
     eval_every: int = 5
-    patience: int = 10  # evaluations without a validation gain before stopping
+    patience: int = 20  # evaluations without a validation gain; 10 (the code's) stopped some runs at step 55 on noise
     label_weight: float = 1.0
     soft_weight: float = 0.0  # GLNN-style logit matching on the label pairs (0: off)
     distribution_weight: float = 0.0  # λ_D of LLP-D (0: off)
     rank_weight: float = 0.0  # λ_R of LLP-R (0: off)
     margin: float = 0.1
+    max_grad_norm: float = 1.0  # the LLP/EHDM code clips every step's gradient norm to 1
     anchors_per_step: int = 256  # anchors whose context sets enter each step's LLP losses
     context_rounds: int = 8  # context sets drawn (and scored by the teacher) once, reused round-robin
     hits_k: int = 20
@@ -141,6 +143,13 @@ class LinkModel(nn.Module):
         return self.score(self.encode(x), pairs)
 
 
+def build_link_model(in_dim: int, config: LinkConfig, adj: Tensor | None = None) -> LinkModel:
+    """A :class:`LinkModel` of ``config``'s shape, its initial weights drawn from ``config.seed`` alone, so that a
+    method's result does not depend on which models were built or trained before it."""
+    torch.manual_seed(config.seed)
+    return LinkModel(in_dim, config.hidden, config.layers, config.dropout, adj=adj)
+
+
 def hits_at_k(pos_scores: Tensor, neg_scores: Tensor, k: int = 20) -> float:
     """OGB's Hits@K: the share of positive pairs scored above the K-th best negative pair."""
     if neg_scores.numel() < k:
@@ -192,6 +201,10 @@ def train_link_model(model: LinkModel, split: LinkSplit, config: LinkConfig, tea
     """Train ``model`` full-batch: BCE on the training edges and as many random negatives, plus GLNN-style soft
     targets (``soft_weight``) and LLP-D/LLP-R (``distribution_weight``/``rank_weight``) against ``teacher``.
 
+    As in the LLP code, the relational losses compare the student's probabilities ``σ(s)`` with the teacher's
+    scores: LLP-R's margin (0.1) is a gap in probability, which a logit gap would meet almost for free. GLNN-style
+    soft targets need a probability teacher.
+
     Early-stops on validation Hits@K; the best state is loaded back. Returns the best validation Hits@K, the steps
     run and the training seconds (teacher scoring of the context pool included).
     """
@@ -213,19 +226,19 @@ def train_link_model(model: LinkModel, split: LinkSplit, config: LinkConfig, tea
         logits = model.score(h, pairs)
         loss = config.label_weight * F.binary_cross_entropy_with_logits(logits, labels)
         if config.soft_weight > 0:
-            soft = torch.sigmoid(teacher(pairs))
-            loss = loss + config.soft_weight * F.binary_cross_entropy_with_logits(logits, soft)
+            loss = loss + config.soft_weight * F.binary_cross_entropy_with_logits(logits, teacher(pairs))
         if pool is not None:
             round_ = step % pool.nodes.size(0)
             anchors = torch.randperm(split.num_nodes, generator=generator)[:config.anchors_per_step]
             context = pool.nodes[round_, anchors]
             context_pairs = torch.stack([anchors.unsqueeze(1).expand_as(context).reshape(-1), context.reshape(-1)])
-            student = model.score(h, context_pairs).view(context.shape)
+            student = torch.sigmoid(model.score(h, context_pairs)).view(context.shape)
             target = pool.scores[round_, anchors]
             loss = loss + config.distribution_weight * llp_distribution_loss(student, target)
             loss = loss + config.rank_weight * llp_rank_loss(student, target, config.margin)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
         optimizer.step()
         if step % config.eval_every == 0:
             valid = evaluate_hits(lambda p: pair_scores(model, split.x, p), split, "valid", config.hits_k)
@@ -240,14 +253,16 @@ def train_link_model(model: LinkModel, split: LinkSplit, config: LinkConfig, tea
     return {f"valid_hits@{config.hits_k}": best, "steps": step, "train_seconds": time.perf_counter() - started}
 
 
-def model_scorer(model: LinkModel, x: Tensor) -> PairScorer:
-    """A frozen model as a pair scorer (logits), its node embeddings computed once."""
+def model_scorer(model: LinkModel, x: Tensor, probability: bool = False) -> PairScorer:
+    """A frozen model as a pair scorer (logits, or probabilities to serve as a teacher), its node embeddings
+    computed once."""
     model.eval()
     with torch.no_grad():
         h = model.encode(x)
 
     def score(pairs: Tensor) -> Tensor:
         with torch.no_grad():
-            return torch.cat([model.score(h, chunk) for chunk in pairs.split(65536, dim=1)])
+            logits = torch.cat([model.score(h, chunk) for chunk in pairs.split(65536, dim=1)])
+            return torch.sigmoid(logits) if probability else logits
 
     return score
