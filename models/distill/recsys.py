@@ -67,11 +67,13 @@ class FeatureStudent(nn.Module):
         nn.init.normal_(self.item_id.weight, std=0.01)
         nn.init.normal_(self.item_context.weight, std=0.01)
 
-    def items(self) -> Tensor:
-        """Every item's vector: features through the MLP, plus the learned id vector of known items."""
-        vectors = self.item_mlp(self.item_features)
-        known = vectors[:self.known_items] + self.item_id.weight
-        return torch.cat([known, vectors[self.known_items:]])
+    def items(self, index: Tensor | None = None) -> Tensor:
+        """Vectors of the items ``index`` (default: all): features through the MLP, plus the learned id vector of
+        known items."""
+        index = torch.arange(self.item_features.size(0)) if index is None else index
+        vectors = self.item_mlp(self.item_features[index])
+        known = (index < self.known_items).unsqueeze(1)
+        return vectors + torch.where(known, self.item_id(index.clamp(max=self.known_items - 1)), 0.0)
 
     def users(self, indptr: Tensor, bag_items: Tensor, user_features: Tensor) -> Tensor:
         """Vectors of users given their interacted items (a CSR bag per user) and their features."""
@@ -148,24 +150,26 @@ def train_feature_student(item_features: Tensor, user_features: Tensor, indptr: 
             users = order[start:start + config.batch_size]
             sub_indptr, sub_items = bags_of(indptr, bag_items, users)
             user_vec = model.users(sub_indptr, sub_items, user_features[users])
-            item_vec = model.items()
             context = user_context(indptr, bag_items, users, num_items, config.context_positives,
                                    config.context_random, generator)
-            student = (user_vec.unsqueeze(1) * item_vec[context]).sum(-1)
+            scored = context if heuristic_context is None else torch.cat([context, heuristic_context[0][users]], 1)
+            # Only the items this step scores go through the item tower (not all items every step).
+            batch_items, local = torch.unique(scored, return_inverse=True)
+            item_vec = model.items(batch_items)
+            scores = (user_vec.unsqueeze(1) * item_vec[local]).sum(-1)
+            student = scores[:, :context.size(1)]
             with torch.no_grad():
                 teacher = (teacher_user[users].unsqueeze(1) * teacher_item[context]).sum(-1)
             loss = config.regression_weight * (F.mse_loss(user_vec, teacher_user[users], reduction="sum")
-                                               / users.numel() + F.mse_loss(item_vec, teacher_item, reduction="sum")
-                                               / num_items)
+                                               / users.numel() + F.mse_loss(item_vec, teacher_item[batch_items],
+                                                                            reduction="sum") / batch_items.numel())
             loss = loss + config.distribution_weight * llp_distribution_loss(student, teacher)
             loss = loss + config.rank_weight * llp_rank_loss(student, teacher, config.margin)
             loss = loss + config.label_weight * F.softplus(student[:, config.context_positives]
                                                            - student[:, 0]).mean()
             if heuristic_context is not None:
-                heuristic_items, heuristic_scores = (t[users] for t in heuristic_context)
-                heuristic_student = (user_vec.unsqueeze(1) * item_vec[heuristic_items]).sum(-1)
-                loss = loss + config.heuristic_weight * llp_rank_loss(heuristic_student, heuristic_scores,
-                                                                      config.margin)
+                loss = loss + config.heuristic_weight * llp_rank_loss(scores[:, context.size(1):],
+                                                                      heuristic_context[1][users], config.margin)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
