@@ -27,7 +27,7 @@ def propagation_scorer(graph: BipartiteGraph, embedding_dim: int = 64, num_layer
     adj = normalized_adjacency(graph).to(device)
     model = build_lightgcn(graph.num_users, graph.num_items, embedding_dim, num_layers, 0.1).to(device).eval()
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def score(users: Tensor) -> Tensor:
         node_emb = model.get_embedding(adj)
         return (node_emb[users] @ node_emb[graph.num_users:].T).topk(k).indices
@@ -40,9 +40,10 @@ def student_scorer(model: FeatureStudent, indptr: Tensor, bag_items: Tensor, use
     """The student's inference path: the user tower on each user's interactions, then scores against item vectors
     computed offline."""
 
-    @torch.no_grad()
+    model.eval()
+
+    @torch.inference_mode()
     def score(users: Tensor) -> Tensor:
-        model.eval()
         sub_indptr, sub_items = bags_of(indptr, bag_items, users)
         return (model.users(sub_indptr, sub_items, user_features[users]) @ item_vectors.T).topk(k).indices
 

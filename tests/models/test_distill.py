@@ -10,7 +10,7 @@ import torch
 from models.distill.ensemble import GateConfig, GateInputs, PairGate, gate_probability, train_gate
 from models.distill.linkpred import LinkConfig, LinkModel, LinkSplit, hits_at_k, train_link_model
 from models.distill.losses import llp_distribution_loss, llp_rank_loss, random_walk_context
-from models.distill.recsys import RecStudentConfig, bags_of, student_vectors, train_feature_student
+from models.distill.recsys import FeatureStudent, RecStudentConfig, bags_of, student_vectors, train_feature_student
 
 
 def test_llp_distribution_loss_is_the_kl_of_the_softmaxes():
@@ -109,3 +109,14 @@ def test_recommendation_student_embeds_users_from_their_interactions():
     assert users.shape == (6, 8) and item_vectors.shape == (4, 8)
     assert torch.nn.functional.cosine_similarity(users[:5], teacher_user[:5]).min() > 0.9
     assert result.history[-1]["loss"] < result.history[0]["loss"]
+
+
+def test_user_tower_ignores_items_newer_than_training_in_the_learned_context():
+    """The general path (a bag holding an item without a learned vector) equals the all-known fast path."""
+    torch.manual_seed(0)
+    model = FeatureStudent(torch.rand(6, 3), user_feature_dim=4, dim=8, known_items=5).eval()
+    features = torch.rand(2, 4)
+    with torch.no_grad():
+        known_only = model.users(torch.tensor([0, 2, 3]), torch.tensor([0, 4, 2]), features)
+        with_new_item = model.users(torch.tensor([0, 3, 4]), torch.tensor([0, 4, 5, 2]), features)
+    assert torch.allclose(known_only, with_new_item, atol=1e-6)
