@@ -35,8 +35,8 @@ def load_dataset(name: str, valid_fraction: float, seed: int) -> tuple[Bipartite
     return load_dataset_with_items(name, valid_fraction, seed)[:3]
 
 
-def load_dataset_with_items(name: str, valid_fraction: float, seed: int, mode: str | None = None,
-                            ) -> tuple[BipartiteGraph, torch.Tensor, torch.Tensor, pl.DataFrame]:
+def load_dataset_with_items(name: str, valid_fraction: float, seed: int,
+                            mode: str | None = None) -> tuple[BipartiteGraph, torch.Tensor, torch.Tensor, pl.DataFrame]:
     """:func:`load_dataset`'s (train graph, valid edges, test edges) and the item table aligned to item indices
     (``idx``, ``title``, ``category``; NULLs for a source without item metadata, such as Gowalla).
 

@@ -78,13 +78,14 @@ class FeatureStudent(nn.Module):
     def users(self, indptr: Tensor, bag_items: Tensor, user_features: Tensor) -> Tensor:
         """Vectors of users given their interacted items (a CSR bag per user) and their features."""
         known = bag_items < self.known_items
-        if bool(known.all()):  # the common case, and a serving request's cost is mostly these small ops
-            return self.user_mlp(torch.cat([user_features, self.item_context(bag_items, indptr[:-1])], dim=1))
-        # Unknown (newer) items carry no learned vector; they still count in the user features.
-        kept_per_user = torch.segment_reduce(known.float(), "sum", offsets=indptr).long()
-        kept_indptr = torch.zeros_like(indptr)
-        kept_indptr[1:] = torch.cumsum(kept_per_user, 0)
-        context = self.item_context(bag_items[known], kept_indptr[:-1])
+        if bool(known.all()):  # the common case; a serving request's cost is mostly small ops like the ones below
+            context = self.item_context(bag_items, indptr[:-1])
+        else:
+            # Unknown (newer) items carry no learned vector; they still count in the user features.
+            kept_per_user = torch.segment_reduce(known.float(), "sum", offsets=indptr).long()
+            kept_indptr = torch.zeros_like(indptr)
+            kept_indptr[1:] = torch.cumsum(kept_per_user, 0)
+            context = self.item_context(bag_items[known], kept_indptr[:-1])
         return self.user_mlp(torch.cat([user_features, context], dim=1))
 
 
