@@ -73,7 +73,7 @@ class LinkConfig:
     eval_every: int = 5
     patience: int = 20  # evaluations without a validation gain; 10 (the code's) stopped some runs at step 55 on noise
     label_weight: float = 1.0
-    soft_weight: float = 0.0  # GLNN-style logit matching on the label pairs (0: off)
+    soft_weight: float = 0.0  # GLNN-style matching of the teacher's probabilities on label and context pairs (0: off)
     distribution_weight: float = 0.0  # λ_D of LLP-D (0: off)
     rank_weight: float = 0.0  # λ_R of LLP-R (0: off)
     margin: float = 0.1
@@ -203,7 +203,9 @@ def train_link_model(model: LinkModel, split: LinkSplit, config: LinkConfig, tea
 
     As in the LLP code, the relational losses compare the student's probabilities ``σ(s)`` with the teacher's
     scores: LLP-R's margin (0.1) is a gap in probability, which a logit gap would meet almost for free. GLNN-style
-    soft targets need a probability teacher.
+    soft targets need a probability teacher; like GLNN's soft labels on unlabelled nodes, they cover the unlabelled
+    context pairs as well as the label pairs, so GLNN and LLP see the same pairs and differ only in pointwise
+    against relational matching.
 
     Early-stops on validation Hits@K; the best state is loaded back. Returns the best validation Hits@K, the steps
     run and the training seconds (teacher scoring of the context pool included).
@@ -212,9 +214,10 @@ def train_link_model(model: LinkModel, split: LinkSplit, config: LinkConfig, tea
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     uses_llp = config.distribution_weight > 0 or config.rank_weight > 0
-    if (uses_llp or config.soft_weight > 0) and teacher is None:
+    uses_teacher = uses_llp or config.soft_weight > 0
+    if uses_teacher and teacher is None:
         raise ValueError("soft_weight, distribution_weight and rank_weight need a teacher; pass teacher=...")
-    pool = ContextPool.draw(split, teacher, config.context_rounds, config.seed) if uses_llp else None
+    pool = ContextPool.draw(split, teacher, config.context_rounds, config.seed) if uses_teacher else None
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     positives = split.train_edges
     best, best_state, evals_without_gain, step = -1.0, copy.deepcopy(model.state_dict()), 0, 0
@@ -225,17 +228,22 @@ def train_link_model(model: LinkModel, split: LinkSplit, config: LinkConfig, tea
         labels = torch.cat([torch.ones(positives.size(1)), torch.zeros(positives.size(1))])
         logits = model.score(h, pairs)
         loss = config.label_weight * F.binary_cross_entropy_with_logits(logits, labels)
-        if config.soft_weight > 0:
-            loss = loss + config.soft_weight * F.binary_cross_entropy_with_logits(logits, teacher(pairs))
         if pool is not None:
             round_ = step % pool.nodes.size(0)
             anchors = torch.randperm(split.num_nodes, generator=generator)[:config.anchors_per_step]
             context = pool.nodes[round_, anchors]
             context_pairs = torch.stack([anchors.unsqueeze(1).expand_as(context).reshape(-1), context.reshape(-1)])
-            student = torch.sigmoid(model.score(h, context_pairs)).view(context.shape)
+            context_logits = model.score(h, context_pairs).view(context.shape)
             target = pool.scores[round_, anchors]
-            loss = loss + config.distribution_weight * llp_distribution_loss(student, target)
-            loss = loss + config.rank_weight * llp_rank_loss(student, target, config.margin)
+            if config.soft_weight > 0:
+                # GLNN's soft labels reach unlabelled nodes too: here the label pairs and the context pairs.
+                soft_logits, soft_targets = (torch.cat([logits, context_logits.flatten()]),
+                                             torch.cat([teacher(pairs), target.flatten()]))
+                loss = loss + config.soft_weight * F.binary_cross_entropy_with_logits(soft_logits, soft_targets)
+            if uses_llp:
+                student = torch.sigmoid(context_logits)
+                loss = loss + config.distribution_weight * llp_distribution_loss(student, target)
+                loss = loss + config.rank_weight * llp_rank_loss(student, target, config.margin)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)

@@ -76,8 +76,8 @@ def test_hits_at_k_counts_positives_above_the_kth_negative():
     assert hits_at_k(torch.tensor([9.0, 10.0, 10.5, 40.0]), negatives, 20) == 0.5
 
 
-def test_link_student_learns_a_two_community_graph():
-    # Two cliques of 20 nodes with community features; held-out edges inside the cliques, negatives across.
+def _two_community_split() -> LinkSplit:
+    """Two cliques of 20 nodes with community features; held-out edges inside the cliques, negatives across."""
     generator = torch.Generator().manual_seed(0)
     community = torch.arange(40) // 20
     x = torch.nn.functional.one_hot(community, 2).float() + 0.1 * torch.randn(40, 2, generator=generator)
@@ -85,11 +85,30 @@ def test_link_student_learns_a_two_community_graph():
     order = torch.randperm(within.size(1), generator=generator)
     across = torch.stack([torch.randint(20, (60,), generator=generator), 20 + torch.randint(20, (60,),
                                                                                             generator=generator)])
-    split = LinkSplit(x=x, train_edges=within[:, order[60:]], valid_pos=within[:, order[:30]],
-                      valid_neg=across[:, :30], test_pos=within[:, order[30:60]], test_neg=across[:, 30:])
+    return LinkSplit(x=x, train_edges=within[:, order[60:]], valid_pos=within[:, order[:30]],
+                     valid_neg=across[:, :30], test_pos=within[:, order[30:60]], test_neg=across[:, 30:])
+
+
+def test_link_student_learns_a_two_community_graph():
+    split = _two_community_split()
     model = LinkModel(2, hidden=16)
     record = train_link_model(model, split, LinkConfig(hidden=16, steps=60, hits_k=5))
     assert record["valid_hits@5"] == 1.0
+
+
+def test_glnn_style_student_learns_from_soft_targets_alone():
+    # No label loss: only the teacher's probabilities (0.9 inside a community, 0.1 across) on label and context pairs.
+    split = _two_community_split()
+    community = torch.arange(40) // 20
+
+    def teacher(pairs: torch.Tensor) -> torch.Tensor:
+        return torch.where(community[pairs[0]] == community[pairs[1]], 0.9, 0.1)
+
+    model = LinkModel(2, hidden=16)
+    config = LinkConfig(hidden=16, steps=60, hits_k=5, label_weight=0.0, soft_weight=1.0, anchors_per_step=40)
+    assert train_link_model(model, split, config, teacher)["valid_hits@5"] == 1.0
+    with pytest.raises(ValueError, match="need a teacher"):
+        train_link_model(LinkModel(2, hidden=16), split, config)
 
 
 def test_recommendation_student_embeds_users_from_their_interactions():
