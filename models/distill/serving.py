@@ -3,7 +3,6 @@ that embeds users from their own interactions; both score every item and keep th
 """
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Callable
 
@@ -50,12 +49,21 @@ def student_scorer(model: FeatureStudent, indptr: Tensor, bag_items: Tensor, use
     return score
 
 
-def users_per_second(score_batch: BatchScorer, users: Tensor, repeats: int = 5) -> float:
-    """Users scored per second: ``len(users)`` over the median time of ``repeats`` runs (after one warm-up run)."""
-    score_batch(users)
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        score_batch(users)
-        times.append(time.perf_counter() - started)
-    return users.numel() / statistics.median(times)
+def users_per_second(score_batch: BatchScorer, users: Tensor, request_size: int | None = None,
+                     min_seconds: float = 0.5) -> float:
+    """Users scored per second when ``users`` arrive in requests of ``request_size`` (all in one by default).
+
+    Each request holds distinct users, as live traffic would; the requests are cycled, after one warm-up request,
+    until ``min_seconds`` have passed, so that a one-user request of a fraction of a millisecond is timed over
+    many calls rather than a handful.
+    """
+    requests = list(users.split(request_size or users.numel()))
+    if len(requests) > 1 and requests[-1].numel() < requests[0].numel():
+        requests.pop()  # a short last request would be cheaper than the size being measured
+    score_batch(requests[0])
+    scored, calls, started = 0, 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - started) < min_seconds:
+        request = requests[calls % len(requests)]
+        score_batch(request)
+        scored, calls = scored + request.numel(), calls + 1
+    return scored / elapsed

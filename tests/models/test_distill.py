@@ -11,6 +11,7 @@ from models.distill.ensemble import GateConfig, GateInputs, PairGate, gate_proba
 from models.distill.linkpred import LinkConfig, LinkModel, LinkSplit, hits_at_k, train_link_model
 from models.distill.losses import llp_distribution_loss, llp_rank_loss, random_walk_context
 from models.distill.recsys import FeatureStudent, RecStudentConfig, bags_of, student_vectors, train_feature_student
+from models.distill.serving import users_per_second
 
 
 def test_llp_distribution_loss_is_the_kl_of_the_softmaxes():
@@ -139,3 +140,16 @@ def test_user_tower_ignores_items_newer_than_training_in_the_learned_context():
         known_only = model.users(torch.tensor([0, 2, 3]), torch.tensor([0, 4, 2]), features)
         with_new_item = model.users(torch.tensor([0, 3, 4]), torch.tensor([0, 4, 5, 2]), features)
     assert torch.allclose(known_only, with_new_item, atol=1e-6)
+
+
+def test_users_per_second_times_distinct_users_in_requests_of_the_given_size():
+    requests = []
+
+    def record(users: torch.Tensor) -> torch.Tensor:
+        requests.append(users.tolist())
+        return users
+
+    rate = users_per_second(record, torch.arange(7), request_size=3, min_seconds=0.01)
+    assert requests[:4] == [[0, 1, 2], [0, 1, 2], [3, 4, 5], [0, 1, 2]]  # warm-up, then cycled; user 6 alone is dropped
+    assert all(len(request) == 3 for request in requests) and len(requests) > 4
+    assert rate > 0
