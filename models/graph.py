@@ -53,7 +53,7 @@ class BipartiteGraph:
         )
 
     @classmethod
-    def load(cls, path: str | Path) -> "BipartiteGraph":
+    def load(cls, path: str | Path) -> BipartiteGraph:
         """Read a graph written by :meth:`save` (no pickled objects: ``weights_only=True``)."""
         data = torch.load(str(path), weights_only=True)
         return cls(data["edge_index"], int(data["num_users"]), int(data["num_items"]))

@@ -6,7 +6,7 @@ GCN and RawlsGCN-Graph differ only in the matrix passed in; RawlsGCN-Grad adds :
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Union
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -29,13 +29,13 @@ class SparseOperand(NamedTuple):
     transpose: Tensor
 
     @classmethod
-    def of(cls, matrix: Tensor) -> "SparseOperand":
+    def of(cls, matrix: Tensor) -> SparseOperand:
         """Wraps a sparse (COO or CSR) matrix, storing both it and its transpose as CSR."""
         csr = matrix.to_sparse_csr() if matrix.layout != torch.sparse_csr else matrix
         return cls(csr, csr.to_sparse_coo().t().coalesce().to_sparse_csr())
 
 
-Operand = Union[Tensor, SparseOperand]
+Operand = Tensor | SparseOperand
 
 
 class _CachedTransposeMatmul(torch.autograd.Function):

@@ -7,18 +7,18 @@ under torchrun with DistributedDataParallel (see models.distributed and models.t
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import Tensor
 
 from models import distributed
 from models.checkpoint import load_checkpoint, save_checkpoint
-from models.graph import BipartiteGraph
 from models.compat import METHODS as COMPATIBILITY_METHODS
 from models.compat import make_compatibility_loss
+from models.graph import BipartiteGraph
 from models.lightgcn import build_lightgcn, split_embeddings
 from models.metrics import evaluate_full_ranking
 from models.propagation import propagation_matrix

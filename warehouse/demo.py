@@ -60,7 +60,7 @@ def demo_content_key(cfg: DemoConfig) -> str:
 
 def _activity(cfg: DemoConfig, rng: np.random.Generator) -> np.ndarray:
     """Interactions per user: lognormal (>= 4) for warm users, 1-3 for the cold-start share."""
-    n_cold = int(round(cfg.cold_start_share * cfg.n_users))
+    n_cold = round(cfg.cold_start_share * cfg.n_users)
     cold_mean = 2.0
     warm_mean = (cfg.mean_interactions * cfg.n_users - cold_mean * n_cold) / max(cfg.n_users - n_cold, 1)
     mu = np.log(warm_mean) - cfg.activity_sigma**2 / 2  # so that the lognormal's mean is warm_mean

@@ -6,10 +6,10 @@ Re-ingesting the same data adds nothing: new rows are anti-joined (NULL-safe) ag
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Iterable
 
 import duckdb
 import polars as pl

@@ -2,13 +2,18 @@
 import math
 
 import pytest
-
 import torch
 from torch_geometric.metrics import LinkPredNDCG, LinkPredRecall
 
 from models.graph import BipartiteGraph
-from models.metrics import (degree_groups, evaluate_full_ranking, group_means, group_variance, rawls_bias,
-                            recall_ndcg_from_topk)
+from models.metrics import (
+    degree_groups,
+    evaluate_full_ranking,
+    group_means,
+    group_variance,
+    rawls_bias,
+    recall_ndcg_from_topk,
+)
 
 
 def test_recall_and_ndcg_on_a_hand_made_ranking():

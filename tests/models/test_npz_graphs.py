@@ -10,6 +10,7 @@ import torch
 
 from models.npz_graphs import NpzGraphError, load_npz_graph, npz_path
 
+
 def _have(name: str) -> bool:
     try:
         npz_path(name)

@@ -87,7 +87,7 @@ def test_plain_backward_equals_hand_computation_with_a_in_place_of_p():
 
 
 def test_cached_transpose_matmul_matches_torch_sparse():
-    x, y, adj, _, model = tiny_problem()
+    x, _, adj, _, model = tiny_problem()
     outputs, grads = [], []
     for features, propagation in ((x.to_sparse_csr(), adj), (SparseOperand.of(x.to_sparse()), SparseOperand.of(adj))):
         model.zero_grad()
