@@ -34,6 +34,8 @@ from models.distill.linkpred import (
 from models.npz_graphs import load_npz_graph
 
 METHODS = ("gnn_teacher", "mlp", "glnn", "llp_gnn", "ehdm")
+# The acceptance order EHDM ≥ LLP ≥ GLNN-style ≥ MLP, as (better, worse) pairs.
+ACCEPTANCE_CHAIN = (("ehdm", "llp_gnn"), ("llp_gnn", "glnn"), ("glnn", "mlp"))
 
 
 def edge_split(name: str, seed: int) -> LinkSplit:
@@ -96,29 +98,44 @@ def main() -> None:
             runs[dataset].append(run_seed(edge_split(dataset, seed), config, tuple(args.teachers)))
             print(f"{dataset} seed {seed}: " + ", ".join(f"{m} {r['hits']:.4f} ({r['train_seconds']:.1f} s)"
                                                      for m, r in runs[dataset][-1].items()), flush=True)
-        results, rows = summarize(runs)
+        results, rows, paired = summarize(runs)
         results["protocol"] = {"split": "random 85/5/10, RandomLinkSplit", "seeds_done": args.seeds[:len(runs[dataset])],
                                "ehdm_teachers": args.teachers, "metric": "hits@20 vs one negative per test edge"}
         write_json(args.json, results)
     print_table("Link prediction: Hits@20 (%, mean ± std over seeds) and training seconds (mean)",
                 ["dataset", "method", "hits@20", "train seconds"], rows)
+    print_table("Paired differences on the same splits (Hits@20 points, mean ± std over seeds)",
+                ["dataset", "methods", "difference", "seeds where the first is not behind"], paired)
+    print_table("Training time: EHDM over the GNN-teacher pipeline (GCN teacher + LLP student)",
+                ["dataset", "ehdm / llp_gnn"],
+                [[dataset, results[f"{dataset}.ehdm_over_llp_gnn.train_seconds"]] for dataset in runs])
 
 
-def summarize(runs: dict[str, list[dict]]) -> tuple[dict[str, float], list[list]]:
-    """Flat results (mean and std of Hits@20, mean training seconds per method) and the table rows."""
-    results, rows = {}, []
+def summarize(runs: dict[str, list[dict]]) -> tuple[dict[str, float], list[list], list[list]]:
+    """Flat results (per-seed and mean ± std Hits@20, mean training seconds per method), the table rows, and the
+    rows of paired differences along the acceptance chain (every method sees the same split and negatives per seed,
+    so a per-seed difference is steadier than a difference of means)."""
+    results, rows, paired = {}, [], []
     for dataset, dataset_runs in runs.items():
         for method in METHODS:
             hits = [run[method]["hits"] for run in dataset_runs]
             seconds = [run[method]["train_seconds"] for run in dataset_runs]
             std = statistics.stdev(hits) if len(hits) > 1 else 0.0
+            results[f"{dataset}.{method}.hits@20_per_seed"] = hits
             results[f"{dataset}.{method}.hits@20_mean"] = statistics.mean(hits)
             results[f"{dataset}.{method}.hits@20_std"] = std
             results[f"{dataset}.{method}.train_seconds"] = statistics.mean(seconds)
             rows.append([dataset, method, f"{100 * statistics.mean(hits):.2f} ± {100 * std:.2f}",
                          statistics.mean(seconds)])
-    return results, rows
-
+        for better, worse in ACCEPTANCE_CHAIN:
+            gaps = [100 * (run[better]["hits"] - run[worse]["hits"]) for run in dataset_runs]
+            std = statistics.stdev(gaps) if len(gaps) > 1 else 0.0
+            ahead = sum(gap >= 0 for gap in gaps)
+            paired.append([dataset, f"{better} − {worse}", f"{statistics.mean(gaps):+.2f} ± {std:.2f}",
+                           f"{ahead}/{len(gaps)}"])
+        ratio = results[f"{dataset}.ehdm.train_seconds"] / results[f"{dataset}.llp_gnn.train_seconds"]
+        results[f"{dataset}.ehdm_over_llp_gnn.train_seconds"] = ratio
+    return results, rows, paired
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,50 @@
+"""The link-prediction benchmark: one seed gives one edge split (PyG's negative sampling reads Python's ``random``,
+so a torch seed alone is not enough), in the advertised 85/5/10 shares with no test edge in training; the summary's
+means, paired differences and time ratio."""
+import random
+
+import torch
+
+import pytest
+
+from benchmarks.distill_linkpred import METHODS, edge_split, summarize
+
+
+def _pairs(edges: torch.Tensor) -> set[tuple[int, int]]:
+    return {(min(u, v), max(u, v)) for u, v in edges.t().tolist()}
+
+
+def test_a_seed_gives_the_same_split_whatever_the_global_random_state():
+    first = edge_split("cora", 3)
+    random.random(), torch.rand(5)  # disturb the global generators between the two calls
+    second = edge_split("cora", 3)
+    for part in ("train_edges", "valid_pos", "valid_neg", "test_pos", "test_neg"):
+        assert torch.equal(getattr(first, part), getattr(second, part)), part
+    assert not torch.equal(first.test_neg, edge_split("cora", 4).test_neg)
+
+
+def test_split_shares_and_no_held_out_edge_in_training():
+    split = edge_split("cora", 0)
+    train, valid, test = (_pairs(e) for e in (split.train_edges, split.valid_pos, split.test_pos))
+    total = len(train) + len(valid) + len(test)
+    assert total == 5278  # Planetoid Cora: undirected edges after symmetrizing (SOURCE.md)
+    assert abs(len(valid) / total - 0.05) < 0.002 and abs(len(test) / total - 0.10) < 0.002
+    assert not train & test and not train & valid and not valid & test
+    assert split.test_neg.size(1) == split.test_pos.size(1)
+
+
+def test_summary_pairs_methods_seed_by_seed():
+    hits = {"gnn_teacher": [0.6, 0.6], "mlp": [0.5, 0.4], "glnn": [0.45, 0.5], "llp_gnn": [0.6, 0.7],
+            "ehdm": [0.7, 0.7]}
+    seconds = {"gnn_teacher": 10.0, "mlp": 10.0, "glnn": 12.0, "llp_gnn": 25.0, "ehdm": 20.0}
+    runs = {"cora": [{m: {"hits": hits[m][seed], "train_seconds": seconds[m]} for m in METHODS} for seed in (0, 1)]}
+    results, rows, paired = summarize(runs)
+    assert results["cora.ehdm.hits@20_mean"] == pytest.approx(0.7)
+    assert results["cora.mlp.hits@20_std"] == pytest.approx(0.0707107, abs=1e-6)
+    assert results["cora.glnn.hits@20_per_seed"] == [0.45, 0.5]
+    assert results["cora.ehdm_over_llp_gnn.train_seconds"] == pytest.approx(0.8)
+    assert rows[1] == ["cora", "mlp", "45.00 ± 7.07", 10.0]
+    # ehdm − llp: +10 and 0; llp − glnn: +15 and +20; glnn − mlp: −5 and +10.
+    assert paired == [["cora", "ehdm − llp_gnn", "+5.00 ± 7.07", "2/2"],
+                      ["cora", "llp_gnn − glnn", "+17.50 ± 3.54", "2/2"],
+                      ["cora", "glnn − mlp", "+2.50 ± 10.61", "1/2"]]
