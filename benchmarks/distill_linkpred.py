@@ -120,7 +120,7 @@ def summarize(runs: dict[str, list[dict]]) -> tuple[dict[str, float], list[list]
         for method in METHODS:
             hits = [run[method]["hits"] for run in dataset_runs]
             seconds = [run[method]["train_seconds"] for run in dataset_runs]
-            std = statistics.stdev(hits) if len(hits) > 1 else 0.0
+            std = _stdev(hits)
             results[f"{dataset}.{method}.hits@20_per_seed"] = hits
             results[f"{dataset}.{method}.hits@20_mean"] = statistics.mean(hits)
             results[f"{dataset}.{method}.hits@20_std"] = std
@@ -129,13 +129,19 @@ def summarize(runs: dict[str, list[dict]]) -> tuple[dict[str, float], list[list]
                          statistics.mean(seconds)])
         for better, worse in ACCEPTANCE_CHAIN:
             gaps = [100 * (run[better]["hits"] - run[worse]["hits"]) for run in dataset_runs]
-            std = statistics.stdev(gaps) if len(gaps) > 1 else 0.0
+            std = _stdev(gaps)
             ahead = sum(gap >= 0 for gap in gaps)
             paired.append([dataset, f"{better} − {worse}", f"{statistics.mean(gaps):+.2f} ± {std:.2f}",
                            f"{ahead}/{len(gaps)}"])
         ratio = results[f"{dataset}.ehdm.train_seconds"] / results[f"{dataset}.llp_gnn.train_seconds"]
         results[f"{dataset}.ehdm_over_llp_gnn.train_seconds"] = ratio
     return results, rows, paired
+
+
+def _stdev(values: list[float]) -> float:
+    """Sample standard deviation, 0 for a single seed."""
+    return statistics.stdev(values) if len(values) > 1 else 0.0
+
 
 if __name__ == "__main__":
     main()
