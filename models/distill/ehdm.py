@@ -87,7 +87,7 @@ def train_ehdm(split: LinkSplit, teachers: tuple[str, ...], student_config: Link
     gate = PairGate(x_dense.size(1), len(GATE_HEURISTICS), len(students), gate_config.hidden)
     train_gate(gate, gate_inputs(x_dense, adj, train_pairs, scorers), labels,
                gate_inputs(x_dense, adj, split.valid_pos, scorers), gate_inputs(x_dense, adj, split.valid_neg, scorers),
-               gate_config)
+               dataclasses.replace(gate_config, hits_k=split.valid_hits_k(gate_config.hits_k)))
     seconds["gate"] = time.perf_counter() - gate_started
 
     def score(pairs: Tensor) -> Tensor:

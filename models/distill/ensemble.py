@@ -72,11 +72,13 @@ def gate_probability(gate: PairGate, inputs: GateInputs) -> Tensor:
 
 
 def _validation_loss(gate: PairGate, valid_pos: GateInputs, valid_neg: GateInputs) -> float:
-    """BCE of the ensemble on validation pairs: unlike Hits@K it keeps improving once the ranking is right, so model
-    selection does not freeze the gate at its first evaluation."""
-    probability = torch.cat([gate_probability(gate, valid_pos), gate_probability(gate, valid_neg)]).clamp(1e-6, 1 - 1e-6)
-    labels = torch.cat([torch.ones(valid_pos.student_logits.size(0)), torch.zeros(valid_neg.student_logits.size(0))])
-    return float(F.binary_cross_entropy(probability, labels))
+    """Class-balanced BCE of the ensemble on validation pairs: unlike Hits@K it keeps improving once the ranking is
+    right, so model selection does not freeze the gate at its first evaluation. Balanced (the mean of the positives'
+    and the negatives' BCE) like the gate's training pairs, however many validation negatives there are."""
+    positive = gate_probability(gate, valid_pos).clamp(1e-6, 1 - 1e-6)
+    negative = gate_probability(gate, valid_neg).clamp(1e-6, 1 - 1e-6)
+    return float(F.binary_cross_entropy(positive, torch.ones_like(positive))
+                 + F.binary_cross_entropy(negative, torch.zeros_like(negative))) / 2
 
 
 def train_gate(gate: PairGate, train: GateInputs, labels: Tensor, valid_pos: GateInputs, valid_neg: GateInputs,

@@ -54,6 +54,14 @@ class LinkSplit:
         indptr[1:] = torch.cumsum(torch.bincount(both[0], minlength=self.num_nodes), 0)
         return indptr, both[1][order]
 
+    def valid_hits_k(self, k: int) -> int:
+        """The validation K whose share of the validation negatives equals K's share of the test negatives.
+
+        Early stopping on validation Hits@K then estimates the same point of the ranking as the test metric; with
+        more validation negatives than test negatives it does so with less noise from the K-th negative's score.
+        """
+        return max(1, round(k * self.valid_neg.size(1) / self.test_neg.size(1)))
+
     def gcn_adjacency(self) -> Tensor:
         """GCN's ``D̃^-1/2 (A + I) D̃^-1/2`` of the training graph as a sparse CSR tensor."""
         both = torch.cat([self.train_edges, self.train_edges.flip(0)], dim=1)
@@ -207,8 +215,9 @@ def train_link_model(model: LinkModel, split: LinkSplit, config: LinkConfig, tea
     context pairs as well as the label pairs, so GLNN and LLP see the same pairs and differ only in pointwise
     against relational matching.
 
-    Early-stops on validation Hits@K; the best state is loaded back. Returns the best validation Hits@K, the steps
-    run and the training seconds (teacher scoring of the context pool included).
+    Early-stops on validation Hits@K' (K scaled to the validation negatives, :meth:`LinkSplit.valid_hits_k`); the
+    best state is loaded back. Returns the best validation Hits@K', the steps run and the training seconds (teacher
+    scoring of the context pool included).
     """
     started = time.perf_counter()
     torch.manual_seed(config.seed)
@@ -220,6 +229,7 @@ def train_link_model(model: LinkModel, split: LinkSplit, config: LinkConfig, tea
     pool = ContextPool.draw(split, teacher, config.context_rounds, config.seed) if uses_teacher else None
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     positives = split.train_edges
+    valid_k = split.valid_hits_k(config.hits_k)
     best, best_state, evals_without_gain, step = -1.0, copy.deepcopy(model.state_dict()), 0, 0
     for step in range(1, config.steps + 1):
         model.train()
@@ -249,16 +259,16 @@ def train_link_model(model: LinkModel, split: LinkSplit, config: LinkConfig, tea
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
         optimizer.step()
         if step % config.eval_every == 0:
-            valid = evaluate_hits(lambda p: pair_scores(model, split.x, p), split, "valid", config.hits_k)
+            valid = evaluate_hits(lambda p: pair_scores(model, split.x, p), split, "valid", valid_k)
             if valid > best:
                 best, best_state, evals_without_gain = valid, copy.deepcopy(model.state_dict()), 0
             else:
                 evals_without_gain += 1
-            log(f"step {step}: loss {loss.item():.4f}, valid hits@{config.hits_k} {valid:.4f}")
+            log(f"step {step}: loss {loss.item():.4f}, valid hits@{valid_k} {valid:.4f}")
             if evals_without_gain >= config.patience:
                 break
     model.load_state_dict(best_state)
-    return {f"valid_hits@{config.hits_k}": best, "steps": step, "train_seconds": time.perf_counter() - started}
+    return {f"valid_hits@{valid_k}": best, "steps": step, "train_seconds": time.perf_counter() - started}
 
 
 def model_scorer(model: LinkModel, x: Tensor, probability: bool = False) -> PairScorer:

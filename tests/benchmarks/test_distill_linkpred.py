@@ -1,6 +1,6 @@
 """The link-prediction benchmark: one seed gives one edge split (PyG's negative sampling reads Python's ``random``,
-so a torch seed alone is not enough), in the advertised 85/5/10 shares with no test edge in training; the summary's
-means, paired differences and time ratio."""
+so a torch seed alone is not enough), in the advertised 85/5/10 shares with no test edge in training and ten true
+negatives per validation edge; the summary's means, paired differences and time ratio."""
 import random
 
 import torch
@@ -8,6 +8,7 @@ import torch
 import pytest
 
 from benchmarks.distill_linkpred import METHODS, edge_split, summarize
+from models.npz_graphs import load_npz_graph
 
 
 def _pairs(edges: torch.Tensor) -> set[tuple[int, int]]:
@@ -31,6 +32,16 @@ def test_split_shares_and_no_held_out_edge_in_training():
     assert abs(len(valid) / total - 0.05) < 0.002 and abs(len(test) / total - 0.10) < 0.002
     assert not train & test and not train & valid and not valid & test
     assert split.test_neg.size(1) == split.test_pos.size(1)
+
+
+def test_validation_has_ten_true_negatives_per_edge_and_a_matching_k():
+    split = edge_split("cora", 0)
+    graph = load_npz_graph("cora")
+    negatives = _pairs(split.valid_neg)
+    assert split.valid_neg.size(1) == len(negatives) == 10 * split.valid_pos.size(1) == 2630
+    assert not negatives & _pairs(graph.edge_index) and not negatives & _pairs(split.test_neg)
+    # 20 of 527 test negatives is the same share as 100 of 2630 validation negatives.
+    assert split.test_neg.size(1) == 527 and split.valid_hits_k(20) == 100
 
 
 def test_summary_pairs_methods_seed_by_seed():

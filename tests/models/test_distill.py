@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from models.distill.ensemble import GateConfig, GateInputs, PairGate, gate_probability, train_gate
+from models.distill.ensemble import GateConfig, GateInputs, PairGate, _validation_loss, gate_probability, train_gate
 from models.distill.linkpred import LinkConfig, LinkModel, LinkSplit, hits_at_k, train_link_model
 from models.distill.losses import llp_distribution_loss, llp_rank_loss, random_walk_context
 from models.distill.recsys import FeatureStudent, RecStudentConfig, bags_of, student_vectors, train_feature_student
@@ -70,6 +70,26 @@ def test_gate_weights_change_in_training_and_differ_across_pairs():
     assert after[on_one, 0].mean() > 0.8 and after[~on_one, 1].mean() > 0.8
     assert after[:, 0].std() > 0.3
     assert hits_at_k(gate_probability(gate, positives), gate_probability(gate, negatives), 20) == 1.0
+
+
+def test_gate_validation_loss_weighs_positives_and_negatives_equally():
+    # Both students agree, so whatever the gate's weights the ensemble probability is 0.75 on positives, 0.5 on
+    # negatives; ten times the negatives must not change the criterion.
+    def inputs(logit: float, count: int) -> GateInputs:
+        return GateInputs(torch.zeros(count, 8), torch.zeros(count, 1), torch.full((count, 2), logit))
+
+    gate = PairGate(8, 1, 2, hidden=16)
+    expected = (-math.log(0.75) + math.log(2.0)) / 2
+    assert _validation_loss(gate, inputs(math.log(3.0), 20), inputs(0.0, 20)) == pytest.approx(expected, rel=1e-5)
+    assert _validation_loss(gate, inputs(math.log(3.0), 20), inputs(0.0, 200)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_validation_k_covers_the_same_share_of_negatives_as_the_test_k():
+    split = _two_community_split()  # 30 validation and 30 test negatives
+    assert split.valid_hits_k(5) == 5
+    more = LinkSplit(x=split.x, train_edges=split.train_edges, valid_pos=split.valid_pos,
+                     valid_neg=split.valid_neg.repeat(1, 10), test_pos=split.test_pos, test_neg=split.test_neg)
+    assert more.valid_hits_k(5) == 50 and more.valid_hits_k(20) == 200
 
 
 def test_hits_at_k_counts_positives_above_the_kth_negative():
