@@ -81,7 +81,8 @@ class LinkConfig:
     eval_every: int = 5
     patience: int = 20  # evaluations without a validation gain; 10 (the code's) stopped some runs at step 55 on noise
     label_weight: float = 1.0
-    soft_weight: float = 0.0  # GLNN-style matching of the teacher's probabilities on label and context pairs (0: off)
+    soft_weight: float = 0.0  # GLNN-style matching of the teacher's probabilities on the label pairs (0: off)
+    soft_on_context: bool = False  # the soft targets also cover the teacher-scored context pairs
     distribution_weight: float = 0.0  # λ_D of LLP-D (0: off)
     rank_weight: float = 0.0  # λ_R of LLP-R (0: off)
     margin: float = 0.1
@@ -211,9 +212,9 @@ def train_link_model(model: LinkModel, split: LinkSplit, config: LinkConfig, tea
 
     As in the LLP code, the relational losses compare the student's probabilities ``σ(s)`` with the teacher's
     scores: LLP-R's margin (0.1) is a gap in probability, which a logit gap would meet almost for free. GLNN-style
-    soft targets need a probability teacher; like GLNN's soft labels on unlabelled nodes, they cover the unlabelled
-    context pairs as well as the label pairs, so GLNN and LLP see the same pairs and differ only in pointwise
-    against relational matching.
+    soft targets need a probability teacher. They cover the label pairs, as the logit matching (KD-LM) of the LLP
+    code does; with ``soft_on_context`` also the unlabelled context pairs, like GLNN's soft labels on unlabelled
+    nodes, so that GLNN and LLP see the same pairs and differ only in pointwise against relational matching.
 
     Early-stops on validation Hits@K' (K scaled to the validation negatives, :meth:`LinkSplit.valid_hits_k`); the
     best state is loaded back. Returns the best validation Hits@K', the steps run and the training seconds (teacher
@@ -223,10 +224,10 @@ def train_link_model(model: LinkModel, split: LinkSplit, config: LinkConfig, tea
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     uses_llp = config.distribution_weight > 0 or config.rank_weight > 0
-    uses_teacher = uses_llp or config.soft_weight > 0
-    if uses_teacher and teacher is None:
+    if (uses_llp or config.soft_weight > 0) and teacher is None:
         raise ValueError("soft_weight, distribution_weight and rank_weight need a teacher; pass teacher=...")
-    pool = ContextPool.draw(split, teacher, config.context_rounds, config.seed) if uses_teacher else None
+    uses_context = uses_llp or (config.soft_weight > 0 and config.soft_on_context)
+    pool = ContextPool.draw(split, teacher, config.context_rounds, config.seed) if uses_context else None
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     positives = split.train_edges
     valid_k = split.valid_hits_k(config.hits_k)
@@ -238,6 +239,7 @@ def train_link_model(model: LinkModel, split: LinkSplit, config: LinkConfig, tea
         labels = torch.cat([torch.ones(positives.size(1)), torch.zeros(positives.size(1))])
         logits = model.score(h, pairs)
         loss = config.label_weight * F.binary_cross_entropy_with_logits(logits, labels)
+        soft_logits, soft_targets = (logits, teacher(pairs)) if config.soft_weight > 0 else (None, None)
         if pool is not None:
             round_ = step % pool.nodes.size(0)
             anchors = torch.randperm(split.num_nodes, generator=generator)[:config.anchors_per_step]
@@ -245,15 +247,15 @@ def train_link_model(model: LinkModel, split: LinkSplit, config: LinkConfig, tea
             context_pairs = torch.stack([anchors.unsqueeze(1).expand_as(context).reshape(-1), context.reshape(-1)])
             context_logits = model.score(h, context_pairs).view(context.shape)
             target = pool.scores[round_, anchors]
-            if config.soft_weight > 0:
-                # GLNN's soft labels reach unlabelled nodes too: here the label pairs and the context pairs.
-                soft_logits, soft_targets = (torch.cat([logits, context_logits.flatten()]),
-                                             torch.cat([teacher(pairs), target.flatten()]))
-                loss = loss + config.soft_weight * F.binary_cross_entropy_with_logits(soft_logits, soft_targets)
+            if soft_logits is not None and config.soft_on_context:
+                soft_logits = torch.cat([soft_logits, context_logits.flatten()])
+                soft_targets = torch.cat([soft_targets, target.flatten()])
             if uses_llp:
                 student = torch.sigmoid(context_logits)
                 loss = loss + config.distribution_weight * llp_distribution_loss(student, target)
                 loss = loss + config.rank_weight * llp_rank_loss(student, target, config.margin)
+        if soft_logits is not None:
+            loss = loss + config.soft_weight * F.binary_cross_entropy_with_logits(soft_logits, soft_targets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)

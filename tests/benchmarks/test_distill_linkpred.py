@@ -45,9 +45,9 @@ def test_validation_has_ten_true_negatives_per_edge_and_a_matching_k():
 
 
 def test_summary_pairs_methods_seed_by_seed():
-    hits = {"gnn_teacher": [0.6, 0.6], "mlp": [0.5, 0.4], "glnn": [0.45, 0.5], "llp_gnn": [0.6, 0.7],
-            "ehdm": [0.7, 0.7]}
-    seconds = {"gnn_teacher": 10.0, "mlp": 10.0, "glnn": 12.0, "llp_gnn": 25.0, "ehdm": 20.0}
+    hits = {"gnn_teacher": [0.6, 0.6], "mlp": [0.5, 0.4], "glnn": [0.45, 0.5], "glnn_context": [0.65, 0.6],
+            "llp_gnn": [0.6, 0.7], "ehdm": [0.7, 0.7]}
+    seconds = {"gnn_teacher": 10.0, "mlp": 10.0, "glnn": 12.0, "glnn_context": 14.0, "llp_gnn": 25.0, "ehdm": 20.0}
     runs = {"cora": [{m: {"hits": hits[m][seed], "train_seconds": seconds[m]} for m in METHODS} for seed in (0, 1)]}
     results, rows, paired = summarize(runs)
     assert results["cora.ehdm.hits@20_mean"] == pytest.approx(0.7)
@@ -55,7 +55,8 @@ def test_summary_pairs_methods_seed_by_seed():
     assert results["cora.glnn.hits@20_per_seed"] == [0.45, 0.5]
     assert results["cora.ehdm_over_llp_gnn.train_seconds"] == pytest.approx(0.8)
     assert rows[1] == ["cora", "mlp", "45.00 ± 7.07", 10.0]
-    # ehdm − llp: +10 and 0; llp − glnn: +15 and +20; glnn − mlp: −5 and +10.
+    # ehdm − llp: +10 and 0; llp − glnn: +15 and +20; glnn − mlp: −5 and +10; llp − glnn_context: −5 and +10.
     assert paired == [["cora", "ehdm − llp_gnn", "+5.00 ± 7.07", "2/2"],
                       ["cora", "llp_gnn − glnn", "+17.50 ± 3.54", "2/2"],
-                      ["cora", "glnn − mlp", "+2.50 ± 10.61", "1/2"]]
+                      ["cora", "glnn − mlp", "+2.50 ± 10.61", "1/2"],
+                      ["cora", "llp_gnn − glnn_context", "+2.50 ± 10.61", "1/2"]]

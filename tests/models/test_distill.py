@@ -117,17 +117,27 @@ def test_link_student_learns_a_two_community_graph():
     assert record["valid_hits@5"] == 1.0
 
 
-def test_glnn_style_student_learns_from_soft_targets_alone():
-    # No label loss: only the teacher's probabilities (0.9 inside a community, 0.1 across) on label and context pairs.
+@pytest.mark.parametrize("soft_on_context", [False, True])
+def test_glnn_style_student_learns_from_soft_targets_alone(soft_on_context):
+    # No label loss: only the teacher's probabilities (0.9 inside a community, 0.1 across) on the label pairs, and
+    # on the context pairs too when asked.
     split = _two_community_split()
     community = torch.arange(40) // 20
 
+    scored = []
+
     def teacher(pairs: torch.Tensor) -> torch.Tensor:
+        scored.append(pairs.size(1))
         return torch.where(community[pairs[0]] == community[pairs[1]], 0.9, 0.1)
 
     model = LinkModel(2, hidden=16)
-    config = LinkConfig(hidden=16, steps=60, hits_k=5, label_weight=0.0, soft_weight=1.0, anchors_per_step=40)
+    config = LinkConfig(hidden=16, steps=60, hits_k=5, label_weight=0.0, soft_weight=1.0, anchors_per_step=40,
+                        soft_on_context=soft_on_context)
     assert train_link_model(model, split, config, teacher)["valid_hits@5"] == 1.0
+    # Each step scores its label pairs (the 320 training edges and as many negatives); the context pool (8 rounds of
+    # 12 context nodes for each of the 40 nodes) is scored once, and only when asked for.
+    label_pairs = 2 * split.train_edges.size(1)
+    assert scored.count(label_pairs) == 60 and (8 * 40 * 12 in scored) == soft_on_context
     with pytest.raises(ValueError, match="need a teacher"):
         train_link_model(LinkModel(2, hidden=16), split, config)
 
