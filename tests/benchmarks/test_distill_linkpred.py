@@ -3,9 +3,8 @@ so a torch seed alone is not enough), in the advertised 85/5/10 shares with no t
 negatives per validation edge; the summary's means, paired differences and time ratio."""
 import random
 
-import torch
-
 import pytest
+import torch
 
 from benchmarks.distill_linkpred import METHODS, edge_split, summarize
 from models.npz_graphs import load_npz_graph
