@@ -132,8 +132,8 @@ def main() -> None:
 
 def summarize(runs: dict[str, list[dict]]) -> tuple[dict[str, float], list[list], list[list]]:
     """Flat results (per-seed and mean ± std Hits@20, mean training seconds per method), the table rows, and the
-    rows of paired differences along the acceptance chain and for LLP against ``glnn_context`` (every method sees the same split and negatives per seed,
-    so a per-seed difference is steadier than a difference of means)."""
+    rows of paired differences along the acceptance chain and for LLP against ``glnn_context`` (every method sees
+    the same split and negatives per seed, so a per-seed difference is steadier than a difference of means)."""
     results, rows, paired = {}, [], []
     for dataset, dataset_runs in runs.items():
         for method in METHODS:
