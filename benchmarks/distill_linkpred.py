@@ -118,8 +118,10 @@ def main() -> None:
             print(f"{dataset} seed {seed}: " + ", ".join(f"{m} {r['hits']:.4f} ({r['train_seconds']:.1f} s)"
                                                      for m, r in runs[dataset][-1].items()), flush=True)
         results, rows, paired = summarize(runs)
-        results["protocol"] = {"split": "random 85/5/10, RandomLinkSplit", "seeds_done": args.seeds[:len(runs[dataset])],
-                               "ehdm_teachers": args.teachers, "metric": "hits@20 vs one negative per test edge"}
+        results["protocol"] = {"split": "random 85/5/10, RandomLinkSplit",
+                               "seeds_done": args.seeds[:len(runs[dataset])], "ehdm_teachers": args.teachers,
+                               "metric": "hits@20 vs one negative per test edge",
+                               "valid_negatives_per_edge": VALID_NEGATIVES_PER_EDGE}
         write_json(args.json, results)
     print_table("Link prediction: Hits@20 (%, mean ± std over seeds) and training seconds (mean)",
                 ["dataset", "method", "hits@20", "train seconds"], rows)
