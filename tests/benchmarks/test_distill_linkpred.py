@@ -1,12 +1,14 @@
 """The link-prediction benchmark: one seed gives one edge split (PyG's negative sampling reads Python's ``random``,
 so a torch seed alone is not enough), in the advertised 85/5/10 shares with no test edge in training and ten true
-negatives per validation edge; the summary's means, paired differences and time ratio."""
+negatives per validation edge; the summary's means, paired differences and time ratio, and the timed parts of a
+seed's run."""
 import random
 
 import pytest
 import torch
 
-from benchmarks.distill_linkpred import METHODS, edge_split, summarize
+from benchmarks.distill_linkpred import METHODS, edge_split, run_seed, summarize
+from models.distill.linkpred import LinkConfig
 from models.npz_graphs import load_npz_graph
 
 
@@ -48,7 +50,10 @@ def test_summary_pairs_methods_seed_by_seed():
             "llp_gnn": [0.6, 0.7], "ehdm": [0.7, 0.7]}
     seconds = {"gnn_teacher": 10.0, "mlp": 10.0, "glnn": 12.0, "glnn_context": 14.0, "llp_gnn": 25.0, "ehdm": 20.0}
     runs = {"cora": [{m: {"hits": hits[m][seed], "train_seconds": seconds[m]} for m in METHODS} for seed in (0, 1)]}
-    results, rows, paired = summarize(runs)
+    for seed, run in enumerate(runs["cora"]):
+        run["llp_gnn"]["student_seconds"] = 15.0 + 2 * seed  # the teacher took the other 10 (or 8) seconds
+        run["ehdm"]["students_seconds"] = 18.0
+    results, rows, paired, timing = summarize(runs)
     assert results["cora.ehdm.hits@20_mean"] == pytest.approx(0.7)
     assert results["cora.mlp.hits@20_std"] == pytest.approx(0.0707107, abs=1e-6)
     assert results["cora.glnn.hits@20_per_seed"] == [0.45, 0.5]
@@ -59,3 +64,14 @@ def test_summary_pairs_methods_seed_by_seed():
                       ["cora", "llp_gnn − glnn", "+17.50 ± 3.54", "2/2"],
                       ["cora", "glnn − mlp", "+2.50 ± 10.61", "1/2"],
                       ["cora", "llp_gnn − glnn_context", "+2.50 ± 10.61", "1/2"]]
+    # teacher 10, LLP student 16 (mean of 15 and 17), pipeline 25; EHDM 20 of which its students 18.
+    assert timing == [["cora", 10.0, 16.0, 25.0, 18.0, 2.0, 20.0, pytest.approx(0.8), 10.0]]
+
+
+def test_a_seed_times_the_pipeline_parts_it_compares():
+    out = run_seed(edge_split("cora", 0), LinkConfig(steps=5, seed=0), ("cn", "aa"))
+    assert set(out) == set(METHODS)
+    llp, ehdm = out["llp_gnn"], out["ehdm"]
+    assert llp["train_seconds"] == pytest.approx(out["gnn_teacher"]["train_seconds"] + llp["student_seconds"])
+    # EHDM's two students run at least the five steps a plain MLP runs; the gate and heuristics come on top.
+    assert out["mlp"]["train_seconds"] < ehdm["students_seconds"] < ehdm["train_seconds"]
