@@ -26,16 +26,16 @@ from assets.common import (
     write_json,
 )
 from assets.training import ModelArtifacts, lightgcn_model
-from models.distill.recsys import (
+from models.eval.ranking import user_csr
+from models.graph.bipartite import BipartiteGraph
+from models.graph.heuristics import HEURISTICS, bipartite_heuristic_scores
+from models.recsys.serving import propagation_scorer, student_scorer, users_per_second
+from models.recsys.student import (
     RecStudentConfig,
     student_vectors,
     train_feature_student,
     user_context,
 )
-from models.distill.serving import propagation_scorer, student_scorer, users_per_second
-from models.graph import BipartiteGraph
-from models.heuristics import HEURISTICS, bipartite_heuristic_scores
-from models.metrics import user_csr
 from orchestration.resources import ArtifactStore, Warehouse
 from warehouse.features import (
     interaction_matrix,

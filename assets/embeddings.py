@@ -22,8 +22,8 @@ from assets.training import ModelArtifacts
 from assets.versions import dense_raw_ids, version_vectors
 from feature_store import VersionMeta
 from feature_store.gate import gate_and_promote
-from models.compat_report import compatibility_report, report_markdown
-from models.graph import BipartiteGraph
+from models.eval.compat_report import compatibility_report, report_markdown
+from models.graph.bipartite import BipartiteGraph
 from orchestration.resources import ArtifactStore, FeatureStoreResource, Warehouse
 
 CODE_VERSION = "publish-3"

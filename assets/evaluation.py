@@ -22,8 +22,8 @@ from assets.common import (
 )
 from assets.recommenders import RECOMMENDERS
 from assets.training import ModelArtifacts
-from models.graph import BipartiteGraph
-from models.metrics import degree_group_metrics, degree_groups, evaluate_full_ranking
+from models.eval.ranking import degree_group_metrics, degree_groups, evaluate_full_ranking
+from models.graph.bipartite import BipartiteGraph
 from orchestration.resources import ArtifactStore, Compute
 
 CODE_VERSION = "ranking-report-2"

@@ -32,7 +32,7 @@ from assets.common import (
     save_tensors,
     write_json,
 )
-from models.graph import BipartiteGraph
+from models.graph.bipartite import BipartiteGraph
 from orchestration.resources import ArtifactStore, Warehouse
 from warehouse.id_maps import update_id_maps
 from warehouse.split import SplitConfig, build_split, load_pairs

@@ -1,7 +1,7 @@
 """Training in processes of its own, launched through Dagster Pipes: torchrun on this machine
 (PipesSubprocessClient), or torchrun in a Kubernetes pod on the GPU node pool (PipesK8sClient, infra/k8s/).
 
-Either way the command is `torchrun -m models.train_entry`; its rank 0 sends log lines and metrics back to the
+Either way the command is `torchrun -m models.runtime.train_entry`; its rank 0 sends log lines and metrics back to the
 run through Pipes and writes the embeddings, which come back as the same TrainResult as in-process training.
 """
 from __future__ import annotations
@@ -20,20 +20,20 @@ from dagster import AssetExecutionContext, PipesClientCompletedInvocation, Pipes
 
 import models
 from assets.common import TRAIN_GRAPH, VALID_EDGES, load_tensors
-from models.train_entry import EMBEDDINGS_FILE, METRICS_FILE
-from models.training import LightGCNConfig, TrainResult
+from models.recsys.training import LightGCNConfig, TrainResult
+from models.runtime.train_entry import EMBEDDINGS_FILE, METRICS_FILE
 from orchestration.resources import ArtifactStore, Compute, ComputeConfigError
 
-# The folder that holds the `models` package: where `python -m models.train_entry` resolves, installed or not.
+# The folder that holds the `models` package: where `python -m models.runtime.train_entry` resolves, installed or not.
 CODE_ROOT = Path(models.__file__).resolve().parents[1]
 K8S_POD_SPEC = CODE_ROOT / "infra" / "k8s" / "training-pod.yaml"
 K8S_IMAGE_VARIABLE = "GRAPHREC_TRAINING_IMAGE"
 
 
 def torchrun_command(python: str, num_processes: int) -> list[str]:
-    """`torchrun --standalone --nproc_per_node N -m models.train_entry` run by the interpreter `python`."""
+    """`torchrun --standalone --nproc_per_node N -m models.runtime.train_entry` run by the interpreter `python`."""
     return [python, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(num_processes),
-            "-m", "models.train_entry"]
+            "-m", "models.runtime.train_entry"]
 
 
 def _check_devices(compute: Compute) -> None:

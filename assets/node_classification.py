@@ -11,7 +11,8 @@ from matplotlib.figure import Figure
 from pydantic import Field
 
 from assets.common import markdown_image, markdown_table, read_json, write_json
-from models.node_classification import (
+from models.nodeclf.npz_graphs import load_npz_graph, npz_path
+from models.nodeclf.rawls_protocol import (
     AUTHORS_REFERENCE,
     METHODS,
     NodeClassificationConfig,
@@ -19,7 +20,6 @@ from models.node_classification import (
     mean_group_loss,
     run_protocol,
 )
-from models.npz_graphs import load_npz_graph, npz_path
 from orchestration.resources import ArtifactStore, Compute
 
 CODE_VERSION = "benchmark-graphs-1"

@@ -31,14 +31,14 @@ from assets.common import (
 from assets.node_classification import GRAPHS_RECORD
 from assets.node_classification import GROUP as BENCHMARK_GROUP
 from assets.training import ModelArtifacts
-from models.audience import VARIANTS, match_audience
-from models.graph import BipartiteGraph, to_homogeneous_edge_index
-from models.npz_graphs import load_npz_graph
-from models.ppr import adjacency, forward_push
-from models.scopes import Scopes, receptive_field_sizes
-from models.scopes import ppr_scopes as scopes_from_ppr
-from models.shadow_nodeclf import ShadowNodeConfig, run_comparison
-from models.shadow_recsys import ShadowRecConfig, train_shadow_recommender
+from models.graph.audience import VARIANTS, match_audience
+from models.graph.bipartite import BipartiteGraph, to_homogeneous_edge_index
+from models.graph.ppr import adjacency, forward_push
+from models.graph.scopes import Scopes, receptive_field_sizes
+from models.graph.scopes import ppr_scopes as scopes_from_ppr
+from models.nodeclf.npz_graphs import load_npz_graph
+from models.nodeclf.shadow import ShadowNodeConfig, run_comparison
+from models.recsys.shadow import ShadowRecConfig, train_shadow_recommender
 from orchestration.resources import ArtifactStore, Compute, Warehouse
 from orchestration.settings import environment
 from warehouse.id_maps import load_id_map

@@ -24,14 +24,14 @@ from assets.common import (
 )
 from assets.launchers import train_in_processes
 from assets.versions import version_vectors
-from models.graph import BipartiteGraph, normalized_adjacency
-from models.sinkhorn import sinkhorn_knopp
-from models.training import LightGCNConfig, train_lightgcn
+from models.graph.bipartite import BipartiteGraph, normalized_adjacency
+from models.graph.sinkhorn import sinkhorn_knopp
+from models.recsys.training import LightGCNConfig, train_lightgcn
 from orchestration.resources import ArtifactStore, Compute, FeatureStoreResource, Warehouse
 from orchestration.settings import training_defaults
 
 CODE_VERSION = "1"  # shared by every recommender asset: they run the same code
-SINKHORN_TOL = 1e-3  # the tolerance models.propagation.propagation_matrix balances to
+SINKHORN_TOL = 1e-3  # the tolerance models.graph.propagation.propagation_matrix balances to
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ def _sinkhorn_figures(graph: BipartiteGraph) -> dict[str, float]:
 
 
 def _recommender_asset(name: str, propagation: str, description: str) -> AssetsDefinition:
-    """The asset ``<name>_model``: LightGCN with ``propagation`` (see models.propagation), files under ``<name>/``."""
+    """The asset ``<name>_model``: LightGCN with ``propagation`` (see models.graph.propagation), files under ``<name>/``."""
     files, code_version = ModelArtifacts(name), f"{name}-{CODE_VERSION}"
     # Retrains stay compatible with the deployed version through BCT's influence loss unless configured otherwise.
     settings = config_class(LightGCNConfig, f"{name.capitalize()}Settings",

@@ -11,7 +11,8 @@ from pathlib import Path
 import polars as pl
 import torch
 
-from models.graph import BipartiteGraph
+from models.graph.bipartite import BipartiteGraph
+from models.nodeclf.npz_graphs import NPZ_FOLDER
 from warehouse.connection import connect
 from warehouse.features import item_table
 from warehouse.id_maps import update_id_maps
@@ -24,6 +25,8 @@ from warehouse.validation import ValidationConfig, quarantine
 DATASETS = {"gowalla": ("lightgcn", "gowalla"), "movielens": ("movielens", "ml-latest-small")}
 # ml-latest-small starts in 1996, before the validation default's earliest timestamp (2000).
 EARLIEST = {"movielens": datetime(1995, 1, 1)}
+# The gnn-benchmark node-classification graphs (Cora-ML, Citeseer, Cora) by bare name.
+NPZ_DIR = shared_dir() / NPZ_FOLDER
 
 
 def load_dataset(name: str, valid_fraction: float, seed: int) -> tuple[BipartiteGraph, torch.Tensor, torch.Tensor]:

@@ -27,10 +27,10 @@ from benchmarks.common import (
     resolve_device,
     write_json,
 )
-from models.compat import METHODS, make_compatibility_loss
-from models.compat_report import Embeddings, compatibility_report
-from models.graph import BipartiteGraph
-from models.training import LightGCNConfig, train_lightgcn
+from models.eval.compat_report import Embeddings, compatibility_report
+from models.graph.bipartite import BipartiteGraph
+from models.recsys.compat import METHODS, make_compatibility_loss
+from models.recsys.training import LightGCNConfig, train_lightgcn
 
 # (name, share of each user's training interactions, propagation)
 GENERATIONS = (("v1", 0.6, "symmetric"), ("v2", 0.8, "doubly_stochastic"), ("v3", 1.0, "symmetric"))
@@ -74,7 +74,7 @@ def restrict_users(graph: BipartiteGraph, valid: torch.Tensor, test: torch.Tenso
 def train_generations(graph: BipartiteGraph, valid: torch.Tensor, base: LightGCNConfig, device: torch.device,
                       loss_options: dict[str, dict[str, float]]) -> tuple[dict[str, dict[str, Embeddings]], dict]:
     """Every method's chain of generations (v1 shared) as ``{method: {generation: (user_emb, item_emb)}}``, and a
-    training record per model; ``loss_options[method]`` goes to :func:`models.compat.make_compatibility_loss`."""
+    training record per model; ``loss_options[method]`` goes to :func:`models.recsys.compat.make_compatibility_loss`."""
     chains: dict[str, dict[str, Embeddings]] = {method: {} for method in METHODS}
     records: dict[str, dict] = {}
     for index, (name, fraction, propagation) in enumerate(GENERATIONS):
@@ -148,7 +148,7 @@ def main() -> None:
     add_lightgcn_arguments(parser, valid_fraction=0.05)
     parser.add_argument("--max-minutes-per-model", type=float, default=6.0, help="training wall-clock budget")
     parser.add_argument("--users", type=int, default=0, help="keep this many seeded random users (0: all)")
-    # Loss weights; left out, the defaults of models.compat apply.
+    # Loss weights; left out, the defaults of models.recsys.compat apply.
     parser.add_argument("--bct-weight", type=float, default=None, help="λ of BCT")
     parser.add_argument("--cone-weight", type=float, default=None, help="λ_ent of hyperbolic")
     parser.add_argument("--align-weight", type=float, default=None, help="λ_align of hyperbolic")

@@ -21,10 +21,10 @@ from torch_geometric.data import Data
 from torch_geometric.transforms import RandomLinkSplit
 from torch_geometric.utils import negative_sampling
 
-from benchmarks.common import print_table, write_json
-from models.distill.ehdm import llp_config, train_ehdm
-from models.distill.ensemble import GateConfig
-from models.distill.linkpred import (
+from benchmarks.common import NPZ_DIR, print_table, write_json
+from models.linkpred.ehdm import llp_config, train_ehdm
+from models.linkpred.ensemble import GateConfig
+from models.linkpred.students import (
     LinkConfig,
     LinkModel,
     LinkSplit,
@@ -34,7 +34,7 @@ from models.distill.linkpred import (
     model_scorer,
     train_link_model,
 )
-from models.npz_graphs import load_npz_graph
+from models.nodeclf.npz_graphs import load_npz_graph
 
 METHODS = ("gnn_teacher", "mlp", "glnn", "glnn_context", "llp_gnn", "ehdm")
 # The acceptance order EHDM ≥ LLP ≥ GLNN-style ≥ MLP, as (better, worse) pairs. ``glnn`` is the GLNN-style baseline
@@ -57,7 +57,7 @@ def edge_split(name: str, seed: int, valid_negatives_per_edge: int = VALID_NEGAT
     """The seed's random 85/5/10 split of the graph's undirected edges: one negative per test edge, and
     ``valid_negatives_per_edge`` per validation edge (the first drawn by ``RandomLinkSplit``, the rest non-edges
     that are neither of its negatives)."""
-    graph = load_npz_graph(name)
+    graph = load_npz_graph(name, folder=NPZ_DIR)
     # PyG's negative sampling draws from Python's ``random``: seeding torch alone gave other test negatives per run.
     seed_everything(seed)
     transform = RandomLinkSplit(num_val=0.05, num_test=0.10, is_undirected=True, split_labels=True,

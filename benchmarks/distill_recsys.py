@@ -8,7 +8,7 @@ Protocol (seeded, see ``hold_out_users``): new users have no edge in the graph b
 ``--new-share`` of the users with training items, and the users a temporal split leaves without training items.
 ``--cold-share`` of the users become cold users (training edges cut to ``--cold-items``). Cold users are all
 users with 1–3 training interactions after that (MovieLens' temporal split has some of its own). Every figure comes
-from ``models.metrics.evaluate_full_ranking`` with the known interactions masked. MovieLens is split leave-last-out by
+from ``models.eval.ranking.evaluate_full_ranking`` with the known interactions masked. MovieLens is split leave-last-out by
 default (every user's last rating is a test item), so that every user is evaluated; ``--split temporal`` cuts at a
 global time instead, which leaves few warm test users in ml-latest-small.
 
@@ -30,15 +30,15 @@ from benchmarks.common import (
     print_table,
     write_json,
 )
-from models.distill.recsys import (
+from models.eval.ranking import evaluate_full_ranking, user_csr
+from models.graph.bipartite import BipartiteGraph
+from models.recsys.serving import propagation_scorer, student_scorer, users_per_second
+from models.recsys.student import (
     RecStudentConfig,
     student_vectors,
     train_feature_student,
 )
-from models.distill.serving import propagation_scorer, student_scorer, users_per_second
-from models.graph import BipartiteGraph
-from models.metrics import evaluate_full_ranking, user_csr
-from models.training import LightGCNConfig, train_lightgcn
+from models.recsys.training import LightGCNConfig, train_lightgcn
 from warehouse.features import interaction_matrix, serving_features
 
 COLD_MAX = 3

@@ -23,11 +23,11 @@ from benchmarks.common import (
     resolve_device,
     write_json,
 )
-from models.graph import BipartiteGraph, normalized_adjacency, to_homogeneous_edge_index
-from models.lightgcn import build_lightgcn
-from models.metrics import evaluate_full_ranking
-from models.sampling import BPRSampler
-from models.training import LightGCNConfig, bpr_loss, train_lightgcn
+from models.eval.ranking import evaluate_full_ranking
+from models.graph.bipartite import BipartiteGraph, normalized_adjacency, to_homogeneous_edge_index
+from models.recsys.lightgcn import build_lightgcn
+from models.recsys.sampling import BPRSampler
+from models.recsys.training import LightGCNConfig, bpr_loss, train_lightgcn
 
 PAPER = {"gowalla": {"recall@20": 0.1830, "ndcg@20": 0.1554}}
 

@@ -19,11 +19,11 @@ import time
 
 import torch
 
-from benchmarks.common import load_dataset, print_table, resolve_device, write_json
-from models.graph import normalized_adjacency
-from models.node_classification import AUTHORS_REFERENCE, METHODS, NodeClassificationConfig, run_protocol
-from models.npz_graphs import load_npz_graph
-from models.sinkhorn import sinkhorn_knopp
+from benchmarks.common import NPZ_DIR, load_dataset, print_table, resolve_device, write_json
+from models.graph.bipartite import normalized_adjacency
+from models.graph.sinkhorn import sinkhorn_knopp
+from models.nodeclf.npz_graphs import load_npz_graph
+from models.nodeclf.rawls_protocol import AUTHORS_REFERENCE, METHODS, NodeClassificationConfig, run_protocol
 
 REFERENCE = AUTHORS_REFERENCE  # (accuracy %, Bias) of the authors' code on our files, seeds 0–4 (issue 3)
 REFERENCE_SECONDS_PER_RUN = (27.0, 42.0)
@@ -95,7 +95,7 @@ def main() -> None:
     config = NodeClassificationConfig()
     rows = []
     for dataset in args.datasets.split(","):
-        data = load_npz_graph(dataset).to(device)
+        data = load_npz_graph(dataset, folder=NPZ_DIR).to(device)
         for method in METHODS:
             protocol = run_protocol(data, method, config)
             summary = protocol.summary()

@@ -12,8 +12,8 @@ import argparse
 import torch
 
 from benchmarks.common import load_dataset, print_table, write_json
-from models.metrics import degree_group_metrics, degree_groups, evaluate_full_ranking
-from models.training import LightGCNConfig, train_lightgcn
+from models.eval.ranking import degree_group_metrics, degree_groups, evaluate_full_ranking
+from models.recsys.training import LightGCNConfig, train_lightgcn
 
 
 def degree_report(result, graph, test: torch.Tensor, num_groups: int) -> dict[str, float]:

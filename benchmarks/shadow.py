@@ -21,18 +21,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from benchmarks.common import load_dataset, peak_rss_mb, print_table, write_json
-from models.graph import to_homogeneous_edge_index
-from models.metrics import evaluate_full_ranking
-from models.node_classification import class_balanced_split, normalized_adjacency
-from models.npz_graphs import load_npz_graph
-from models.ppr import adjacency, forward_push, power_iteration
-from models.rawlsgcn import SparseOperand
-from models.scopes import isolated_batch, ppr_scopes, receptive_field_sizes
-from models.shadow import activation_megabytes
-from models.shadow_nodeclf import FullGraphGCN, ShadowClassifier, ShadowNodeConfig, node_scopes, run_comparison
-from models.shadow_recsys import ShadowRecConfig, train_shadow_recommender
-from models.training import LightGCNConfig, train_lightgcn
+from benchmarks.common import NPZ_DIR, load_dataset, peak_rss_mb, print_table, write_json
+from models.eval.ranking import evaluate_full_ranking
+from models.graph.bipartite import to_homogeneous_edge_index
+from models.graph.ppr import adjacency, forward_push, power_iteration
+from models.graph.scopes import isolated_batch, ppr_scopes, receptive_field_sizes
+from models.graph.shadow_gnn import activation_megabytes
+from models.nodeclf.npz_graphs import load_npz_graph
+from models.nodeclf.rawls_protocol import class_balanced_split, normalized_adjacency
+from models.nodeclf.rawlsgcn import SparseOperand
+from models.nodeclf.shadow import FullGraphGCN, ShadowClassifier, ShadowNodeConfig, node_scopes, run_comparison
+from models.recsys.shadow import ShadowRecConfig, train_shadow_recommender
+from models.recsys.training import LightGCNConfig, train_lightgcn
 
 PARTS = ("ppr", "nodeclf", "memory", "recsys")
 NODECLF_MODELS = ("gcn3", "gcn5", "shadow_sage3", "shadow_sage5", "shadow_gat5")
@@ -72,7 +72,7 @@ def nodeclf_part(args) -> dict[str, float]:
     config = dataclasses.replace(ShadowNodeConfig(), seeds=tuple(args.seeds), epochs=args.nodeclf_epochs)
     results, rows, scope_sizes = {}, [], []
     for dataset in args.datasets:
-        data = load_npz_graph(dataset)
+        data = load_npz_graph(dataset, folder=NPZ_DIR)
         by_model, scopes = run_comparison(data, args.models, config,
                                           log=lambda line, d=dataset: print(f"{d}: {line}", flush=True))
         field = float(receptive_field_sizes(adjacency(data.edge_index, data.num_nodes), 5).float().mean())
@@ -94,7 +94,7 @@ def nodeclf_part(args) -> dict[str, float]:
 
 def memory_part(args) -> dict[str, float]:
     """MiB saved for backward by one training step on Cora-ML: shaDow-SAGE (70 targets' scopes) and full-graph GCN."""
-    data = load_npz_graph("cora_ml")
+    data = load_npz_graph("cora_ml", folder=NPZ_DIR)
     config = ShadowNodeConfig()
     scopes, graph = node_scopes(data, config)
     targets = class_balanced_split(data.y, 20, 500, 1000, config.split_seed).train[:config.batch_size]

@@ -1,7 +1,7 @@
 """The promotion gate for embedding candidates: a candidate is promoted only when its compatibility report
 shows it beats every ancestor on that ancestor's own gallery; otherwise the promoted version stays live.
 
-The report is the dict of `models.compat_report.compatibility_report` (this package never imports torch):
+The report is the dict of `models.eval.compat_report.compatibility_report` (this package never imports torch):
 ``{"metric", "new_new", "ancestors": {version_id: {"old_old": {...}, "new_old": {...}, ...}}, ...}``.
 """
 
@@ -39,7 +39,7 @@ def _metric_value(report: dict[str, Any], version_id: str, pair: str, metric: st
     except (KeyError, TypeError, ValueError) as error:
         raise InvalidReportError(
             f"compatibility report has no {pair}[{metric!r}] for ancestor {version_id!r} ({error!r}); recompute it "
-            "with models.compat_report.compatibility_report and a cut-off that produces this metric"
+            "with models.eval.compat_report.compatibility_report and a cut-off that produces this metric"
         ) from error
 
 
@@ -52,7 +52,7 @@ def gate_failures(report: dict[str, Any], live_version: str | None, metric: str 
     """
     if not isinstance(report, dict) or not isinstance(report.get("ancestors"), dict):
         raise InvalidReportError("compatibility report must be a dict with an 'ancestors' dict; recompute it with "
-                                 "models.compat_report.compatibility_report")
+                                 "models.eval.compat_report.compatibility_report")
     metric = metric or report.get("metric")
     if not metric:
         raise InvalidReportError("compatibility report names no 'metric' and none was passed to the gate")

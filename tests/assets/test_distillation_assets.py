@@ -14,8 +14,8 @@ from dagster import AssetSelection, DagsterInstance, materialize
 from assets.distillation import HEURISTIC_SCORES, STUDENT, TEACHER
 from assets.training import ModelArtifacts
 from feature_store import FeatureStore, VersionMeta
-from models.graph import BipartiteGraph
-from models.metrics import evaluate_full_ranking
+from models.eval.ranking import evaluate_full_ranking
+from models.graph.bipartite import BipartiteGraph
 from orchestration.definitions import defs
 from warehouse.connection import connect
 from warehouse.id_maps import load_id_map, update_id_maps

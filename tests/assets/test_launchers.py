@@ -49,7 +49,7 @@ def test_lightgcn_model_trains_under_torchrun_and_reports_through_pipes(tmp_path
 
 def test_torchrun_command_and_kubernetes_pod_spec():
     assert torchrun_command("python", 4) == ["python", "-m", "torch.distributed.run", "--standalone",
-                                             "--nproc_per_node", "4", "-m", "models.train_entry"]
+                                             "--nproc_per_node", "4", "-m", "models.runtime.train_entry"]
     gpu = k8s_pod_spec(Compute(device="cuda", num_processes=4, launcher="k8s"))
     container = gpu["containers"][0]
     assert container["resources"]["limits"]["nvidia.com/gpu"] == 4

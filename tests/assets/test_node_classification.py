@@ -11,8 +11,8 @@ from assets.node_classification import (
     node_classification_graphs,
     rawls_node_classification,
 )
-from models.node_classification import METHODS
-from models.npz_graphs import NpzGraphError
+from models.nodeclf.npz_graphs import NpzGraphError
+from models.nodeclf.rawls_protocol import METHODS
 from orchestration.resources import ArtifactStore, Compute
 
 RUN_CONFIG = {"ops": {

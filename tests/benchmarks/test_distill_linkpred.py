@@ -8,8 +8,11 @@ import pytest
 import torch
 
 from benchmarks.distill_linkpred import METHODS, edge_split, run_seed, summarize
-from models.distill.linkpred import LinkConfig
-from models.npz_graphs import load_npz_graph
+from models.linkpred.students import LinkConfig
+from models.nodeclf.npz_graphs import NPZ_FOLDER, load_npz_graph
+from warehouse.paths import shared_dir
+
+SHARED_NPZ = shared_dir() / NPZ_FOLDER
 
 
 def _pairs(edges: torch.Tensor) -> set[tuple[int, int]]:
@@ -37,7 +40,7 @@ def test_split_shares_and_no_held_out_edge_in_training():
 
 def test_validation_has_ten_true_negatives_per_edge_and_a_matching_k():
     split = edge_split("cora", 0)
-    graph = load_npz_graph("cora")
+    graph = load_npz_graph("cora", folder=SHARED_NPZ)
     negatives = _pairs(split.valid_neg)
     assert split.valid_neg.size(1) == len(negatives) == 10 * split.valid_pos.size(1) == 2630
     assert not negatives & _pairs(graph.edge_index) and not negatives & _pairs(split.test_neg)

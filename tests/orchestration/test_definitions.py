@@ -6,8 +6,8 @@ from dagster import AutomationCondition, validate_run_config
 
 from assets.common import AFTER_UPSTREAM_PASSES
 from assets.training import ModelArtifacts
-from models.node_classification import NodeClassificationConfig
-from models.training import LightGCNConfig
+from models.nodeclf.rawls_protocol import NodeClassificationConfig
+from models.recsys.training import LightGCNConfig
 from orchestration.definitions import defs
 from orchestration.settings import LOCAL_TRAINING_DEFAULTS
 

@@ -1,0 +1,2 @@
+"""Evaluation: full-ranking metrics, degree-group fairness figures and the cross-version compatibility report.
+"""

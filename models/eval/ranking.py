@@ -1,0 +1,161 @@
+"""Ranking metrics (full-ranking Recall/NDCG@K with training items masked) and degree-group fairness figures.
+
+Hit matching uses PyG's ``LinkPredMetricData``; per-user values are kept (not only the mean) because the
+per-degree-group report and the bias figure need them.
+"""
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+from torch_geometric.metrics.link_pred import LinkPredMetricData
+
+from models.graph.bipartite import BipartiteGraph
+
+
+@dataclass
+class RankingResult:
+    """Per-user metrics of one full-ranking evaluation.
+
+    ``users`` are the evaluated user indices; ``recall[k]`` and ``ndcg[k]`` are aligned with them.
+    """
+
+    users: Tensor
+    recall: dict[int, Tensor]
+    ndcg: dict[int, Tensor]
+
+    def summary(self) -> dict[str, float]:
+        """Mean metrics as flat keys ``recall@K`` and ``ndcg@K``."""
+        out = {f"recall@{k}": float(v.mean()) for k, v in self.recall.items()}
+        out.update({f"ndcg@{k}": float(v.mean()) for k, v in self.ndcg.items()})
+        return out
+
+
+def recall_ndcg_from_topk(
+    topk_items: Tensor, label_index: Tensor, ks: tuple[int, ...]
+) -> tuple[dict[int, Tensor], dict[int, Tensor]]:
+    """Per-row Recall@K and NDCG@K (binary relevance) from a ranked top-k matrix.
+
+    Args:
+        topk_items: ``(B, K_max)`` item indices, best first.
+        label_index: ``(2, L)`` ground truth as (row in ``[0, B)``, item).
+        ks: cut-offs, each ``<= K_max``.
+    """
+    data = LinkPredMetricData(pred_index_mat=topk_items, edge_label_index=label_index)
+    relevant = data.pred_rel_mat.float()
+    label_count = data.label_count
+    discount = torch.arange(2, topk_items.size(1) + 2, device=topk_items.device).float().log2()
+    ideal = torch.cumsum(1.0 / discount, 0)
+    recall, ndcg = {}, {}
+    for k in ks:
+        hits = relevant[:, :k]
+        recall[k] = hits.sum(1) / label_count.clamp(min=1)
+        dcg = (hits / discount[:k]).sum(1)
+        ndcg[k] = dcg / ideal[(label_count.clamp(min=1, max=k) - 1)]
+    return recall, ndcg
+
+
+def _rows_to_mask(graph_user_ptr: Tensor, graph_items: Tensor, users: Tensor) -> tuple[Tensor, Tensor]:
+    """(row, item) pairs of the training items of ``users`` (row = position in ``users``), from CSR arrays."""
+    starts, ends = graph_user_ptr[users], graph_user_ptr[users + 1]
+    counts = ends - starts
+    rows = torch.repeat_interleave(torch.arange(users.numel(), device=users.device), counts)
+    offsets = torch.arange(int(counts.sum()), device=users.device) - torch.repeat_interleave(
+        torch.cumsum(counts, 0) - counts, counts
+    )
+    return rows, graph_items[torch.repeat_interleave(starts, counts) + offsets]
+
+
+def user_csr(edge_index: Tensor, num_users: int) -> tuple[Tensor, Tensor]:
+    """CSR arrays ``(indptr, items)`` of a (user, item) edge list, grouped by user."""
+    order = torch.argsort(edge_index[0], stable=True)
+    indptr = torch.zeros(num_users + 1, dtype=torch.long, device=edge_index.device)
+    indptr[1:] = torch.cumsum(torch.bincount(edge_index[0], minlength=num_users), 0)
+    return indptr, edge_index[1][order]
+
+
+@torch.no_grad()
+def evaluate_full_ranking(
+    user_emb: Tensor,
+    item_emb: Tensor,
+    train: BipartiteGraph,
+    test_edge_index: Tensor,
+    ks: tuple[int, ...] = (10, 20, 50),
+    batch_size: int = 4096,
+    also_masked: Tensor | None = None,
+) -> RankingResult:
+    """Full-ranking Recall@K / NDCG@K over every item, with each user's training items masked.
+
+    ``also_masked`` (``(2, E)`` user, item) are further known interactions to mask, such as the validation
+    part carved from the given training split: the standard protocol ranks only items the user has not
+    interacted with before the test period. Scores are computed batch by batch on ``user_emb.device``; no
+    users × items matrix is ever materialized beyond one batch. Users without test items are skipped.
+
+    Shapes:
+        user_emb: ``(num_users, d)``; item_emb: ``(num_items, d)``; test_edge_index: ``(2, T)`` (user, item).
+    """
+    device = user_emb.device
+    known = train.edge_index if also_masked is None else torch.cat(
+        [train.edge_index, also_masked.to(train.edge_index.device)], 1)
+    train_ptr, train_items = (t.to(device) for t in user_csr(known, train.num_users))
+    test_ptr, test_items = (t.to(device) for t in user_csr(test_edge_index.to(device), train.num_users))
+    users = torch.nonzero(test_ptr[1:] > test_ptr[:-1]).flatten()
+    k_max = max(ks)
+    recall = {k: [] for k in ks}
+    ndcg = {k: [] for k in ks}
+    for start in range(0, users.numel(), batch_size):
+        batch = users[start:start + batch_size]
+        scores = user_emb[batch] @ item_emb.T
+        rows, items = _rows_to_mask(train_ptr, train_items, batch)
+        scores[rows, items] = float("-inf")
+        topk = scores.topk(k_max, dim=1).indices
+        label_rows, label_items = _rows_to_mask(test_ptr, test_items, batch)
+        r, n = recall_ndcg_from_topk(topk, torch.stack([label_rows, label_items]), ks)
+        for k in ks:
+            recall[k].append(r[k])
+            ndcg[k].append(n[k])
+    return RankingResult(
+        users=users.cpu(),
+        recall={k: torch.cat(v).cpu() for k, v in recall.items()},
+        ndcg={k: torch.cat(v).cpu() for k, v in ndcg.items()},
+    )
+
+
+def degree_groups(degree: Tensor, num_groups: int = 5) -> Tensor:
+    """Quantile bucket (0 = lowest degree) of each entry of ``degree``; ties share a bucket."""
+    if degree.numel() == 0:
+        return degree.long()
+    qs = torch.quantile(degree.double(), torch.linspace(0, 1, num_groups + 1, dtype=torch.double)[1:-1])
+    return torch.bucketize(degree.double(), torch.unique(qs), right=True)
+
+
+def group_means(values: Tensor, groups: Tensor) -> dict[int, float]:
+    """Mean of ``values`` per group id, for the groups present."""
+    return {int(g): float(values[groups == g].mean()) for g in torch.unique(groups)}
+
+
+def group_variance(values: Tensor, groups: Tensor) -> float:
+    """Sample variance (n−1) of the per-group means: the bias figure across degree groups (0.0 for < 2 groups)."""
+    means = list(group_means(values, groups).values())
+    return statistics.variance(means) if len(means) >= 2 else 0.0
+
+
+def degree_group_metrics(result: RankingResult, groups: Tensor, k: int = 20) -> dict[str, float]:
+    """One model's flat figures: ``recall@K``/``ndcg@K``, ``bias`` (variance of the groups' mean Recall@k) and
+    ``group<g>.recall@k`` per degree group.
+
+    ``groups`` holds the degree group of each evaluated user, aligned with ``result.users``.
+    """
+    per_group = group_means(result.recall[k], groups)
+    return {**result.summary(), "bias": group_variance(result.recall[k], groups),
+            **{f"group{g}.recall@{k}": value for g, value in per_group.items()}}
+
+
+def rawls_bias(per_node_loss: Tensor, degree: Tensor) -> float:
+    """RawlsGCN's Bias: sample variance over raw-degree groups of the mean per-node loss (ALGORITHMS.md §1).
+
+    Every distinct integer degree is its own group, exactly as the authors' ``Evaluator._get_bias``.
+    """
+    return group_variance(per_node_loss, degree.long())

@@ -1,0 +1,2 @@
+"""Link prediction with graph-free students: GLNN- and LLP-style distillation, EHDM's heuristic teachers and gate.
+"""

@@ -1,0 +1,2 @@
+"""Node classification: the RawlsGCN protocol, shaDow against full-graph GCNs, and the gnn-benchmark loader.
+"""

@@ -1,0 +1,188 @@
+"""shaDow-GNN as a recommender: every user and item is embedded from its own PPR scope (center + pooled readout), a
+pair scores the sum of the Hadamard product of its two vectors, and training is BPR on (user, positive, negative)
+triples whose three scopes form one isolated batch. Users have no id embedding, so an unseen user is embedded from
+its scope alone, with no retraining (:func:`recommend_for_new_user`).
+
+The link variant of §2 joins the two scopes of a pair into one subgraph; here each node keeps its own scope so that
+full ranking is one dot product per (user, item) pair, exactly as LightGCN is evaluated.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from models.eval.ranking import evaluate_full_ranking
+from models.graph.bipartite import BipartiteGraph, to_homogeneous_edge_index
+from models.graph.ppr import adjacency, forward_push
+from models.graph.scopes import GraphIndex, Scopes, SubgraphBatch, isolated_batch, ppr_scopes
+from models.graph.shadow_gnn import ShadowGNN
+from models.recsys.sampling import BPRSampler
+
+
+class ShadowRecError(ValueError):
+    """A shaDow recommender request that cannot be served (scopes of another graph, unknown items)."""
+
+
+@dataclass(frozen=True)
+class ShadowRecConfig:
+    """Model and training settings; the scopes themselves come from :func:`models.graph.ppr.forward_push`."""
+
+    embedding_dim: int = 64
+    num_layers: int = 3
+    conv: str = "sage"
+    readout: str = "center+mean"
+    lr: float = 0.005
+    l2: float = 1e-4  # λ on ½‖z‖² of the batch's output vectors, divided by the batch size
+    batch_size: int = 512  # BPR triples per step (three scopes each)
+    epochs: int = 5  # passes over as many triples as training edges
+    eval_batch_size: int = 1024  # scopes per inference batch
+    max_train_seconds: float = 0.0  # wall-clock budget; 0 means none
+    seed: int = 2020
+
+
+@dataclass
+class ShadowRecResult:
+    """Embeddings of every user and item, the trained model's state and the training record."""
+
+    user_emb: Tensor
+    item_emb: Tensor
+    state_dict: dict[str, Tensor]
+    history: list[dict[str, float]] = field(default_factory=list)
+    steps: int = 0
+    train_seconds: float = 0.0
+
+
+class ShadowRecommender(nn.Module):
+    """Item id embeddings plus one shared user vector as inputs, then :class:`ShadowGNN` on each node's scope.
+
+    Node ids follow :func:`models.graph.bipartite.to_homogeneous_edge_index`: users ``[0, U)``, items ``[U, U + I)``; any other
+    id (an unseen user added after training) is a user too.
+    """
+
+    def __init__(self, num_users: int, num_items: int, config: ShadowRecConfig) -> None:
+        super().__init__()
+        self.num_users, self.num_items = num_users, num_items
+        d = config.embedding_dim
+        self.item = nn.Embedding(num_items, d)
+        nn.init.normal_(self.item.weight, std=0.1)
+        self.user = nn.Parameter(torch.zeros(1, d))
+        self.gnn = ShadowGNN(d, d, d, config.num_layers, config.conv, config.readout)
+
+    def forward(self, sub: SubgraphBatch) -> Tensor:
+        """One vector per scope of the batch, ``(B, d)``."""
+        item = sub.node_id - self.num_users
+        is_item = (item >= 0) & (item < self.num_items)
+        x = torch.where(is_item[:, None], self.item(item.clamp(0, self.num_items - 1)), self.user)
+        return self.gnn(x, sub.edge_index, sub.batch, sub.center)
+
+
+def _check_scopes(scopes: Scopes, num_nodes: int) -> None:
+    if not torch.equal(scopes.targets, torch.arange(num_nodes)):
+        raise ShadowRecError(f"the recommender needs one scope per node of the graph in node order (0..{num_nodes - 1}); "
+                             f"got {len(scopes)} scopes: recompute them for this training graph.")
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+@torch.no_grad()
+def embed_nodes(model: ShadowRecommender, scopes: Scopes, graph: GraphIndex, nodes: Tensor, batch_size: int
+                ) -> Tensor:
+    """Vectors of ``nodes`` (scope rows), ``(len(nodes), d)`` on the CPU, in batches of ``batch_size`` scopes run on
+    the model's device."""
+    model.eval()
+    device = _device_of(model)
+    return torch.cat([model(isolated_batch(scopes, nodes[i:i + batch_size], graph).to(device)).cpu()
+                      for i in range(0, nodes.numel(), batch_size)])
+
+
+def train_shadow_recommender(graph: BipartiteGraph, scopes: Scopes, config: ShadowRecConfig,
+                             valid_edge_index: Tensor | None = None, log: Callable[[str], None] = print,
+                             device: torch.device | str = "cpu") -> ShadowRecResult:
+    """BPR training of a :class:`ShadowRecommender` on the PPR scopes of every node of ``graph``.
+
+    Each step samples ``batch_size`` triples (models.recsys.sampling), extracts the user's, the positive's and the negative's
+    scopes as one isolated batch and scores ``⟨z_u, z_i⟩``. With ``valid_edge_index``, validation Recall@20 is
+    logged after training. Scopes are extracted on the CPU and each batch runs on ``device``. Deterministic for
+    ``config.seed`` on a given device.
+
+    Shapes:
+        scopes: one per node, node ``v``'s scope at row ``v`` (``targets == arange(U + I)``).
+    """
+    num_nodes = graph.num_users + graph.num_items
+    _check_scopes(scopes, num_nodes)
+    torch.manual_seed(config.seed)
+    index = GraphIndex(adjacency(to_homogeneous_edge_index(graph), num_nodes))
+    model = ShadowRecommender(graph.num_users, graph.num_items, config).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    sampler = BPRSampler(graph, seed=config.seed)
+    steps_per_epoch = -(-graph.num_edges // config.batch_size)
+    history, steps, started = [], 0, time.perf_counter()
+    out_of_time = False
+    for epoch in range(1, config.epochs + 1):
+        model.train()
+        users, pos, neg = sampler.sample(steps_per_epoch * config.batch_size)
+        total = 0.0
+        for step in range(steps_per_epoch):
+            batch = slice(step * config.batch_size, (step + 1) * config.batch_size)
+            rows = torch.cat([users[batch], graph.num_users + pos[batch], graph.num_users + neg[batch]])
+            z_u, z_p, z_n = model(isolated_batch(scopes, rows, index).to(device)).chunk(3)
+            loss = F.softplus((z_u * z_n).sum(1) - (z_u * z_p).sum(1)).mean()
+            loss = loss + config.l2 * 0.5 * (z_u.square().sum() + z_p.square().sum() + z_n.square().sum()) / z_u.size(0)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.item()
+            steps += 1
+            out_of_time = 0 < config.max_train_seconds <= time.perf_counter() - started
+            if out_of_time:
+                break
+        history.append({"epoch": epoch, "steps": steps, "loss": total / max(step + 1, 1),
+                        "elapsed_seconds": time.perf_counter() - started})
+        log(f"epoch {epoch}: loss {history[-1]['loss']:.4f}, {steps} steps, {history[-1]['elapsed_seconds']:.1f} s")
+        if out_of_time:
+            log(f"stopping after {steps} steps: time budget of {config.max_train_seconds:.0f} s reached")
+            break
+    train_seconds = time.perf_counter() - started
+    z = embed_nodes(model, scopes, index, torch.arange(num_nodes), config.eval_batch_size)
+    user_emb, item_emb = z[:graph.num_users], z[graph.num_users:]
+    if valid_edge_index is not None and valid_edge_index.numel():
+        recall = evaluate_full_ranking(user_emb, item_emb, graph, valid_edge_index, ks=(20,)).summary()["recall@20"]
+        history[-1]["valid_recall@20"] = recall
+        log(f"validation recall@20 {recall:.4f}")
+    state = {name: tensor.cpu() for name, tensor in model.state_dict().items()}
+    return ShadowRecResult(user_emb, item_emb, state, history, steps, train_seconds)
+
+
+def recommend_for_new_user(model: ShadowRecommender, graph: BipartiteGraph, item_emb: Tensor, items: Tensor,
+                           k: int = 20, top_k: int = 200, threshold: float = 0.0, damping: float = 0.85,
+                           epsilon: float = 1e-5) -> Tensor:
+    """Top-``k`` items for a user absent at training time who interacted with ``items`` (1–3 item ids), no retraining.
+
+    The user joins the training graph as a new node linked to ``items``; its PPR scope is computed in that graph, the
+    trained model embeds it from the scope, and every item not in ``items`` is ranked by ``⟨z_user, item_emb⟩``.
+    """
+    items = torch.as_tensor(items, dtype=torch.long).flatten()
+    if items.numel() == 0 or items.min() < 0 or items.max() >= graph.num_items:
+        raise ShadowRecError(f"a new user needs 1 or more known item ids in [0, {graph.num_items}); got {items.tolist()}.")
+    n = graph.num_users + graph.num_items
+    base = adjacency(to_homogeneous_edge_index(graph), n)
+    link = sp.csr_matrix((np.ones(items.numel(), dtype=np.float32), (np.zeros(items.numel(), dtype=np.int64),
+                                                                       (graph.num_users + items).numpy())), shape=(1, n))
+    augmented = sp.bmat([[base, link.T], [link, None]], format="csr")
+    augmented.sum_duplicates()
+    augmented.data[:] = 1.0
+    new_user = torch.tensor([n])
+    scope = ppr_scopes(forward_push(augmented, new_user, damping, epsilon, top_k), threshold)
+    z = embed_nodes(model, scope, GraphIndex(augmented), torch.tensor([0]), 1)[0]
+    scores = item_emb @ z.to(item_emb.device)
+    scores[items] = float("-inf")
+    return scores.topk(min(k, graph.num_items - items.unique().numel())).indices

@@ -1,0 +1,2 @@
+"""Running training: checkpoints, DistributedDataParallel helpers and the torchrun entry point.
+"""

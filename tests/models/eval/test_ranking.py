@@ -1,0 +1,78 @@
+"""Ranking metrics on hand-made rankings, cross-checked with PyG's public metric classes."""
+import math
+
+import pytest
+import torch
+from torch_geometric.metrics import LinkPredNDCG, LinkPredRecall
+
+from models.eval.ranking import (
+    degree_groups,
+    evaluate_full_ranking,
+    group_means,
+    group_variance,
+    rawls_bias,
+    recall_ndcg_from_topk,
+)
+from models.graph.bipartite import BipartiteGraph
+
+
+def test_recall_and_ndcg_on_a_hand_made_ranking():
+    topk = torch.tensor([[3, 1, 4, 0], [2, 0, 1, 3]])
+    labels = torch.tensor([[0, 0, 1], [1, 0, 4]])  # row 0 relevant {1, 0}; row 1 relevant {4}
+    recall, ndcg = recall_ndcg_from_topk(topk, labels, ks=(2, 4))
+    assert recall[2].tolist() == [0.5, 0.0]
+    assert recall[4].tolist() == [1.0, 0.0]
+    # Row 0: hits at ranks 2 and 4; IDCG@4 with 2 relevant = 1 + 1/log2(3).
+    expected = (1 / math.log2(3) + 1 / math.log2(5)) / (1 + 1 / math.log2(3))
+    assert math.isclose(float(ndcg[4][0]), expected, rel_tol=1e-6)
+    assert math.isclose(float(ndcg[2][0]), (1 / math.log2(3)) / (1 + 1 / math.log2(3)), rel_tol=1e-6)
+    assert float(ndcg[4][1]) == 0.0
+
+
+def test_matches_pyg_link_pred_metrics_on_random_rankings():
+    gen = torch.Generator().manual_seed(0)
+    topk = torch.stack([torch.randperm(30, generator=gen)[:10] for _ in range(50)])
+    labels = torch.stack([torch.randint(50, (200,), generator=gen), torch.randint(30, (200,), generator=gen)])
+    labels = torch.unique(labels, dim=1)
+    recall, ndcg = recall_ndcg_from_topk(topk, labels, ks=(10,))
+    pyg_recall, pyg_ndcg = LinkPredRecall(10), LinkPredNDCG(10)
+    pyg_recall.update(topk, labels)
+    pyg_ndcg.update(topk, labels)
+    has_label = torch.bincount(labels[0], minlength=50) > 0
+    assert math.isclose(float(recall[10][has_label].mean()), float(pyg_recall.compute()), rel_tol=1e-5)
+    assert math.isclose(float(ndcg[10][has_label].mean()), float(pyg_ndcg.compute()), rel_tol=1e-5)
+
+
+def test_full_ranking_masks_training_items_and_skips_users_without_test_items():
+    # 3 users, 4 items. Scores rank items 0 > 1 > 2 > 3 for everyone.
+    item_emb = torch.tensor([[4.0], [3.0], [2.0], [1.0]])
+    user_emb = torch.ones(3, 1)
+    train = BipartiteGraph(torch.tensor([[0, 0, 1], [0, 1, 3]]), 3, 4)
+    test = torch.tensor([[0, 1], [2, 0]])  # user 0 → item 2, user 1 → item 0; user 2 has none
+    result = evaluate_full_ranking(user_emb, item_emb, train, test, ks=(1, 2), batch_size=1)
+    assert result.users.tolist() == [0, 1]
+    # User 0: items 0 and 1 are masked, so item 2 ranks first.
+    assert result.recall[1].tolist() == [1.0, 1.0]
+    assert result.summary()["recall@1"] == 1.0
+
+
+def test_full_ranking_also_masks_validation_interactions():
+    item_emb = torch.tensor([[4.0], [3.0], [2.0], [1.0]])
+    train = BipartiteGraph(torch.tensor([[0], [0]]), 1, 4)
+    test = torch.tensor([[0], [2]])
+    # Unmasked, item 1 takes rank 1; as a known validation interaction it is masked and item 2 ranks first.
+    assert evaluate_full_ranking(torch.ones(1, 1), item_emb, train, test, ks=(1,)).summary()["recall@1"] == 0.0
+    validation = torch.tensor([[0], [1]])
+    masked = evaluate_full_ranking(torch.ones(1, 1), item_emb, train, test, ks=(1,), also_masked=validation)
+    assert masked.summary()["recall@1"] == 1.0
+
+
+def test_degree_groups_bias_and_rawls_bias():
+    degree = torch.tensor([1, 1, 2, 2, 3, 10])
+    groups = degree_groups(degree, num_groups=3)
+    assert groups.tolist() == [0, 0, 1, 1, 2, 2]
+    values = torch.tensor([0.0, 0.2, 0.4, 0.4, 1.0, 0.6])
+    assert group_means(values, groups) == pytest.approx({0: 0.1, 1: 0.4, 2: 0.8})
+    assert math.isclose(group_variance(values, groups), 0.1233333333, rel_tol=1e-6)  # var([.1, .4, .8])
+    # RawlsGCN Bias: one group per distinct raw degree: means {1: .1, 2: .4, 3: 1.0, 10: .6}.
+    assert math.isclose(rawls_bias(values, degree), 0.1425, rel_tol=1e-6)
