@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from pydantic import Field
 
 from assets.common import markdown_image, markdown_table, read_json, write_json
-from models.nodeclf.npz_graphs import load_npz_graph, npz_path
+from models.nodeclf.npz_graphs import NPZ_FOLDER, load_npz_graph, npz_path
 from models.nodeclf.rawls_protocol import (
     AUTHORS_REFERENCE,
     METHODS,
@@ -21,6 +21,7 @@ from models.nodeclf.rawls_protocol import (
     run_protocol,
 )
 from orchestration.resources import ArtifactStore, Compute
+from warehouse.paths import shared_dir
 
 CODE_VERSION = "benchmark-graphs-1"
 GROUP = "benchmark_graphs"
@@ -48,7 +49,7 @@ def node_classification_graphs(context: AssetExecutionContext, config: Benchmark
     """Node-classification graphs from gnn-benchmark .npz files, checked to load, with their sizes and file hashes."""
     graphs = []
     for name in config.datasets:
-        path = npz_path(name)
+        path = npz_path(name, shared_dir() / NPZ_FOLDER)
         data = load_npz_graph(path)
         graphs.append({"dataset": path.stem, "nodes": data.num_nodes, "edges": data.edge_index.size(1) // 2,
                        "classes": int(data.y.max()) + 1, "features": data.num_features, "path": str(path),
