@@ -18,7 +18,7 @@ from models.recsys.training import LightGCNConfig, bpr_loss, train_lightgcn
 from models.runtime.distributed import local_batch_sizes, rank_seed
 from models.runtime.train_entry import EMBEDDINGS_FILE, METRICS_FILE, EntryArgumentError, parse_config
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _community_graph(num_users: int, num_items: int, communities: int, per_user: int, per_user_valid: int,
