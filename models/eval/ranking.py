@@ -6,6 +6,7 @@ per-degree-group report and the bias figure need them.
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -86,17 +87,37 @@ def evaluate_full_ranking(
     batch_size: int = 4096,
     also_masked: Tensor | None = None,
 ) -> RankingResult:
-    """Full-ranking Recall@K / NDCG@K over every item, with each user's training items masked.
-
-    ``also_masked`` (``(2, E)`` user, item) are further known interactions to mask, such as the validation
-    part carved from the given training split: the standard protocol ranks only items the user has not
-    interacted with before the test period. Scores are computed batch by batch on ``user_emb.device``; no
-    users × items matrix is ever materialized beyond one batch. Users without test items are skipped.
+    """Full-ranking Recall@K / NDCG@K of dot-product scores ``user_emb @ item_emb.T`` (see :func:`evaluate_scores`).
 
     Shapes:
         user_emb: ``(num_users, d)``; item_emb: ``(num_items, d)``; test_edge_index: ``(2, T)`` (user, item).
     """
-    device = user_emb.device
+    return evaluate_scores(lambda users: user_emb[users] @ item_emb.T, train, test_edge_index, ks, batch_size,
+                           also_masked, user_emb.device)
+
+
+@torch.no_grad()
+def evaluate_scores(
+    score: Callable[[Tensor], Tensor],
+    train: BipartiteGraph,
+    test_edge_index: Tensor,
+    ks: tuple[int, ...] = (10, 20, 50),
+    batch_size: int = 4096,
+    also_masked: Tensor | None = None,
+    device: torch.device | str = "cpu",
+) -> RankingResult:
+    """Full-ranking Recall@K / NDCG@K over every item, with each user's training items masked.
+
+    ``score(users)`` gives every item's score for a batch of user indices, ``(B,) → (B, num_items)`` on
+    ``device``. ``also_masked`` (``(2, E)`` user, item) are further known interactions to mask, such as the
+    validation part carved from the given training split: the standard protocol ranks only items the user has
+    not interacted with before the test period. No users × items matrix is ever materialized beyond one batch.
+    Users without test items are skipped. Recall divides by the user's number of held-out items (LightGCN's
+    convention).
+
+    Shapes:
+        test_edge_index: ``(2, T)`` (user, item).
+    """
     known = train.edge_index if also_masked is None else torch.cat(
         [train.edge_index, also_masked.to(train.edge_index.device)], 1)
     train_ptr, train_items = (t.to(device) for t in user_csr(known, train.num_users))
@@ -107,7 +128,7 @@ def evaluate_full_ranking(
     ndcg = {k: [] for k in ks}
     for start in range(0, users.numel(), batch_size):
         batch = users[start:start + batch_size]
-        scores = user_emb[batch] @ item_emb.T
+        scores = score(batch)
         rows, items = _rows_to_mask(train_ptr, train_items, batch)
         scores[rows, items] = float("-inf")
         topk = scores.topk(k_max, dim=1).indices

@@ -1,0 +1,111 @@
+"""The recommender contract: what every recommendation family provides and returns, trained or not.
+
+A family is a config dataclass plus ``fit(graph, valid, config, runtime) -> Fitted``. ``Fitted`` holds either
+user and item vectors (a dot-product model, publishable as an embedding version) or a scorer over item rows (a
+family that is not a plain dot product, e.g. an item–item filter), with the training record. What a scorer
+needs to score again is kept as named tensors (``state``), so a fitted model is saved and restored without
+pickles.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from torch import Tensor
+
+from models.graph.bipartite import BipartiteGraph
+
+# Scores of every item for a batch of users: users ``(B,)`` → ``(B, num_items)``.
+Scorer = Callable[[Tensor], Tensor]
+
+
+@dataclass
+class Runtime:
+    """Where and how a family runs: device, resumable checkpoint, log, data identity, time budget and the
+    deployed version to stay compatible with (``(user_emb, item_emb)`` rows by dense id, or None)."""
+
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    checkpoint: Path | None = None
+    log: Callable[[str], None] = print
+    fingerprint: str = ""
+    code_version: str = ""
+    deployed: tuple[Tensor, Tensor] | None = None
+
+
+@dataclass
+class TrainingRecord:
+    """How a fit went: the time-to-quality history (one row per evaluation, with ``elapsed_seconds``), the best
+    epoch (0 for families that do not train), wall-clock seconds and the epoch a resumed run started from."""
+
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = 0
+    seconds: float = 0.0
+    resumed_from_epoch: int = 0
+
+
+@dataclass
+class Fitted:
+    """A fitted recommender: vectors (``user_emb`` ``(U, d)``, ``item_emb`` ``(I, d)``) or a ``scorer``.
+
+    ``state`` holds the tensors that :meth:`Family.restore` rebuilds the scorer from; ``config`` is the resolved
+    config that produced it.
+    """
+
+    family: str
+    config: dict[str, Any]
+    record: TrainingRecord
+    user_emb: Tensor | None = None
+    item_emb: Tensor | None = None
+    scorer: Scorer | None = None
+    state: dict[str, Tensor] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if (self.user_emb is None) != (self.item_emb is None) or (self.user_emb is None) == (self.scorer is None):
+            raise ValueError(f"{self.family}: a fitted model has either user and item vectors or a scorer")
+
+    @property
+    def has_vectors(self) -> bool:
+        """True for dot-product models, whose vectors can be published as an embedding version."""
+        return self.user_emb is not None
+
+    def score(self, users: Tensor) -> Tensor:
+        """Scores of every item for ``users`` ``(B,)``, shape ``(B, num_items)``, on the vectors' device."""
+        if self.scorer is not None:
+            return self.scorer(users)
+        return self.user_emb[users.to(self.user_emb.device)] @ self.item_emb.T
+
+    def tensors(self) -> dict[str, Tensor]:
+        """What a saved fit holds: the vectors, else the scorer's state."""
+        if self.has_vectors:
+            return {"user_emb": self.user_emb.cpu(), "item_emb": self.item_emb.cpu()}
+        return {name: tensor.cpu() for name, tensor in self.state.items()}
+
+
+class Family(Protocol):
+    """A recommendation family: its name, config dataclass, ``fit`` and ``restore``.
+
+    ``publishable`` says whether its fits are vectors that the feature store can version; ``baseline`` marks the
+    reference families that a champion must beat.
+    """
+
+    name: str
+    config_type: type
+    publishable: bool
+    baseline: bool
+
+    def fit(self, graph: BipartiteGraph, valid: Tensor, config: Any, runtime: Runtime) -> Fitted: ...
+
+    def restore(self, tensors: Mapping[str, Tensor], config: Mapping[str, Any]) -> Fitted: ...
+
+
+def restore_vectors(family: str, tensors: Mapping[str, Tensor], config: Mapping[str, Any]) -> Fitted:
+    """A dot-product family's fit from its saved ``user_emb`` and ``item_emb``."""
+    return Fitted(family, dict(config), TrainingRecord(), user_emb=tensors["user_emb"], item_emb=tensors["item_emb"])
+
+
+def resolved(config: Any) -> dict[str, Any]:
+    """A config dataclass as the plain dict saved with every fit and version."""
+    return asdict(config)

@@ -1,0 +1,62 @@
+"""The training interactions as scipy sparse matrices: the binary user × item matrix, its symmetric degree
+normalisation, and one user block's rows as a dense tensor. The training-free families all start from these.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import Tensor
+
+from models.graph.bipartite import BipartiteGraph
+
+
+def interaction_matrix(graph: BipartiteGraph) -> sp.csr_matrix:
+    """Binary ``R`` (``num_users × num_items``, float32 CSR); repeated pairs count once."""
+    users, items = graph.edge_index.numpy()
+    matrix = sp.csr_matrix((np.ones(users.size, dtype=np.float32), (users, items)),
+                           shape=(graph.num_users, graph.num_items))
+    matrix.data[:] = 1.0
+    return matrix
+
+
+def inverse_sqrt(degree: np.ndarray) -> np.ndarray:
+    """``d^-1/2`` with 0 where the degree is 0 (an item nobody trained on gets no mass, not NaN)."""
+    safe = np.where(degree > 0, degree, 1.0)
+    return np.where(degree > 0, safe ** -0.5, 0.0).astype(np.float32)
+
+
+def normalized_interactions(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """``R̃ = D_U^-1/2 R D_I^-1/2`` (float32 CSR)."""
+    user_scale = inverse_sqrt(np.asarray(matrix.sum(1)).ravel())
+    item_scale = inverse_sqrt(np.asarray(matrix.sum(0)).ravel())
+    return (sp.diags(user_scale) @ matrix @ sp.diags(item_scale)).tocsr().astype(np.float32)
+
+
+def to_torch_csr(matrix: sp.spmatrix, device: torch.device | str = "cpu") -> Tensor:
+    """A scipy matrix as a torch sparse CSR tensor (float32) on ``device``."""
+    matrix = matrix.tocsr()
+    return torch.sparse_csr_tensor(torch.from_numpy(matrix.indptr).long(), torch.from_numpy(matrix.indices).long(),
+                                   torch.from_numpy(matrix.data.astype(np.float32)), matrix.shape,
+                                   device=device, check_invariants=False)
+
+
+def dense_rows(matrix: sp.csr_matrix, users: Tensor, device: torch.device | str = "cpu") -> Tensor:
+    """Rows ``users`` of ``matrix`` as a dense ``(B, num_items)`` float32 tensor on ``device``."""
+    return torch.from_numpy(matrix[users.cpu().numpy()].toarray()).to(device)
+
+
+def sparse_state(name: str, matrix: sp.spmatrix) -> dict[str, Tensor]:
+    """A scipy matrix as plain COO tensors ``<name>_index`` ``(2, nnz)``, ``<name>_value``, ``<name>_shape``."""
+    coo = matrix.tocoo()
+    return {f"{name}_index": torch.from_numpy(np.stack([coo.row, coo.col]).astype(np.int64)),
+            f"{name}_value": torch.from_numpy(coo.data.astype(np.float32)),
+            f"{name}_shape": torch.tensor(coo.shape)}
+
+
+def sparse_from_state(name: str, tensors: Mapping[str, Tensor]) -> sp.csr_matrix:
+    """The matrix that :func:`sparse_state` saved."""
+    index, value, shape = (tensors[f"{name}_{part}"] for part in ("index", "value", "shape"))
+    return sp.csr_matrix((value.numpy(), (index[0].numpy(), index[1].numpy())), shape=tuple(shape.tolist()))
