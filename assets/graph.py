@@ -72,6 +72,7 @@ def interaction_split(context: AssetExecutionContext, config: SplitSettings, war
         "dagster/row_count": stats.train + stats.valid + stats.test, "train_pairs": stats.train,
         "valid_pairs": stats.valid, "test_pairs": stats.test, "users": stats.users, "items": stats.items,
         "mode": config.mode, "cutoff": stats.cutoff.isoformat() if stats.cutoff else "",
+        "valid_cutoff": stats.valid_cutoff.isoformat() if stats.valid_cutoff else "",
     })
 
 

@@ -1,7 +1,9 @@
 """Train/valid/test split of the clean interactions, as dense (user_idx, item_idx) pairs in interaction_split.
 
 Modes: "given" (the source's own split), "temporal" (a cut-off time), "leave_last_out" (per user). Each (user, item)
-pair lands in exactly one part, and valid is always carved out of train.
+pair lands in exactly one part, and valid is always carved out of train. In temporal mode valid is the last time
+slice before the test cut-off, for every user at once (the same protocol as test, one step earlier), so that what
+validation chooses predicts what test reports.
 """
 
 from __future__ import annotations
@@ -23,7 +25,11 @@ class SplitError(ValueError):
 
 @dataclass(frozen=True)
 class SplitConfig:
-    """How to split: mode, cut-off (temporal; else the (1 - test_fraction) quantile of ts), valid share, seed."""
+    """How to split: mode, cut-off (temporal; else the (1 - test_fraction) quantile of ts), valid share, seed.
+
+    ``valid_fraction`` is a share of each user's training pairs in the given and leave-last-out modes, and in
+    temporal mode the share of the interactions before the cut-off that lie in the validation slice.
+    """
 
     mode: Literal["given", "temporal", "leave_last_out"] = "temporal"
     cutoff: datetime | None = None
@@ -42,6 +48,7 @@ class SplitStats:
     users: int
     items: int
     cutoff: datetime | None = None
+    valid_cutoff: datetime | None = None
 
 
 def _check_inputs(con: duckdb.DuckDBPyConnection, cfg: SplitConfig) -> None:
@@ -77,21 +84,28 @@ def _check_inputs(con: duckdb.DuckDBPyConnection, cfg: SplitConfig) -> None:
         raise SplitError(f"mode='given': {bad_split} clean interactions have a split other than 'train'/'test'.")
 
 
-def _cutoff(con: duckdb.DuckDBPyConnection, cfg: SplitConfig) -> datetime | None:
+def _cutoffs(con: duckdb.DuckDBPyConnection, cfg: SplitConfig) -> tuple[datetime | None, datetime | None]:
+    """Temporal mode's (valid, test) cut-offs: pairs last seen after the test cut-off are test, those between the
+    two are valid. The valid cut-off is the (1 - valid_fraction) quantile of the timestamps up to the test one."""
     if cfg.mode != "temporal":
-        return None
-    if cfg.cutoff is not None:
-        return cfg.cutoff
-    return con.execute(
-        "SELECT quantile_disc(ts, $q) FROM clean_interactions", {"q": 1.0 - cfg.test_fraction}
+        return None, None
+    cutoff = cfg.cutoff
+    if cutoff is None:
+        cutoff = con.execute(
+            "SELECT quantile_disc(ts, $q) FROM clean_interactions", {"q": 1.0 - cfg.test_fraction}
+        ).fetchall()[0][0]
+    valid_cutoff = con.execute(
+        "SELECT quantile_disc(ts, $q) FROM clean_interactions WHERE ts <= $cutoff",
+        {"q": 1.0 - cfg.valid_fraction, "cutoff": cutoff},
     ).fetchall()[0][0]
+    return valid_cutoff, cutoff
 
 
 def _split_sql(mode: str) -> str:
     """Pairs (collapsed) with a first part, then ranked per user and part to carve valid (and LLO test)."""
     first_part = {
         "given": "CASE WHEN bool_or(split = 'test') THEN 'test' ELSE 'train' END",
-        "temporal": "CASE WHEN max(ts) > $cutoff THEN 'test' ELSE 'train' END",
+        "temporal": "CASE WHEN max(ts) > $cutoff THEN 'test' WHEN max(ts) > $valid_cutoff THEN 'valid' ELSE 'train' END",
         "leave_last_out": "'train'",
     }[mode]
     # Given splits have no usable time order, so valid is a seeded pseudo-random share per user; md5 (not
@@ -99,11 +113,11 @@ def _split_sql(mode: str) -> str:
     order = (
         "md5(concat_ws(':', $seed, user_idx, item_idx))" if mode == "given" else "ts DESC, item_idx DESC"
     )
-    final_part = (
-        "CASE WHEN n >= 3 AND rk = 1 THEN 'test' WHEN n >= 3 AND rk = 2 THEN 'valid' ELSE 'train' END"
-        if mode == "leave_last_out" else
-        "CASE WHEN part = 'train' AND rk <= floor($valid_fraction * n) THEN 'valid' ELSE part END"
-    )
+    final_part = {
+        "leave_last_out": "CASE WHEN n >= 3 AND rk = 1 THEN 'test' WHEN n >= 3 AND rk = 2 THEN 'valid' ELSE 'train' END",
+        "given": "CASE WHEN part = 'train' AND rk <= floor($valid_fraction * n) THEN 'valid' ELSE part END",
+        "temporal": "part",
+    }[mode]
     # Repeated (user, item) rows are one edge: keep the latest ts and the max weight (the strongest signal seen,
     # e.g. a purchase after views); a sum would grow with repeat views and let heavy repeaters dominate degrees.
     return f"""
@@ -126,8 +140,8 @@ def _split_sql(mode: str) -> str:
 def build_split(con: duckdb.DuckDBPyConnection, cfg: SplitConfig) -> SplitStats:
     """Rebuild interaction_split from clean_interactions and the id maps (one transaction)."""
     _check_inputs(con, cfg)
-    cutoff = _cutoff(con, cfg)
-    params = {"cutoff": cutoff, "seed": cfg.seed, "valid_fraction": cfg.valid_fraction}
+    valid_cutoff, cutoff = _cutoffs(con, cfg)
+    params = {"cutoff": cutoff, "valid_cutoff": valid_cutoff, "seed": cfg.seed, "valid_fraction": cfg.valid_fraction}
     sql = _split_sql(cfg.mode)
     used = {k: v for k, v in params.items() if f"${k}" in sql}
     con.begin()
@@ -145,7 +159,7 @@ def build_split(con: duckdb.DuckDBPyConnection, cfg: SplitConfig) -> SplitStats:
     except BaseException:
         con.rollback()
         raise
-    return SplitStats(int(train), int(valid), int(test), int(users), int(items), cutoff)
+    return SplitStats(int(train), int(valid), int(test), int(users), int(items), cutoff, valid_cutoff)
 
 
 def load_pairs(con: duckdb.DuckDBPyConnection, part: str) -> np.ndarray:

@@ -71,9 +71,11 @@ def test_temporal_with_cutoff(con):
     stats = build_split(con, SplitConfig(mode="temporal", cutoff=_day(5), valid_fraction=0.5))
     assert (stats.train, stats.valid, stats.test, stats.users, stats.items) == (4, 4, 3, 3, 6)
     assert stats.cutoff == _day(5)
+    # the median of the 9 raw timestamps up to the cut-off is day 2: the validation slice is (day 2, day 5]
+    assert stats.valid_cutoff == _day(2)
     parts = _parts(con)
     assert {p for p in parts if p[2] == "test"} == {("a", "i5", "test"), ("b", "i1", "test"), ("b", "i2", "test")}
-    # valid is each user's latest half of their train pairs
+    # valid is every pair last seen in the slice, whoever the user
     assert {p for p in parts if p[2] == "valid"} == {
         ("a", "i4", "valid"), ("a", "i3", "valid"), ("c", "i6", "valid"), ("c", "i5", "valid"),
     }
@@ -81,6 +83,18 @@ def test_temporal_with_cutoff(con):
     assert con.execute(
         "SELECT ts, weight FROM interaction_split WHERE part = 'test' AND weight > 1"
     ).fetchall() == [(_day(7), 3.0)]
+    _assert_pairs_unique(con)
+
+
+def test_temporal_validation_slice_lies_strictly_between_train_and_test_in_time(con):
+    _timed(con)
+    stats = build_split(con, SplitConfig(mode="temporal", test_fraction=0.25, valid_fraction=0.3))
+    spans = dict(con.execute(
+        "SELECT part, (min(ts), max(ts)) FROM interaction_split GROUP BY part"
+    ).fetchall())
+    (_, train_last), (valid_first, valid_last), (test_first, _) = spans["train"], spans["valid"], spans["test"]
+    assert train_last <= stats.valid_cutoff < valid_first <= valid_last <= stats.cutoff < test_first
+    assert (stats.train, stats.valid, stats.test) == (6, 2, 3)
     _assert_pairs_unique(con)
 
 
