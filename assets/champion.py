@@ -1,33 +1,47 @@
-"""Champion stage: the policy that picks the model to publish from the ranking report (best Recall@20, optionally
-only among models whose degree bias is within a bound), and the asset that records the choice as JSON.
+"""Champion stage: the policy that picks the model to publish from the ranking report's validation figures (best
+Recall@K, optionally only among models whose degree bias is within a bound), the asset that records the choice,
+and the blocking check that the champion beats every baseline on validation before anything is published.
 """
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetExecutionContext,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+    asset_check,
+)
 from pydantic import Field
 
-from assets.common import AFTER_UPSTREAM_PASSES, RANKING_REPORT, read_json, write_json
+from assets.common import AFTER_UPSTREAM_PASSES, RANKING_REPORT, markdown_table, read_json, write_json
+from models.recsys.registry import FAMILIES
 from orchestration.resources import ArtifactStore
 
-CODE_VERSION = "champion-1"
+CODE_VERSION = "champion-2"
 CHAMPION = ("reports", "champion.json")
-QUALITY = "recall@20"
 
 
 class NoChampionError(ValueError):
     """No model satisfies the champion policy's fairness constraint."""
 
 
-class ChampionPolicy(Config):
-    """Best Recall@20 wins among the eligible models; with ``max_bias``, only among those fair enough and close
-    enough to the best."""
+class ChampionConfig(Config):
+    """Best validation Recall@K wins among the eligible models; with ``max_bias``, only among those fair enough
+    and close enough to the best."""
 
     # Only models that train with a compatibility loss against the promoted version can pass the publishing gate
-    # retrain after retrain; the graph-free student and shaDow are compared in the report but not eligible by default.
+    # retrain after retrain; the graph-free student and shaDow are compared in the report but not eligible by
+    # default. Baselines are not eligible by default either: popularity, the one publishable as vectors, ranks
+    # the same items for everyone in one dimension, so it cannot be compatible with a promoted model's space;
+    # when a baseline wins, the champion check below stops the publish and names it instead.
     models: list[str] = Field(
-        default=["lightgcn", "rawls"], description="Models of the ranking report that may be champion.")
+        default=["lightgcn", "rawls"], description="Models of the ranking report that may be champion; each must "
+                                                   "publish vectors (not item_knn or gf_cf).")
 
     max_bias: float | None = Field(
         default=None, description="Highest degree bias (variance of group Recall@20) a champion may have; "
@@ -46,46 +60,102 @@ class Champion:
 
 
 def choose_champion(metrics: Mapping[str, Mapping[str, float]], max_bias: float | None = None,
-                    max_recall_drop: float = 0.05) -> Champion:
-    """The champion among ``metrics`` (model name → its ``recall@20`` and ``bias``).
+                    max_recall_drop: float = 0.05, quality: str = "recall@20") -> Champion:
+    """The champion among ``metrics`` (model name → its ``quality`` figure, e.g. ``recall@20``, and ``bias``).
 
     Without ``max_bias``: the model with the best Recall@20. With it: the best Recall@20 among the models whose
     bias is at most ``max_bias`` and whose Recall@20 is at least ``(1 − max_recall_drop)`` × the best model's;
     when no model qualifies, :class:`NoChampionError` (nothing is published, the promoted version stays).
     Ties go to the lower bias, then to the model named first.
     """
-    ranked = sorted(metrics, key=lambda m: (-metrics[m][QUALITY], metrics[m]["bias"]))
+    ranked = sorted(metrics, key=lambda m: (-metrics[m][quality], metrics[m]["bias"]))
     best = ranked[0]
     if max_bias is None:
-        return Champion(best, f"best {QUALITY} ({metrics[best][QUALITY]:.4f}); no bias bound set")
-    floor = (1.0 - max_recall_drop) * metrics[best][QUALITY]
-    fair = [m for m in ranked if metrics[m]["bias"] <= max_bias and metrics[m][QUALITY] >= floor]
+        return Champion(best, f"best {quality} ({metrics[best][quality]:.4f}); no bias bound set")
+    floor = (1.0 - max_recall_drop) * metrics[best][quality]
+    fair = [m for m in ranked if metrics[m]["bias"] <= max_bias and metrics[m][quality] >= floor]
     if not fair:
-        figures = ", ".join(f"{m}: {QUALITY} {metrics[m][QUALITY]:.4f}, bias {metrics[m]['bias']:.3g}" for m in ranked)
+        figures = ", ".join(f"{m}: {quality} {metrics[m][quality]:.4f}, bias {metrics[m]['bias']:.3g}" for m in ranked)
         raise NoChampionError(
-            f"no model has bias ≤ {max_bias:g} and {QUALITY} ≥ {floor:.4f} ({max_recall_drop:.0%} below the best, "
+            f"no model has bias ≤ {max_bias:g} and {quality} ≥ {floor:.4f} ({max_recall_drop:.0%} below the best, "
             f"{best}); measured {figures}. Raise champion_model's max_bias or max_recall_drop, or train a fairer model."
         )
     chosen = fair[0]
-    return Champion(chosen, f"best {QUALITY} ({metrics[chosen][QUALITY]:.4f}) among models with bias ≤ {max_bias:g} "
-                            f"and {QUALITY} ≥ {floor:.4f} ({max_recall_drop:.0%} below the best, {best})")
+    return Champion(chosen, f"best {quality} ({metrics[chosen][quality]:.4f}) among models with bias ≤ {max_bias:g} "
+                            f"and {quality} ≥ {floor:.4f} ({max_recall_drop:.0%} below the best, {best})")
+
+
+def publishes_vectors(model: str) -> bool:
+    """Registry families say whether they publish vectors; the other recommender assets all do."""
+    return FAMILIES[model].publishable if model in FAMILIES else True
 
 
 @asset(group_name="evaluation", kinds={"json"}, code_version=CODE_VERSION, deps=["ranking_report"],
        automation_condition=AFTER_UPSTREAM_PASSES)
-def champion_model(context: AssetExecutionContext, config: ChampionPolicy,
+def champion_model(context: AssetExecutionContext, config: ChampionConfig,
                    artifacts: ArtifactStore) -> MaterializeResult:
-    """The model to publish: best test Recall@20, within the policy's optional bias bound."""
-    reported = read_json(artifacts.path(*RANKING_REPORT))["models"]
+    """The model to publish: best validation Recall@K, within the policy's optional bias bound."""
+    report = read_json(artifacts.path(*RANKING_REPORT))
+    quality = f"recall@{report['k']}"
+    unpublishable = [model for model in config.models if not publishes_vectors(model)]
+    if unpublishable:
+        raise NoChampionError(f"champion_model's models include {unpublishable}, which are served by a scorer and "
+                              "cannot be published as vectors; remove them from the policy")
+    reported = report["valid"]
     metrics = {model: reported[model] for model in config.models if model in reported}
     if not metrics:
         raise NoChampionError(f"none of the eligible models {config.models} is in the ranking report "
                               f"({sorted(reported)}); set champion_model's models to some of those")
-    champion = choose_champion(metrics, config.max_bias, config.max_recall_drop)
+    champion = choose_champion(metrics, config.max_bias, config.max_recall_drop, quality)
     chosen = metrics[champion.model]
-    write_json(artifacts.path(*CHAMPION), {"model": champion.model, "reason": champion.reason, "metrics": chosen,
+    write_json(artifacts.path(*CHAMPION), {"model": champion.model, "reason": champion.reason, "k": report["k"],
+                                           "metrics": chosen, "test_metrics": report["models"][champion.model],
                                            "policy": config.model_dump()})
     context.log.info(f"champion {champion.model}: {champion.reason}")
     return MaterializeResult(metadata={
-        "model": champion.model, "reason": champion.reason, **chosen, "policy": MetadataValue.json(config.model_dump()),
+        "model": champion.model, "reason": champion.reason,
+        **{f"valid.{key}": value for key, value in chosen.items()},
+        **{f"test.{key}": value for key, value in report["models"][champion.model].items()},
+        "policy": MetadataValue.json(config.model_dump()),
+    })
+
+
+class BaselineMarginConfig(Config):
+    """How far the champion has to be ahead of every baseline on validation."""
+
+    margin: float = Field(default=0.0, description="Relative lead the champion needs over each baseline on "
+                                                   "validation Recall@K and NDCG@K (0.02: 2% ahead); 0: ahead.")
+
+
+def baseline_shortfalls(champion: str, valid: Mapping[str, Mapping[str, float]], baselines: list[str], k: int,
+                        margin: float) -> list[str]:
+    """One sentence per (baseline, metric) where ``champion`` is not ahead by ``margin`` on validation."""
+    shortfalls = []
+    for baseline in baselines:
+        for metric in (f"recall@{k}", f"ndcg@{k}"):
+            ours, theirs = valid[champion][metric], valid[baseline][metric]
+            if not ours > theirs * (1.0 + margin):
+                shortfalls.append(f"{baseline} has validation {metric} {theirs:.4f} against the champion "
+                                  f"{champion}'s {ours:.4f}" + (f" (needs a {margin:.0%} lead)" if margin else ""))
+    return shortfalls
+
+
+@asset_check(asset=champion_model, blocking=True,
+             description="The champion must beat every baseline (popularity, item-kNN, graph filters) on validation "
+                         "Recall@K and NDCG@K; otherwise nothing is published and the promoted version stays live.")
+def champion_beats_baselines(context: AssetCheckExecutionContext, config: BaselineMarginConfig,
+                             artifacts: ArtifactStore) -> AssetCheckResult:
+    """A champion that loses to a baseline on validation never reaches the feature store."""
+    report = read_json(artifacts.path(*RANKING_REPORT))
+    champion = read_json(artifacts.path(*CHAMPION))["model"]
+    shortfalls = baseline_shortfalls(champion, report["valid"], report["baselines"], report["k"], config.margin)
+    rows = [{"model": model, "baseline": model in report["baselines"],
+             **{key: report["valid"][model][key] for key in (f"recall@{report['k']}", f"ndcg@{report['k']}")}}
+            for model in [champion, *report["baselines"]]]
+    if shortfalls:
+        context.log.warning("; ".join(shortfalls))
+    return AssetCheckResult(passed=not shortfalls, description="; ".join(shortfalls) or
+                            f"{champion} beats every baseline on validation", metadata={
+        "champion": champion, "baselines": ", ".join(report["baselines"]), "margin": config.margin,
+        "validation": MetadataValue.md(markdown_table(rows)),
     })

@@ -16,7 +16,15 @@ from dagster import (
 )
 
 from assets.champion import CHAMPION
-from assets.common import AFTER_UPSTREAM_PASSES, TEST_EDGES, TRAIN_GRAPH, load_tensors, read_json, write_json
+from assets.common import (
+    AFTER_UPSTREAM_PASSES,
+    RANKING_REPORT,
+    TRAIN_GRAPH,
+    VALID_EDGES,
+    load_tensors,
+    read_json,
+    write_json,
+)
 from assets.recommenders import RECOMMENDERS
 from assets.training import ModelArtifacts
 from assets.versions import dense_raw_ids, version_vectors
@@ -50,7 +58,8 @@ def embedding_candidate(context: AssetExecutionContext, warehouse: Warehouse, ar
     parent = store.promoted_version()
     meta = VersionMeta(
         model=record["model"], parent_id=parent.version_id if parent else None, config=record["config"],
-        data_fingerprint=record["data_fingerprint"], code_version=record["code_version"], metrics=champion["metrics"],
+        data_fingerprint=record["data_fingerprint"], code_version=record["code_version"],
+        metrics={**champion["test_metrics"], **{f"valid.{key}": value for key, value in champion["metrics"].items()}},
     )
     version_id = store.publish(meta, user_ids, vectors["user_emb"], item_ids, vectors["item_emb"])
     write_json(artifacts.path(*CANDIDATE), {"version_id": version_id, "model": meta.model,
@@ -64,22 +73,24 @@ def embedding_candidate(context: AssetExecutionContext, warehouse: Warehouse, ar
 
 
 @asset_check(asset=embedding_candidate, blocking=True,
-             description="Cross-version retrieval on the test interactions against the promoted version and every "
-                         "ancestor: M(new users, old items) must beat M(old, old) for each, else the candidate is "
-                         "retired and the promoted version stays live.")
+             description="Cross-version retrieval on the validation interactions against the promoted version and "
+                         "every ancestor: M(new users, old items) must beat M(old, old) for each, else the candidate "
+                         "is retired and the promoted version stays live.")
 def compatibility_report_check(context: AssetCheckExecutionContext, warehouse: Warehouse, artifacts: ArtifactStore,
                                feature_store: FeatureStoreResource) -> AssetCheckResult:
-    """BCT's empirical criterion for the candidate; the report is recorded on the candidate in the registry."""
+    """BCT's empirical criterion for the candidate on validation (test only reports); the report is recorded on the
+    candidate in the registry."""
     candidate_id = read_json(artifacts.path(*CANDIDATE))["version_id"]
     store = feature_store.store()
     live = store.promoted_version()
     ancestors = store.lineage(live.version_id) if live else []
     graph = BipartiteGraph.load(artifacts.path(*TRAIN_GRAPH))
-    test = load_tensors(artifacts.path(*TEST_EDGES))["edge_index"]
+    valid = load_tensors(artifacts.path(*VALID_EDGES))["edge_index"]
+    k = read_json(artifacts.path(*RANKING_REPORT))["k"]
     with warehouse.connection() as con:
         candidate = version_vectors(store, con, candidate_id)
         olds = {info.version_id: version_vectors(store, con, info.version_id) for info in ancestors}
-    report = compatibility_report(candidate, olds, graph, test)
+    report = compatibility_report(candidate, olds, graph, valid, ks=(k,), criterion_metric=f"recall@{k}")
     decision = gate_and_promote(store, candidate_id, report, promote=False)
     context.log.info(f"candidate {candidate_id}: {decision.status}; failures {list(decision.failures)}")
     return AssetCheckResult(passed=decision.passed, metadata={

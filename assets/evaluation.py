@@ -1,5 +1,6 @@
-"""Evaluation stage: every trained recommender side by side on the test split: full-ranking Recall/NDCG@K with
-training items masked, Recall@20 per user-degree group, and the bias figure (variance of the groups' Recall@20).
+"""Evaluation stage: every recommender, baselines included, side by side on validation and on test: full-ranking
+Recall/NDCG@K (training items masked; at test, validation items too), Recall@K per user-degree group and the bias
+figure (variance of the groups' Recall@K). Validation figures are for choosing, test figures for reporting.
 """
 
 import time
@@ -20,33 +21,35 @@ from assets.common import (
     markdown_table,
     write_json,
 )
+from assets.families import is_baseline, load_fitted
 from assets.recommenders import RECOMMENDERS
-from assets.training import ModelArtifacts
-from models.eval.ranking import degree_group_metrics, degree_groups, evaluate_full_ranking
+from models.eval.ranking import degree_group_metrics, degree_groups, evaluate_scores
 from models.graph.bipartite import BipartiteGraph
 from orchestration.resources import ArtifactStore, Compute
 
-CODE_VERSION = "ranking-report-2"
+CODE_VERSION = "ranking-report-3"
 KS = (10, 20, 50)
-GROUP_K = 20  # the cut-off that the per-group figures and the bias use
 
 
 class RankingReportConfig(Config):
-    """How finely to split users by training degree."""
+    """The cut-off of the quality figures (the champion, its baseline check and the publishing gate read it from
+    the report) and how finely to split users by training degree."""
 
+    k: int = Field(default=20, description="Cut-off K of the quality metric (Recall@K, NDCG@K), the degree "
+                                           "groups and the bias; one of 10, 20, 50.")
     degree_groups: int = Field(default=5, description="Quantile buckets of user training degree.")
 
 
-def _group_plot(groups: list[dict], metrics: dict[str, dict[str, float]]) -> str:
+def _group_plot(groups: list[dict], metrics: dict[str, dict[str, float]], k: int) -> str:
     """Grouped bars of Recall@20 per degree group, one bar per model, as a markdown image."""
     figure = Figure(figsize=(7, 3))
     axis = figure.subplots()
     width = 0.8 / len(metrics)
     for offset, (model, values) in enumerate(metrics.items()):
         axis.bar([g["group"] + offset * width for g in groups],
-                 [values[f"group{g['group']}.recall@{GROUP_K}"] for g in groups], width, label=model)
+                 [values[f"group{g['group']}.recall@{k}"] for g in groups], width, label=model)
     axis.set_xticks([g["group"] + 0.4 - width / 2 for g in groups], [g["degrees"] for g in groups])
-    axis.set(xlabel="user training degree", ylabel=f"Recall@{GROUP_K}", title="Recall by user-degree group")
+    axis.set(xlabel="user training degree", ylabel=f"Recall@{k}", title="Recall by user-degree group")
     axis.legend()
     return markdown_image(figure, "recall by degree group and model")
 
@@ -55,36 +58,49 @@ def _group_plot(groups: list[dict], metrics: dict[str, dict[str, float]]) -> str
        automation_condition=AFTER_UPSTREAM_PASSES)
 def ranking_report(context: AssetExecutionContext, config: RankingReportConfig, compute: Compute,
                    artifacts: ArtifactStore) -> MaterializeResult:
-    """Test Recall/NDCG@10/20/50 of every trained model (full ranking), per user-degree group, and its degree bias."""
+    """Validation and test Recall/NDCG@10/20/50 of every model and baseline (full ranking), per degree group."""
+    if config.k not in KS:
+        raise ValueError(f"ranking_report's k is {config.k}; use one of {KS}")
     started = time.perf_counter()
     device = compute.torch_device()
     graph = BipartiteGraph.load(artifacts.path(*TRAIN_GRAPH))
     test = load_tensors(artifacts.path(*TEST_EDGES))["edge_index"]
-    # Validation interactions happened before the test period: rank only items the user has not seen.
     valid = load_tensors(artifacts.path(*VALID_EDGES))["edge_index"]
-    results = {}
+    valid_results, results = {}, {}
     for model in RECOMMENDERS:
-        vectors = load_tensors(artifacts.path(*ModelArtifacts(model).embeddings))
-        results[model] = evaluate_full_ranking(vectors["user_emb"].to(device), vectors["item_emb"].to(device),
-                                               graph, test, ks=KS,
-                                               also_masked=valid)
+        fitted = load_fitted(artifacts, model)
+        if fitted.has_vectors:
+            fitted.user_emb, fitted.item_emb = fitted.user_emb.to(device), fitted.item_emb.to(device)
+        scores_device = fitted.user_emb.device if fitted.has_vectors else torch.device("cpu")
+        valid_results[model] = evaluate_scores(fitted.score, graph, valid, ks=KS, device=scores_device)
+        # Validation interactions happened before the test period: rank only items the user has not seen.
+        results[model] = evaluate_scores(fitted.score, graph, test, ks=KS, also_masked=valid, device=scores_device)
     # Every model is evaluated on the same users (those with test items), so the groups are shared.
     users = next(iter(results.values())).users
     degree = graph.user_degree()[users]
     groups = degree_groups(degree, config.degree_groups)
-    metrics = {model: degree_group_metrics(result, groups, GROUP_K) for model, result in results.items()}
+    metrics = {model: degree_group_metrics(result, groups, config.k) for model, result in results.items()}
+    valid_users = next(iter(valid_results.values())).users
+    valid_groups = degree_groups(graph.user_degree()[valid_users], config.degree_groups)
+    validation = {model: degree_group_metrics(result, valid_groups, config.k) for model, result in valid_results.items()}
     group_rows = [{"group": g, "degrees": f"{int(degree[groups == g].min())}-{int(degree[groups == g].max())}",
                    "users": int((groups == g).sum())} for g in torch.unique(groups).tolist()]
+    baselines = [model for model in RECOMMENDERS if is_baseline(model)]
     write_json(artifacts.path(*RANKING_REPORT),
-               {"models": metrics, "degree_groups": group_rows, "test_users": int(users.numel())})
-    context.log.info(f"test {metrics}")
-    comparison = [{"model": model, **{key: m[key] for key in (*results[model].summary(), "bias")}}
+               {"k": config.k, "models": metrics, "valid": validation, "baselines": baselines,
+                "degree_groups": group_rows, "test_users": int(users.numel())})
+    context.log.info(f"validation {validation}; test {metrics}")
+    comparison = [{"model": model, "baseline": model in baselines,
+                   **{f"valid {key}": validation[model][key] for key in (f"recall@{config.k}", f"ndcg@{config.k}")},
+                   **{key: m[key] for key in (*results[model].summary(), "bias")}}
                   for model, m in metrics.items()]
-    by_group = [{**row, **{f"{model} recall@{GROUP_K}": m[f"group{row['group']}.recall@{GROUP_K}"]
+    by_group = [{**row, **{f"{model} recall@{config.k}": m[f"group{row['group']}.recall@{config.k}"]
                            for model, m in metrics.items()}} for row in group_rows]
     return MaterializeResult(metadata={
         **{f"{model}.{key}": value for model, m in metrics.items() for key, value in m.items()},
+        **{f"{model}.valid.{key}": value for model, m in validation.items() for key, value in m.items()},
         "test_users": int(users.numel()), "eval_seconds": time.perf_counter() - started,
         "comparison": MetadataValue.md(markdown_table(comparison)),
-        "degree_groups": MetadataValue.md(markdown_table(by_group) + "\n\n" + _group_plot(group_rows, metrics)),
+        "degree_groups": MetadataValue.md(markdown_table(by_group) + "\n\n" + _group_plot(group_rows, metrics,
+                                                                                            config.k)),
     })

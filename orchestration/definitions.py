@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dagster import Definitions, in_process_executor
 
-from assets.champion import champion_model
+from assets.champion import champion_beats_baselines, champion_model
 from assets.distillation import heuristic_scores
 from assets.embeddings import compatibility_report_check, embedding_candidate, published_embeddings
 from assets.evaluation import ranking_report
@@ -29,7 +29,8 @@ defs = Definitions(
             published_embeddings,
             node_classification_graphs, rawls_node_classification, ppr_scopes, ppr_audience,
             shadow_node_classification],
-    asset_checks=[raw_interactions_expectations, training_graph_checks, compatibility_report_check],
+    asset_checks=[raw_interactions_expectations, training_graph_checks, champion_beats_baselines,
+                  compatibility_report_check],
     resources=build_resources(settings),
     jobs=[full_retrain, landing_ingest, weekly_retrain, benchmark_graphs],
     schedules=[weekly_retrain_schedule(settings.schedules_running)],

@@ -1,10 +1,19 @@
-"""The champion policy on hand-made metrics: best Recall@20, or with a bias bound the best of the fair enough
-models within the allowed recall drop, and a clear error when none qualifies."""
+"""The champion policy on hand-made metrics: best validation Recall@20, or with a bias bound the best of the fair
+enough models within the allowed recall drop, a clear error when none qualifies, and the blocking check that the
+champion beats every baseline on validation."""
 
 import pytest
-from dagster import build_asset_context
+from dagster import build_asset_check_context, build_asset_context
 
-from assets.champion import CHAMPION, ChampionPolicy, NoChampionError, champion_model, choose_champion
+from assets.champion import (
+    CHAMPION,
+    BaselineMarginConfig,
+    ChampionConfig,
+    NoChampionError,
+    champion_beats_baselines,
+    champion_model,
+    choose_champion,
+)
 from assets.common import RANKING_REPORT, read_json, write_json
 from orchestration.resources import ArtifactStore
 
@@ -42,13 +51,23 @@ def test_ties_go_to_the_lower_bias_then_to_the_first_named():
     assert choose_champion(tied).model == "b"
 
 
-def test_champion_model_writes_the_choice(tmp_path):
+# Test figures that disagree with validation: choosing on them would pick lightgcn or other.
+TEST_METRICS = {"lightgcn": {"recall@20": 0.300, "bias": 0.001}, "rawls": {"recall@20": 0.100, "bias": 0.001},
+                "other": {"recall@20": 0.400, "bias": 0.0001}}
+
+
+def _report(artifacts: ArtifactStore, valid=METRICS, baselines=(), **more) -> None:
+    write_json(artifacts.path(*RANKING_REPORT), {"k": 20, "valid": {**valid, **more}, "models": TEST_METRICS,
+                                                 "baselines": list(baselines)})
+
+
+def test_champion_model_writes_the_choice_made_on_validation(tmp_path):
     artifacts = ArtifactStore(root=str(tmp_path))
-    write_json(artifacts.path(*RANKING_REPORT), {"models": METRICS})
-    result = champion_model(build_asset_context(), ChampionPolicy(max_bias=0.02), artifacts)
+    _report(artifacts)
+    result = champion_model(build_asset_context(), ChampionConfig(max_bias=0.02), artifacts)
     written = read_json(artifacts.path(*CHAMPION))
     assert written["model"] == result.metadata["model"] == "rawls"
-    assert written["metrics"] == METRICS["rawls"]
+    assert written["metrics"] == METRICS["rawls"] and written["test_metrics"] == TEST_METRICS["rawls"]
     assert written["policy"] == {"models": ["lightgcn", "rawls"], "max_bias": 0.02, "max_recall_drop": 0.05}
     assert "bias ≤ 0.02" in result.metadata["reason"]
 
@@ -56,11 +75,39 @@ def test_champion_model_writes_the_choice(tmp_path):
 def test_only_eligible_models_can_be_champion(tmp_path):
     """"other" has the lowest bias but is not eligible by default; named, it wins the same bound."""
     artifacts = ArtifactStore(root=str(tmp_path))
-    write_json(artifacts.path(*RANKING_REPORT), {"models": METRICS})
+    _report(artifacts)
     policy = {"max_bias": 0.005, "max_recall_drop": 0.3}
     with pytest.raises(NoChampionError):
-        champion_model(build_asset_context(), ChampionPolicy(**policy), artifacts)
-    result = champion_model(build_asset_context(), ChampionPolicy(models=["rawls", "other"], **policy), artifacts)
+        champion_model(build_asset_context(), ChampionConfig(**policy), artifacts)
+    result = champion_model(build_asset_context(), ChampionConfig(models=["rawls", "other"], **policy), artifacts)
     assert result.metadata["model"] == "other"
     with pytest.raises(NoChampionError, match=r"none of the eligible models \['student'\] is in the ranking report"):
-        champion_model(build_asset_context(), ChampionPolicy(models=["student"]), artifacts)
+        champion_model(build_asset_context(), ChampionConfig(models=["student"]), artifacts)
+
+
+def test_a_family_served_by_a_scorer_cannot_be_champion(tmp_path):
+    artifacts = ArtifactStore(root=str(tmp_path))
+    _report(artifacts)
+    with pytest.raises(NoChampionError, match=r"\['gf_cf'\], which are served by a scorer"):
+        champion_model(build_asset_context(), ChampionConfig(models=["lightgcn", "gf_cf"]), artifacts)
+
+
+@pytest.mark.parametrize(("popularity", "margin", "passed"), [
+    ({"recall@20": 0.150, "ndcg@20": 0.100}, 0.0, True),
+    ({"recall@20": 0.150, "ndcg@20": 0.100}, 0.35, False),  # lightgcn's recall is 33% ahead, its ndcg 50%
+    ({"recall@20": 0.150, "ndcg@20": 0.160}, 0.0, False),   # behind on NDCG alone
+    ({"recall@20": 0.250, "ndcg@20": 0.100}, 0.0, False),
+])
+def test_the_champion_must_beat_every_baseline_on_validation(tmp_path, popularity, margin, passed):
+    artifacts = ArtifactStore(root=str(tmp_path))
+    valid = {"lightgcn": {"recall@20": 0.200, "ndcg@20": 0.150, "bias": 0.01},
+             "item_knn": {"recall@20": 0.100, "ndcg@20": 0.080, "bias": 0.01}}
+    _report(artifacts, valid, baselines=["popularity", "item_knn"], popularity={**popularity, "bias": 0.0})
+    write_json(artifacts.path(*CHAMPION), {"model": "lightgcn"})
+    result = champion_beats_baselines(build_asset_check_context(), BaselineMarginConfig(margin=margin), artifacts)
+    assert result.passed is passed
+    if passed:
+        assert result.description == "lightgcn beats every baseline on validation"
+    else:
+        assert result.description.startswith("popularity has validation ")
+        assert "item_knn" not in result.description  # item_knn is far behind at any of these margins

@@ -30,11 +30,12 @@ ALL = [*defs.assets, *defs.asset_checks]
 ASSET_KEYS = {"raw_interactions", "raw_items", "clean_interactions", "rejected_interactions", "id_maps",
               "interaction_split", "training_graph", "lightgcn_model", "rawls_model", "ranking_report",
               "champion_model", "embedding_candidate", "published_embeddings", "ppr_scopes", "shadow_model",
-              "ppr_audience", "heuristic_scores", "mlp_student"}
+              "ppr_audience", "heuristic_scores", "mlp_student", "popularity_model", "item_knn_model", "gf_cf_model"}
 LIGHTGCN_FAMILY = ("lightgcn", "rawls")
-MODELS = (*LIGHTGCN_FAMILY, "student", "shadow")
-EPOCHS = 6
-TRAINING = {"config": {"epochs": EPOCHS, "eval_every": 3, "lr": 0.005, "batch_size": 1024}}
+BASELINES = ("popularity", "item_knn", "gf_cf")
+MODELS = (*LIGHTGCN_FAMILY, "student", "shadow", *BASELINES)
+EPOCHS = 30
+TRAINING = {"config": {"epochs": EPOCHS, "eval_every": 3, "lr": 0.01, "batch_size": 1024}}
 RUN_CONFIG = {"ops": {
     "ingest_source": {"config": {"demo_users": 400, "demo_items": 200}},
     "lightgcn_model": TRAINING, "rawls_model": TRAINING,
@@ -66,7 +67,8 @@ def test_every_asset_materializes(demo):
 
 def test_every_blocking_check_passes(demo):
     checks = {e.check_name: e.passed for e in demo.result.get_asset_check_evaluations()}
-    assert len(checks) == 12 and all(checks.values()), checks
+    assert len(checks) == 13 and all(checks.values()), checks
+    assert checks["champion_beats_baselines"]
 
 
 def test_metadata_holds_counts_and_metrics(demo):
@@ -78,7 +80,7 @@ def test_metadata_holds_counts_and_metrics(demo):
         training = meta[f"{model}_model"]
         assert training["epochs"] == EPOCHS and training["device"] == "cpu"
         assert "| epoch |" in training["time_to_quality"]
-    for model in MODELS:
+    for model in set(MODELS) - {"popularity"}:
         # Community-structured demo data: a trained model ranks far above chance (20 of 200 items: 0.1).
         assert 0.3 < meta["ranking_report"][f"{model}.recall@20"] <= 1.0, model
         assert meta["ranking_report"][f"{model}.bias"] >= 0.0
@@ -96,7 +98,11 @@ def test_ranking_report_compares_both_models_per_degree_group(demo):
     groups = report["degree_groups"]
     assert set(report["models"]) == set(MODELS) and len(groups) == 5
     assert sum(g["users"] for g in groups) == report["test_users"] == meta["test_users"]
+    assert report["k"] == 20 and report["baselines"] == list(BASELINES)
     for model in MODELS:
+        # Validation is measured like test, on the users with validation items.
+        assert 0.0 < report["valid"][model]["recall@20"] <= 1.0
+        assert meta[f"{model}.valid.recall@20"] == pytest.approx(report["valid"][model]["recall@20"])
         metrics = report["models"][model]
         per_group = [metrics[f"group{g['group']}.recall@20"] for g in groups]
         # The overall recall is the users-weighted mean of the groups' recall; the bias is their sample variance.
@@ -112,9 +118,10 @@ def test_ranking_report_compares_both_models_per_degree_group(demo):
 def test_champion_follows_the_policy_and_is_published(demo):
     report = read_json(demo.root / "artifacts" / Path(*RANKING_REPORT))
     champion = read_json(demo.root / "artifacts" / Path(*CHAMPION))
-    eligible = {model: report["models"][model] for model in LIGHTGCN_FAMILY}
+    eligible = {model: report["valid"][model] for model in LIGHTGCN_FAMILY}
     assert champion["model"] == choose_champion(eligible).model
-    assert champion["metrics"] == report["models"][champion["model"]]
+    assert champion["metrics"] == report["valid"][champion["model"]]
+    assert champion["test_metrics"] == report["models"][champion["model"]]
     assert champion["policy"] == {"models": list(LIGHTGCN_FAMILY), "max_bias": None, "max_recall_drop": 0.05}
     meta = demo.metadata["champion_model"]
     assert meta["model"].value == champion["model"] and meta["reason"].value == champion["reason"]
@@ -171,7 +178,9 @@ def test_a_bct_retrain_passes_the_compatibility_gate_and_is_promoted_as_a_child(
     meta = _materialized(result)
     assert meta["lightgcn_model"]["compatible_with"].value == before.version_id
     assert meta["lightgcn_model"]["compatibility_loss"].value == "bct"
-    [check] = result.get_asset_check_evaluations()
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert checks["champion_beats_baselines"].passed
+    check = checks["compatibility_report_check"]
     assert check.passed and check.metadata["ancestors"].value == 1
     after = FeatureStore(demo.root / "feature_store").promoted_version()
     assert after.version_id == meta["published_embeddings"]["version_id"].value != before.version_id
@@ -195,7 +204,7 @@ def test_an_incompatible_retrain_is_retired_and_the_promoted_version_stays(demo)
 
     assert not result.success
     assert set(_materialized(result)) == set(RETRAIN) - {"published_embeddings"}
-    [check] = result.get_asset_check_evaluations()
+    check = {e.check_name: e for e in result.get_asset_check_evaluations()}["compatibility_report_check"]
     assert not check.passed and check.metadata["ancestors"].value == 2
     assert "M(new, old) > M(old, old) fails" in check.metadata["failures"].value
     candidate = store.get_version(check.metadata["candidate"].value)
@@ -237,3 +246,33 @@ def test_bad_input_fails_its_blocking_check_and_keeps_the_promoted_version(demo,
     assert failed == {failing_check}
     assert set(_materialized(result)) == {"raw_interactions", "raw_items"}
     assert (store.promoted_version().version_id, len(store.list_versions())) == before
+
+
+def _popularity_only(path: Path) -> Path:
+    """Interactions where every user picks a few items by a steep item popularity alone: there is no
+    collaborative signal to learn, so ranking by popularity is the best any model can do."""
+    rng = np.random.default_rng(5)
+    items = np.arange(150)
+    weights = 1.0 / (items + 1) ** 1.2
+    rows = [(f"u{user}", f"i{item}", datetime(2024, 1, 1) + timedelta(hours=int(rng.integers(0, 24 * 300))))
+            for user in range(500)
+            for item in rng.choice(items, size=int(rng.integers(3, 7)), replace=False, p=weights / weights.sum())]
+    path = path / "popularity_only.parquet"
+    pl.DataFrame(rows, schema=["user_id", "item_id", "ts"], orient="row").write_parquet(path)
+    return path
+
+
+def test_a_champion_that_loses_to_popularity_is_not_published(make_resources, tmp_path):
+    resources = make_resources(tmp_path)
+    source = {"source": "files", "path": str(_popularity_only(tmp_path))}
+    result = _run(resources, {"ops": {**RUN_CONFIG["ops"], "ingest_source": {"config": source}}})
+
+    assert not result.success
+    check = {e.check_name: e for e in result.get_asset_check_evaluations()}["champion_beats_baselines"]
+    assert not check.passed
+    assert "popularity has validation recall@20" in check.description
+    materialized = _materialized(result)
+    assert "champion_model" in materialized and "embedding_candidate" not in materialized
+    assert "published_embeddings" not in materialized
+    store = FeatureStore(tmp_path / "feature_store")
+    assert store.promoted_version() is None and store.list_versions() == []
