@@ -1,5 +1,6 @@
 """Test-wide setup: settings pinned to a local throwaway folder (a developer's GRAPHREC_ENV=prod or data folder
-never leaks into tests), and a factory for graphrec resources in a temporary folder.
+never leaks into tests), a factory for graphrec resources in a temporary folder, and the small real data sets kept
+in ``tests/fixtures`` so the suite runs without the shared folder.
 """
 
 import os
@@ -8,6 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -31,3 +34,15 @@ def make_resources() -> Callable[..., dict]:
         }
 
     return make
+
+
+@pytest.fixture(scope="session")
+def cora_slice() -> Path:
+    """A 1,700-node connected slice of Planetoid Cora in the gnn-benchmark ``.npz`` layout (tests/fixtures/README.md)."""
+    return FIXTURES / "cora_slice.npz"
+
+
+@pytest.fixture(scope="session")
+def ml_slice_dir() -> Path:
+    """The ratings of the first 14 users of MovieLens ml-latest-small and the movies they rated, as a MovieLens folder."""
+    return FIXTURES / "ml-latest-small-slice"

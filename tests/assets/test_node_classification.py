@@ -1,5 +1,10 @@
-"""The benchmark-graph assets on Cora-ML: the graph loads with its sizes, and one short seed per method trains to
-paper-like accuracy, with RawlsGCN-Graph's Bias below GCN's, reported as flat figures, a table and a plot."""
+"""The benchmark-graph assets: a graph loads with its sizes, and one short seed per method trains, with
+RawlsGCN-Graph's Bias below GCN's, reported as flat figures, a table and a plot. They run on the Cora slice in
+tests/fixtures (figures measured on it); on the full Cora-ML, to paper-like accuracy, when the shared folder is there.
+"""
+
+import re
+from pathlib import Path
 
 import pytest
 from dagster import DagsterInstance, build_asset_context, materialize
@@ -11,20 +16,21 @@ from assets.node_classification import (
     node_classification_graphs,
     rawls_node_classification,
 )
-from models.nodeclf.npz_graphs import NpzGraphError
+from models.nodeclf.npz_graphs import NPZ_FOLDER, NpzGraphError
 from models.nodeclf.rawls_protocol import METHODS
 from orchestration.resources import ArtifactStore, Compute
+from warehouse.paths import shared_dir
 
-RUN_CONFIG = {"ops": {
-    "node_classification_graphs": {"config": {"datasets": ["cora_ml"]}},
-    "rawls_node_classification": {"config": {"seeds": [0], "epochs": 40}},
-}}
+SIZES = ("nodes", "edges", "classes", "features")
 
 
-@pytest.fixture(scope="module")
-def cora(tmp_path_factory):
-    root = tmp_path_factory.mktemp("benchmark_graphs")
-    result = materialize([node_classification_graphs, rawls_node_classification], run_config=RUN_CONFIG,
+def _materialize(root: Path, dataset: str) -> tuple[Path, dict]:
+    """Both assets on one graph (a bare name or a path), one seed of 40 epochs; the artifact root and metadata."""
+    run_config = {"ops": {
+        "node_classification_graphs": {"config": {"datasets": [dataset]}},
+        "rawls_node_classification": {"config": {"seeds": [0], "epochs": 40}},
+    }}
+    result = materialize([node_classification_graphs, rawls_node_classification], run_config=run_config,
                          resources={"artifacts": ArtifactStore(root=str(root)), "compute": Compute(device="cpu")},
                          instance=DagsterInstance.ephemeral())
     metadata = {e.asset_key.to_user_string(): {k: v.value for k, v in e.materialization.metadata.items()}
@@ -32,29 +38,60 @@ def cora(tmp_path_factory):
     return root, metadata
 
 
-def test_graph_sizes(cora):
-    _, metadata = cora
+@pytest.fixture(scope="module")
+def cora_slice_run(tmp_path_factory, cora_slice):
+    return _materialize(tmp_path_factory.mktemp("benchmark_graphs"), str(cora_slice))
+
+
+@pytest.fixture(scope="module")
+def cora_ml_run(tmp_path_factory):
+    if not (shared_dir() / NPZ_FOLDER / "cora_ml.npz").is_file():
+        pytest.skip("full-size Cora-ML accuracy: shared cora_ml.npz not found")
+    return _materialize(tmp_path_factory.mktemp("benchmark_graphs_cora_ml"), "cora_ml")
+
+
+def test_graph_sizes(cora_slice_run):
+    _, metadata = cora_slice_run
     graphs = metadata["node_classification_graphs"]
-    assert {key: graphs[f"cora_ml.{key}"] for key in ("nodes", "edges", "classes", "features")} == {
+    assert {key: graphs[f"cora_slice.{key}"] for key in SIZES} == {
+        "nodes": 1700, "edges": 3598, "classes": 7, "features": 1433}
+    assert "| cora_slice | 1700 | 3598 | 7 | 1433 |" in graphs["graphs"]
+
+
+def test_each_method_trains_and_graph_balancing_lowers_the_bias(cora_slice_run):
+    root, metadata = cora_slice_run
+    figures = metadata["rawls_node_classification"]
+    # Measured on the slice after 40 epochs (1,000 test nodes: 0.1 point per node; a few may flip elsewhere).
+    measured = {"gcn": (78.4, 1.3279), "rawls_graph": (74.4, 0.2466), "rawls_grad": (77.0, 1.8344)}
+    for method in METHODS:
+        accuracy, bias = measured[method]
+        assert figures[f"cora_slice.{method}.acc_mean"] == pytest.approx(accuracy, abs=0.5), method
+        assert figures[f"cora_slice.{method}.bias_mean"] == pytest.approx(bias, rel=0.02), method
+        assert figures[f"cora_slice.{method}.acc_std"] == 0.0  # one seed
+    assert figures["cora_slice.rawls_graph.bias_mean"] < 0.5 * figures["cora_slice.gcn.bias_mean"]
+    # No authors' figures exist for the slice: the reference columns show a dash.
+    assert re.search(r"\| cora_slice \| gcn \| \d+\.\d\d ± 0\.00 \| – \| \d\.\d{3} ± 0\.000 \| – \|", figures["results"])
+    assert figures["test_loss_by_degree"].startswith("![mean test loss per degree](data:image/png;base64,")
+    written = read_json(root.joinpath(*RESULTS))
+    assert written["protocol"]["seeds"] == [0] and written["protocol"]["epochs"] == 40
+    run = written["results"]["cora_slice"]["gcn"]["runs"][0]
+    assert run["accuracy"] == pytest.approx(figures["cora_slice.gcn.acc_mean"])
+    assert written["results"]["cora_slice"]["rawls_graph"]["sinkhorn_iterations"] == 5
+
+
+def test_full_cora_ml_sizes_and_paper_like_accuracy(cora_ml_run):
+    root, metadata = cora_ml_run
+    graphs = metadata["node_classification_graphs"]
+    assert {key: graphs[f"cora_ml.{key}"] for key in SIZES} == {
         "nodes": 2995, "edges": 8158, "classes": 7, "features": 2879}
     assert "| cora_ml | 2995 | 8158 | 7 | 2879 |" in graphs["graphs"]
-
-
-def test_each_method_trains_and_graph_balancing_lowers_the_bias(cora):
-    root, metadata = cora
     figures = metadata["rawls_node_classification"]
     for method in METHODS:
         # Paper-like accuracy after 40 of the 100 epochs (the authors' code: 77.9–78.9% after 100).
         assert 75.0 < figures[f"cora_ml.{method}.acc_mean"] < 90.0, method
-        assert figures[f"cora_ml.{method}.acc_std"] == 0.0  # one seed
     assert figures["cora_ml.rawls_graph.bias_mean"] < 0.5 * figures["cora_ml.gcn.bias_mean"]
     assert "| cora_ml | gcn |" in figures["results"] and "78.92" in figures["results"]
-    assert figures["test_loss_by_degree"].startswith("![mean test loss per degree](data:image/png;base64,")
-    written = read_json(root.joinpath(*RESULTS))
-    assert written["protocol"]["seeds"] == [0] and written["protocol"]["epochs"] == 40
-    run = written["results"]["cora_ml"]["gcn"]["runs"][0]
-    assert run["accuracy"] == pytest.approx(figures["cora_ml.gcn.acc_mean"])
-    assert written["results"]["cora_ml"]["rawls_graph"]["sinkhorn_iterations"] > 0
+    assert read_json(root.joinpath(*RESULTS))["results"]["cora_ml"]["rawls_graph"]["sinkhorn_iterations"] > 0
 
 
 def test_unknown_graph_names_the_folder_it_looked_in(tmp_path):

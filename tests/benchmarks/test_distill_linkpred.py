@@ -1,7 +1,7 @@
 """The link-prediction benchmark: one seed gives one edge split (PyG's negative sampling reads Python's ``random``,
 so a torch seed alone is not enough), in the advertised 85/5/10 shares with no test edge in training and ten true
 negatives per validation edge; the summary's means, paired differences and time ratio, and the timed parts of a
-seed's run."""
+seed's run. The splits run on the Cora slice in tests/fixtures; the full Cora's counts when the shared folder is there."""
 import random
 
 import pytest
@@ -19,33 +19,49 @@ def _pairs(edges: torch.Tensor) -> set[tuple[int, int]]:
     return {(min(u, v), max(u, v)) for u, v in edges.t().tolist()}
 
 
-def test_a_seed_gives_the_same_split_whatever_the_global_random_state():
-    first = edge_split("cora", 3)
+def test_a_seed_gives_the_same_split_whatever_the_global_random_state(cora_slice):
+    first = edge_split(str(cora_slice), 3)
     random.random(), torch.rand(5)  # disturb the global generators between the two calls
-    second = edge_split("cora", 3)
+    second = edge_split(str(cora_slice), 3)
     for part in ("train_edges", "valid_pos", "valid_neg", "test_pos", "test_neg"):
         assert torch.equal(getattr(first, part), getattr(second, part)), part
-    assert not torch.equal(first.test_neg, edge_split("cora", 4).test_neg)
+    assert not torch.equal(first.test_neg, edge_split(str(cora_slice), 4).test_neg)
 
 
-def test_split_shares_and_no_held_out_edge_in_training():
-    split = edge_split("cora", 0)
+def _assert_split_shares(split, total_edges: int) -> None:
+    """85/5/10 of the undirected edges within 0.2 points, the parts disjoint, one negative per test edge."""
     train, valid, test = (_pairs(e) for e in (split.train_edges, split.valid_pos, split.test_pos))
     total = len(train) + len(valid) + len(test)
-    assert total == 5278  # Planetoid Cora: undirected edges after symmetrizing (SOURCE.md)
+    assert total == total_edges
     assert abs(len(valid) / total - 0.05) < 0.002 and abs(len(test) / total - 0.10) < 0.002
     assert not train & test and not train & valid and not valid & test
     assert split.test_neg.size(1) == split.test_pos.size(1)
 
 
-def test_validation_has_ten_true_negatives_per_edge_and_a_matching_k():
-    split = edge_split("cora", 0)
-    graph = load_npz_graph("cora", folder=SHARED_NPZ)
+def _assert_true_negatives(split, graph, valid_negatives: int, test_negatives: int, valid_k: int) -> None:
+    """Ten validation negatives per edge, none of them an edge of the graph or a test negative, and the K that
+    gives validation the same share of negatives as test's K = 20."""
     negatives = _pairs(split.valid_neg)
-    assert split.valid_neg.size(1) == len(negatives) == 10 * split.valid_pos.size(1) == 2630
+    assert split.valid_neg.size(1) == len(negatives) == 10 * split.valid_pos.size(1) == valid_negatives
     assert not negatives & _pairs(graph.edge_index) and not negatives & _pairs(split.test_neg)
+    assert split.test_neg.size(1) == test_negatives and split.valid_hits_k(20) == valid_k
+
+
+def test_split_shares_and_no_held_out_edge_in_training(cora_slice):
+    _assert_split_shares(edge_split(str(cora_slice), 0), 3598)  # the slice's undirected edges (fixtures README)
+
+
+def test_validation_has_ten_true_negatives_per_edge_and_a_matching_k(cora_slice):
+    # 20 of 359 test negatives is the same share as 100 of 1790 validation negatives (99.7, rounded).
+    _assert_true_negatives(edge_split(str(cora_slice), 0), load_npz_graph(cora_slice), 1790, 359, 100)
+
+
+@pytest.mark.skipif(not (SHARED_NPZ / "cora.npz").is_file(), reason="full-size Cora: shared cora.npz not found")
+def test_full_cora_split_counts():
+    split = edge_split("cora", 0)
+    _assert_split_shares(split, 5278)  # Planetoid Cora: undirected edges after symmetrizing (SOURCE.md)
     # 20 of 527 test negatives is the same share as 100 of 2630 validation negatives.
-    assert split.test_neg.size(1) == 527 and split.valid_hits_k(20) == 100
+    _assert_true_negatives(split, load_npz_graph("cora", folder=SHARED_NPZ), 2630, 527, 100)
 
 
 def test_summary_pairs_methods_seed_by_seed():
@@ -71,8 +87,8 @@ def test_summary_pairs_methods_seed_by_seed():
     assert timing == [["cora", 10.0, 16.0, 25.0, 18.0, 2.0, 20.0, pytest.approx(0.8), 10.0]]
 
 
-def test_a_seed_times_the_pipeline_parts_it_compares():
-    out = run_seed(edge_split("cora", 0), LinkConfig(steps=5, seed=0), ("cn", "aa"))
+def test_a_seed_times_the_pipeline_parts_it_compares(cora_slice):
+    out = run_seed(edge_split(str(cora_slice), 0), LinkConfig(steps=5, seed=0), ("cn", "aa"))
     assert set(out) == set(METHODS)
     llp, ehdm = out["llp_gnn"], out["ehdm"]
     assert llp["train_seconds"] == pytest.approx(out["gnn_teacher"]["train_seconds"] + llp["student_seconds"])

@@ -1,6 +1,7 @@
 """Shared fixtures for the warehouse tests: a fresh in-memory warehouse and the shared data-set folders.
 
-Tests that need a real data set skip (with the reason) when the shared folder is not mounted.
+Tests of a full-size shared data set skip (with the reason) when the shared folder is not mounted; the small slices
+they are checked against on every run are in tests/fixtures (see tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ def con():
 def _dataset(name: str) -> Path:
     path = shared_dir() / "datasets" / name
     if not path.is_dir():
-        pytest.skip(f"shared data set {path} not found (set GRAPHREC_SHARED_DIR)")
+        pytest.skip(f"full-size data set: shared {path} not found (set GRAPHREC_SHARED_DIR)")
     return path
 
 

@@ -1,6 +1,7 @@
 """Tests of ingest(): idempotency (NULL-safe), item upserts, the ingest log, and all-or-nothing transactions.
 
-Small frames and files written here; one test reads the shared ml-latest-small folder.
+Small frames and files written here, the MovieLens slice in tests/fixtures, and the shared ml-latest-small folder
+where it is mounted.
 """
 
 from __future__ import annotations
@@ -36,14 +37,23 @@ def test_same_file_twice_adds_nothing(con, tmp_path):
     ]
 
 
-def test_movielens_twice_adds_nothing(con, ml_small_dir):
-    interactions, items = read_source("movielens", ml_small_dir)
-    key = content_key_for(source_files("movielens", ml_small_dir))
+def _ingest_movielens_twice(con, folder, ratings: int, movies: int) -> None:
+    """A MovieLens folder ingested twice: all its ratings and movies the first time, nothing the second."""
+    interactions, items = read_source("movielens", folder)
+    key = content_key_for(source_files("movielens", folder))
     first = ingest(con, interactions, items, "movielens", key, now=NOW)
     second = ingest(con, interactions, items, "movielens", key, now=NOW)
-    assert (first.rows_added, first.items_added) == (100_004, 9_125)
-    assert (second.rows_added, second.items_added, second.rows_total) == (0, 0, 100_004)
-    assert _count(con, "raw_items") == 9_125
+    assert (first.rows_added, first.items_added) == (ratings, movies)
+    assert (second.rows_added, second.items_added, second.rows_total) == (0, 0, ratings)
+    assert _count(con, "raw_items") == movies
+
+
+def test_movielens_slice_twice_adds_nothing(con, ml_slice_dir):
+    _ingest_movielens_twice(con, ml_slice_dir, 962, 650)
+
+
+def test_movielens_twice_adds_nothing(con, ml_small_dir):
+    _ingest_movielens_twice(con, ml_small_dir, 100_004, 9_125)
 
 
 def test_null_safe_identity_and_in_batch_duplicates(con):

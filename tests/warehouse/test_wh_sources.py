@@ -1,6 +1,8 @@
-"""Tests of read_source on the real shared data sets and on small files written here, including error messages.
+"""Tests of read_source on the real shared data sets, on the MovieLens slice in tests/fixtures and on small files
+written here, including error messages.
 
-Gowalla and ml-latest-small come from GRAPHREC_SHARED_DIR; counts are those in their SOURCE.md.
+Gowalla and ml-latest-small come from GRAPHREC_SHARED_DIR; counts are those in their SOURCE.md (the slice's are in
+tests/fixtures/README.md).
 """
 
 from __future__ import annotations
@@ -44,6 +46,29 @@ def test_movielens_latest_small_counts(ml_small_dir):
     assert toy_story == {
         "item_id": "1", "title": "Toy Story (1995)", "category": "Adventure|Animation|Children|Comedy|Fantasy"
     }
+    assert interactions["item_id"].is_in(items["item_id"].implode()).all()
+
+
+def test_movielens_slice_reads_ratings_and_movies(ml_slice_dir):
+    interactions, items = read_source("movielens", ml_slice_dir)
+    assert interactions.schema == CANONICAL
+    assert (interactions.height, interactions["user_id"].n_unique(), interactions["item_id"].n_unique()) == (962, 14, 650)
+    assert items.height == 650 and items["item_id"].n_unique() == 650
+    assert interactions["weight"].min() == 0.5 and interactions["weight"].max() == 5.0
+    by_rating = dict(interactions.group_by("weight").len().sort("weight").iter_rows())
+    assert by_rating == {0.5: 2, 1.0: 28, 1.5: 4, 2.0: 64, 2.5: 16, 3.0: 208, 3.5: 79, 4.0: 284, 4.5: 64, 5.0: 213}
+    assert interactions["ts"].min() == datetime(1996, 6, 21, 11, 9, 55)
+    assert interactions["ts"].max() == datetime(2014, 2, 6, 3, 51, 7)
+    # The first row of ratings.csv: user 1 gave movie 31 2.5 at Unix time 1260759144.
+    assert interactions.row(0) == ("1", "31", datetime(2009, 12, 14, 2, 52, 24), "rating", 2.5, None)
+    toy_story = items.filter(pl.col("item_id") == "1").row(0, named=True)
+    assert toy_story == {
+        "item_id": "1", "title": "Toy Story (1995)", "category": "Adventure|Animation|Children|Comedy|Fantasy"
+    }
+    # A quoted title that holds a comma stays one field.
+    assert items.filter(pl.col("item_id") == "50").rows() == [
+        ("50", "Usual Suspects, The (1995)", "Crime|Mystery|Thriller")
+    ]
     assert interactions["item_id"].is_in(items["item_id"].implode()).all()
 
 

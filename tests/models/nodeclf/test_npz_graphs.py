@@ -1,6 +1,7 @@
-"""The gnn-benchmark .npz loader: counts on the shared Cora-ML / Citeseer / Cora files and a hand-made file.
+"""The gnn-benchmark .npz loader: counts on the Cora slice in tests/fixtures, on the shared Cora-ML / Citeseer / Cora
+files when the shared folder is there, and on a hand-made file.
 
-Counts are those in datasets/gnn_benchmark_npz/SOURCE.md.
+Counts of the shared files are those in their SOURCE.md; the slice's are in tests/fixtures/README.md.
 """
 
 import numpy as np
@@ -22,7 +23,8 @@ def _have(name: str) -> bool:
     return True
 
 
-needs_shared = pytest.mark.skipif(not _have("cora_ml"), reason="shared gnn_benchmark_npz files not found")
+needs_shared = pytest.mark.skipif(not _have("cora_ml"),
+                                  reason="full-size graphs' counts: shared gnn_benchmark_npz files not found")
 
 
 @needs_shared
@@ -36,6 +38,19 @@ needs_shared = pytest.mark.skipif(not _have("cora_ml"), reason="shared gnn_bench
 ])
 def test_counts_of_shared_graphs(name, largest_component, nodes, edges, features, classes, class_counts):
     data = load_npz_graph(name, folder=SHARED_NPZ, largest_component=largest_component)
+    _assert_counts(data, nodes, edges, features, classes, class_counts)
+
+
+@pytest.mark.parametrize("largest_component", [False, True])
+def test_counts_of_the_cora_slice(cora_slice, largest_component):
+    # 3,672 stored directed entries become 3,598 undirected edges; the slice is connected, so its largest
+    # component is all of it.
+    data = load_npz_graph(cora_slice, largest_component=largest_component)
+    _assert_counts(data, 1700, 7196, 1433, 7, [174, 402, 487, 129, 197, 93, 218])
+
+
+def _assert_counts(data, nodes: int, edges: int, features: int, classes: int, class_counts: list[int] | None) -> None:
+    """Sizes and class counts as given; undirected without self-loops; sparse float32 features, rows summing to 1."""
     assert (data.num_nodes, data.edge_index.size(1), data.num_features) == (nodes, edges, features)
     assert int(data.y.max()) + 1 == classes and data.y.dtype == torch.long
     if class_counts is not None:
