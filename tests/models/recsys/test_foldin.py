@@ -64,3 +64,39 @@ def test_users_appended_beyond_the_id_map_are_folded_in_jointly():
 def test_a_user_with_training_edges_is_refused():
     with pytest.raises(ValueError, match="training edges"):
         fold_in_users(torch.zeros(7, 2), GRAPH, torch.tensor([[0], [2]]), torch.tensor([0]), K)
+
+
+def test_training_returns_the_layer0_table_its_final_vectors_come_from():
+    # The table fold-in propagates must be the best state's, the one whose propagation gave user_emb and item_emb.
+    from models.graph.bipartite import normalized_adjacency
+    from models.recsys.lightgcn import build_lightgcn
+    from models.recsys.training import LightGCNConfig, train_lightgcn
+
+    graph = BipartiteGraph(torch.tensor([[0, 0, 1, 1, 2, 2, 3], [0, 1, 1, 2, 2, 3, 3]]), num_users=4, num_items=5)
+    valid = torch.tensor([[0, 3], [2, 4]])
+    config = LightGCNConfig(embedding_dim=8, num_layers=2, lr=0.05, batch_size=4, epochs=6, eval_every=2, eval_k=3,
+                            seed=3)
+    result = train_lightgcn(graph, valid, config, log=lambda _: None)
+    assert result.layer0.shape == (9, 8)
+    model = build_lightgcn(4, 5, 8, 2, init_std=0.0)
+    with torch.no_grad():
+        model.embedding.weight.copy_(result.layer0)
+        node_emb = model.get_embedding(normalized_adjacency(graph))
+    torch.testing.assert_close(node_emb[:4], result.user_emb)
+    torch.testing.assert_close(node_emb[4:], result.item_emb)
+
+
+def test_serving_scorers_rank_with_stored_vectors_or_fold_in():
+    from models.eval.ranking import user_csr
+    from models.recsys.serving import fold_in_scorer, precomputed_scorer
+
+    layer0 = torch.randn(7, 4, generator=torch.Generator().manual_seed(4))
+    item_emb = torch.randn(3, 4, generator=torch.Generator().manual_seed(5))
+    user_emb = torch.randn(4, 4, generator=torch.Generator().manual_seed(6))
+    assert torch.equal(precomputed_scorer(user_emb, item_emb, k=2)(torch.tensor([1, 2])),
+                       (user_emb[[1, 2]] @ item_emb.T).topk(2).indices)
+    serving = torch.tensor([[3, 3], [0, 2]])
+    indptr, items = user_csr(serving, GRAPH.num_users)
+    folded = fold_in_users(layer0, GRAPH, serving, torch.tensor([3]), K)
+    got = fold_in_scorer(layer0, GRAPH, indptr, items, item_emb, K, k=3)(torch.tensor([3]))
+    assert torch.equal(got, (folded @ item_emb.T).topk(3).indices)
