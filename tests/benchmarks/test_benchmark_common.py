@@ -1,0 +1,28 @@
+"""Benchmark helpers: the spread of repeated timings, and the recommendation benchmarks' test masking."""
+from types import SimpleNamespace
+
+import torch
+
+from benchmarks.common import format_spread, spread
+from benchmarks.rawls_recsys import degree_report
+from models.graph.bipartite import BipartiteGraph
+
+
+def test_spread_is_min_median_max():
+    assert spread([3.0, 1.0, 2.0, 10.0]) == {"min": 1.0, "median": 2.5, "max": 10.0}
+    assert format_spread([2.0, 1.0, 3.0], digits=3) == "2 (1–3)"
+
+
+def test_rawls_recsys_masks_validation_items_at_test():
+    # User 0 trained on item 0, validated on item 1 (scored highest), tested on item 2 (scored second).
+    graph = BipartiteGraph(torch.tensor([[0, 1], [0, 0]]), num_users=2, num_items=25)
+    scores = torch.zeros(25)
+    scores[0], scores[1], scores[2] = 3.0, 2.0, 1.0
+    scores[3:] = torch.linspace(0.9, 0.5, 22)
+    result = SimpleNamespace(user_emb=torch.tensor([[1.0], [0.0]]), item_emb=scores[:, None])
+    valid = torch.tensor([[0], [1]])
+    # Unmasked items rank 1, 2, 3, ... as items 1, 2, 3, ...; masking validation item 1 moves each up by one.
+    on_the_edge, beyond = torch.tensor([[0], [21]]), torch.tensor([[0], [22]])
+    assert degree_report(result, graph, on_the_edge, valid, num_groups=1)["recall@20"] == 1.0
+    assert degree_report(result, graph, on_the_edge, valid[:, :0], num_groups=1)["recall@20"] == 0.0
+    assert degree_report(result, graph, beyond, valid, num_groups=1)["recall@20"] == 0.0
