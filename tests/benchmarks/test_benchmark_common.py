@@ -26,3 +26,20 @@ def test_rawls_recsys_masks_validation_items_at_test():
     assert degree_report(result, graph, on_the_edge, valid, num_groups=1)["recall@20"] == 1.0
     assert degree_report(result, graph, on_the_edge, valid[:, :0], num_groups=1)["recall@20"] == 0.0
     assert degree_report(result, graph, beyond, valid, num_groups=1)["recall@20"] == 0.0
+
+
+def test_pyg_reference_on_a_precomputed_csr_adjacency_computes_the_example_loops_embeddings():
+    from torch_geometric.nn.models import LightGCN
+
+    from benchmarks.lightgcn import pyg_csr_adjacency
+    from models.graph.bipartite import normalized_adjacency, to_homogeneous_edge_index
+
+    graph = BipartiteGraph(torch.tensor([[0, 0, 1, 2], [0, 1, 1, 2]]), num_users=3, num_items=3)
+    adj = pyg_csr_adjacency(graph)
+    torch.testing.assert_close(adj.to_dense(), normalized_adjacency(graph).to_dense())
+    torch.manual_seed(0)
+    per_step = LightGCN(6, embedding_dim=4, num_layers=3)
+    precomputed = LightGCN(6, embedding_dim=4, num_layers=3, normalize=False)
+    precomputed.load_state_dict(per_step.state_dict())
+    torch.testing.assert_close(precomputed.get_embedding(adj),
+                               per_step.get_embedding(to_homogeneous_edge_index(graph)))
