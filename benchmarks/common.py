@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -82,6 +83,18 @@ def resolve_device(name: str) -> torch.device:
 def peak_rss_mb() -> float:
     """Peak resident memory of this process in MiB (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    """``min``, ``median`` and ``max`` of repeated measurements of one figure (timings: at least 3 runs in one
+    process, so that a claim of one path being faster than another shows its run-to-run range)."""
+    return {"min": min(values), "median": statistics.median(values), "max": max(values)}
+
+
+def format_spread(values: list[float], digits: int = 4) -> str:
+    """``median (min–max)`` of repeated measurements, for a table cell."""
+    s = spread(values)
+    return f"{s['median']:.{digits}g} ({s['min']:.{digits}g}–{s['max']:.{digits}g})"
 
 
 def print_table(title: str, header: list[str], rows: list[list[object]]) -> None:

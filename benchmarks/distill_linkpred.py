@@ -1,13 +1,15 @@
 """Graph-free link prediction on Cora and Citeseer: a GCN teacher against MLP students (plain, GLNN-style with soft
 targets on the label pairs and, as ``glnn_context``, on LLP's context pairs too, LLP with the GCN teacher, EHDM with
-heuristic teachers and a learned gate), Hits@20 against the same negatives, and timings.
+heuristic teachers and a learned gate), Hits@20 against the same negatives, and timings. EHDM is reported two ways,
+over the same students: ``ehdm``, the paper's gate, reads CN/AA/RA of each pair from the graph at inference (so it
+is not graph-free); ``ehdm_features`` gates on node features alone (graph-free at inference).
 
     python -m benchmarks.distill_linkpred [--datasets cora citeseer] [--seeds 0 1 2 3 4] [--json FILE]
 
 Protocol: a random 85/5/10 edge split per seed (PyG ``RandomLinkSplit``, one negative per test edge, ten per
 validation edge, shared by every method); Hits@20 = the share of test edges scored above the 20th best test negative.
 Early stopping reads validation Hits@K with K scaled to the same share of negatives (100 for ten per edge). Training
-time of ``llp_gnn`` includes its teacher's; ``ehdm`` includes its heuristics and gate.
+time of ``llp_gnn`` includes its teacher's; ``ehdm`` and ``ehdm_features`` include their students' and their gate's.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from torch_geometric.transforms import RandomLinkSplit
 from torch_geometric.utils import negative_sampling
 
 from benchmarks.common import NPZ_DIR, print_table, write_json
-from models.linkpred.ehdm import llp_config, train_ehdm
+from models.linkpred.ehdm import llp_config, train_ehdm, train_ehdm_gate
 from models.linkpred.ensemble import GateConfig
 from models.linkpred.students import (
     LinkConfig,
@@ -36,12 +38,12 @@ from models.linkpred.students import (
 )
 from models.nodeclf.npz_graphs import load_npz_graph
 
-METHODS = ("gnn_teacher", "mlp", "glnn", "glnn_context", "llp_gnn", "ehdm")
+METHODS = ("gnn_teacher", "mlp", "glnn", "glnn_context", "llp_gnn", "ehdm", "ehdm_features")
 # The acceptance order EHDM ≥ LLP ≥ GLNN-style ≥ MLP, as (better, worse) pairs. ``glnn`` is the GLNN-style baseline
 # of the LLP and EHDM papers: the teacher's soft targets on the label pairs (KD-LM in the LLP code).
 # ``glnn_context`` puts them on LLP's context pairs too; it is compared with LLP as well, outside the chain.
 ACCEPTANCE_CHAIN = (("ehdm", "llp_gnn"), ("llp_gnn", "glnn"), ("glnn", "mlp"))
-PAIRED = (*ACCEPTANCE_CHAIN, ("llp_gnn", "glnn_context"))
+PAIRED = (*ACCEPTANCE_CHAIN, ("llp_gnn", "glnn_context"), ("ehdm_features", "llp_gnn"), ("ehdm", "ehdm_features"))
 # Model selection reads validation Hits@K against this many negatives per validation edge, K scaled to match the test
 # metric's share of negatives (LinkSplit.valid_hits_k): with one negative per edge (~260 on Cora) the K-th negative's
 # score was noisy enough that early stopping kept chance spikes.
@@ -95,10 +97,15 @@ def run_seed(split: LinkSplit, config: LinkConfig, teachers: tuple[str, ...]) ->
     _, student_seconds = fit("llp_gnn", teacher, label_weight=llp.label_weight,
                              distribution_weight=llp.distribution_weight, rank_weight=llp.rank_weight)
     out["llp_gnn"].update(train_seconds=teacher_seconds + student_seconds, student_seconds=student_seconds)
-    ehdm = train_ehdm(split, teachers, llp, GateConfig(seed=config.seed))
+    ehdm = train_ehdm(split, teachers, llp, GateConfig(inputs="heuristics", seed=config.seed))
+    students_seconds = sum(s for part, s in ehdm.seconds.items() if part.startswith("student_"))
     out["ehdm"] = {"hits": evaluate_hits(ehdm.scorer, split, "test", config.hits_k),
-                   "train_seconds": ehdm.train_seconds,
-                   "students_seconds": sum(s for part, s in ehdm.seconds.items() if part.startswith("student_"))}
+                   "train_seconds": ehdm.train_seconds, "students_seconds": students_seconds}
+    # The same frozen students under a gate that reads node features only.
+    features_only = train_ehdm_gate(split, ehdm.students, GateConfig(inputs="features", seed=config.seed))
+    out["ehdm_features"] = {"hits": evaluate_hits(features_only.scorer, split, "test", config.hits_k),
+                            "train_seconds": students_seconds + features_only.train_seconds,
+                            "students_seconds": students_seconds}
     return out
 
 

@@ -2,9 +2,12 @@
 
     python -m benchmarks.rawls_nodeclf [--device auto] [--threads N] [--json FILE]
 
-The reference is the authors' code (github.com/jiank2/RawlsGCN) run on these same .npz files with its
-protocol (one split from seed 1684992425, model seeds 0–4, 100 epochs); it took 27–42 s per run on 2 CPU
-cores. The Sinkhorn–Knopp row balances Gowalla's renormalized user–item adjacency with self-loops to tol 1e-3.
+The reference is measured elsewhere, not by this script: the authors' code (github.com/jiank2/RawlsGCN) was run by
+hand on these same .npz files with its protocol (one split from seed 1684992425, model seeds 0–4, 100 epochs); its
+accuracy and Bias are ``AUTHORS_REFERENCE`` and it took 27–42 s per run on 2 CPU cores. The tables print those
+constants beside this run's figures; our seconds per run are min, median and max over the seeds run here, and the
+speed-up check reads our slowest run. The Sinkhorn–Knopp row balances Gowalla's renormalized user–item adjacency
+with self-loops to tol 1e-3, timed ``--sinkhorn-repeats`` times (min, median, max).
 
 ``OMP_WAIT_POLICY=PASSIVE`` is the default (models/__init__.py): OpenMP's spin-waiting makes these small
 full-batch steps several times slower with two threads when other processes hold cores.
@@ -19,13 +22,14 @@ import time
 
 import torch
 
-from benchmarks.common import NPZ_DIR, load_dataset, print_table, resolve_device, write_json
+from benchmarks.common import NPZ_DIR, format_spread, load_dataset, print_table, resolve_device, spread, write_json
 from models.graph.bipartite import normalized_adjacency
 from models.graph.sinkhorn import sinkhorn_knopp
 from models.nodeclf.npz_graphs import load_npz_graph
 from models.nodeclf.rawls_protocol import AUTHORS_REFERENCE, METHODS, NodeClassificationConfig, run_protocol
 
-REFERENCE = AUTHORS_REFERENCE  # (accuracy %, Bias) of the authors' code on our files, seeds 0–4 (issue 3)
+# Measured elsewhere (the authors' code run by hand on our files, seeds 0–4): (accuracy %, Bias), and s/run.
+REFERENCE = AUTHORS_REFERENCE
 REFERENCE_SECONDS_PER_RUN = (27.0, 42.0)
 ORDER = ("gcn", "rawls_grad", "rawls_graph")  # the accuracy ordering the authors' code shows on Cora-ML
 
@@ -37,7 +41,8 @@ def gowalla_adjacency() -> torch.Tensor:
 
 
 def sinkhorn_benchmark(device: torch.device, repeats: int) -> dict[str, float]:
-    """Median wall time of Sinkhorn–Knopp to tol 1e-3 on Gowalla, with its iterations and final error."""
+    """Wall time of Sinkhorn–Knopp to tol 1e-3 on Gowalla (median, and min/median/max over ``repeats``), with its
+    iterations and final error."""
     adj = gowalla_adjacency().to(device)
     times, result = [], None
     for _ in range(repeats):
@@ -47,8 +52,10 @@ def sinkhorn_benchmark(device: torch.device, repeats: int) -> dict[str, float]:
             torch.cuda.synchronize()
         times.append(time.perf_counter() - started)
     print(f"gowalla adjacency: {adj.size(0)} nodes, {adj.values().numel()} non-zeros; Sinkhorn–Knopp to tol 1e-3: "
-          f"{result.iterations} iterations, max error {result.max_error:.2e}, median {statistics.median(times):.3f} s")
+          f"{result.iterations} iterations, max error {result.max_error:.2e}, seconds median (min–max) of {repeats} "
+          f"runs: {format_spread(times)}")
     return {"sinkhorn_seconds": statistics.median(times), "sinkhorn_iterations": result.iterations,
+            **{f"sinkhorn_seconds.{stat}": value for stat, value in spread(times).items()},
             "sinkhorn_max_error": result.max_error, "sinkhorn_nnz": adj.values().numel()}
 
 
@@ -60,8 +67,9 @@ def acceptance(results: dict[str, object], datasets: list[str]) -> list[list[obj
             if dataset in REFERENCE:
                 delta = results[f"{dataset}.{method}.acc_mean"] - REFERENCE[dataset][method][0]
                 checks.append([f"{dataset} {method}: |Δ acc| ≤ 1.5", f"{delta:+.2f}", abs(delta) <= 1.5])
-            speedup = REFERENCE_SECONDS_PER_RUN[0] / results[f"{dataset}.{method}.seconds_per_run"]
-            checks.append([f"{dataset} {method}: ≥ 5x faster than 27 s/run", f"{speedup:.1f}x", speedup >= 5])
+            speedup = REFERENCE_SECONDS_PER_RUN[0] / results[f"{dataset}.{method}.seconds_per_run.max"]
+            checks.append([f"{dataset} {method}: slowest run ≥ 5x faster than 27 s/run (measured elsewhere)",
+                           f"{speedup:.1f}x", speedup >= 5])
         ratio = results[f"{dataset}.rawls_graph.bias_mean"] / results[f"{dataset}.gcn.bias_mean"]
         if dataset == "cora_ml":
             checks.append(["cora_ml: Graph Bias ≤ 0.5 × GCN Bias", f"{ratio:.3f}", ratio <= 0.5])
@@ -101,17 +109,21 @@ def main() -> None:
             summary = protocol.summary()
             results.update({f"{dataset}.{method}.{key}": value for key, value in summary.items()})
             results[f"{dataset}.{method}.prep_seconds"] = protocol.propagation_seconds
+            run_seconds = [run.seconds for run in protocol.runs]
+            results.update({f"{dataset}.{method}.seconds_per_run.{stat}": value
+                            for stat, value in spread(run_seconds).items()})
             ref_acc, ref_bias = REFERENCE.get(dataset, {}).get(method, (float("nan"), float("nan")))
             rows.append([
                 dataset, method,
                 f"{summary['acc_mean']:.2f} ± {summary['acc_std']:.2f}", ref_acc, summary["acc_mean"] - ref_acc,
                 f"{summary['bias_mean']:.3f} ± {summary['bias_std']:.3f}", ref_bias, summary["bias_mean"] / ref_bias,
-                summary["seconds_per_run"], REFERENCE_SECONDS_PER_RUN[0] / summary["seconds_per_run"],
+                format_spread(run_seconds, 3), REFERENCE_SECONDS_PER_RUN[0] / statistics.median(run_seconds),
             ])
     print_table(
-        "Node classification, 5 seeds (ours vs the authors' code on the same files)",
+        "Node classification, 5 seeds (ours, this run, vs the authors' code on the same files: ref = measured "
+        "elsewhere, by hand, not by this script)",
         ["dataset", "method", "acc % (ours)", "acc % (ref)", "Δ acc", "Bias (ours)", "Bias (ref)",
-         "Bias ours/ref", "s/run (ours)", "speed-up vs 27 s"],
+         "Bias ours/ref", "s/run (ours, median (min–max) over seeds)", "speed-up vs 27 s (ref; our median)"],
         rows,
     )
     print_table("Acceptance", ["check", "value", "pass"], acceptance(results, args.datasets.split(",")))

@@ -2,8 +2,10 @@
 
     python -m benchmarks.rawls_recsys --dataset gowalla [--strengths 1.0,0.5] [--json FILE]
 
-Every model gets the same recipe, the same split and the same epoch budget; users are bucketed by
-training degree (quantiles) and the bias is the variance of the groups' mean Recall@20.
+Every model gets the same recipe, the same split and the same epoch budget, and stops early on validation Recall@20;
+the balance strengths are given, not chosen on test. Test ranking masks the training and the validation items
+(the validation part is carved from the training split). Users are bucketed by training degree (quantiles) and the
+bias is the variance of the groups' mean Recall@20.
 """
 from __future__ import annotations
 
@@ -16,9 +18,10 @@ from models.eval.ranking import degree_group_metrics, degree_groups, evaluate_fu
 from models.recsys.training import LightGCNConfig, train_lightgcn
 
 
-def degree_report(result, graph, test: torch.Tensor, num_groups: int) -> dict[str, float]:
-    """Overall Recall/NDCG@20, Recall@20 per user-degree group and the bias across groups."""
-    ranking = evaluate_full_ranking(result.user_emb, result.item_emb, graph, test, ks=(20,))
+def degree_report(result, graph, test: torch.Tensor, valid: torch.Tensor, num_groups: int) -> dict[str, float]:
+    """Overall Recall/NDCG@20, Recall@20 per user-degree group and the bias across groups, with training and
+    validation items masked."""
+    ranking = evaluate_full_ranking(result.user_emb, result.item_emb, graph, test, ks=(20,), also_masked=valid)
     return degree_group_metrics(ranking, degree_groups(graph.user_degree()[ranking.users], num_groups))
 
 
@@ -50,7 +53,7 @@ def main() -> None:
                                 seed=args.seed, propagation=propagation, balance_strength=beta,
                                 max_train_seconds=args.max_minutes * 60)
         result = train_lightgcn(graph, valid, config, log=lambda m, n=name: print(f"[{n}] {m}", flush=True))
-        report = degree_report(result, graph, test, args.groups)
+        report = degree_report(result, graph, test, valid, args.groups)
         results.update({f"{name}.{k}": v for k, v in report.items()})
         results[f"{name}.epochs"] = result.epochs_run
         results[f"{name}.train_seconds"] = result.train_seconds

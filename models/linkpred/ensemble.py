@@ -1,5 +1,8 @@
 """EHDM's ensemble (ALGORITHMS.md §4 (b)): a gate that weights frozen distilled students per node pair, from the
-pair's features ``x_u ⊙ x_v`` and its heuristic values, trained with BCE on training edges.
+pair's features ``x_u ⊙ x_v`` and (optionally) its heuristic values, trained with BCE on training edges.
+
+With heuristic inputs, as the paper's gate, inference reads the graph (CN/AA/RA of each scored pair); a gate on
+features alone keeps the whole ensemble graph-free at inference, like its students.
 
 The authors' released ``Gater`` zeroes its logits (a uniform average); this gate is trained, as the paper describes.
 """
@@ -18,21 +21,26 @@ from models.linkpred.students import Dropout, hits_at_k
 
 
 class PairGate(nn.Module):
-    """``w = softmax(GateMLP([FeatMLP(x_u ⊙ x_v), HeurMLP(heuristics)]))`` over ``num_students`` students.
+    """``w = softmax(GateMLP([FeatMLP(x_u ⊙ x_v), HeurMLP(heuristics)]))`` over ``num_students`` students; with
+    ``num_heuristics = 0``, ``w = softmax(GateMLP(FeatMLP(x_u ⊙ x_v)))`` (a feature-only, graph-free gate).
 
     Shapes:
-        pair_features: ``(P, F)``; heuristics: ``(P, H)``; output: ``(P, num_students)`` rows summing to 1.
+        pair_features: ``(P, F)``; heuristics: ``(P, H)`` (``(P, 0)`` without heuristics); output:
+        ``(P, num_students)`` rows summing to 1.
     """
 
     def __init__(self, feature_dim: int, num_heuristics: int, num_students: int, hidden: int = 64,
                  dropout: float = 0.1) -> None:
         super().__init__()
         self.features = nn.Sequential(nn.Linear(feature_dim, hidden), nn.ReLU(), Dropout(dropout))
-        self.heuristics = nn.Sequential(nn.Linear(num_heuristics, hidden), nn.ReLU())
-        self.gate = nn.Sequential(nn.Linear(2 * hidden, hidden), nn.ReLU(), nn.Linear(hidden, num_students))
+        self.heuristics = nn.Sequential(nn.Linear(num_heuristics, hidden), nn.ReLU()) if num_heuristics else None
+        width = 2 * hidden if num_heuristics else hidden
+        self.gate = nn.Sequential(nn.Linear(width, hidden), nn.ReLU(), nn.Linear(hidden, num_students))
 
     def forward(self, pair_features: Tensor, heuristics: Tensor) -> Tensor:
-        hidden = torch.cat([self.features(pair_features), self.heuristics(heuristics)], dim=1)
+        hidden = self.features(pair_features)
+        if self.heuristics is not None:
+            hidden = torch.cat([hidden, self.heuristics(heuristics)], dim=1)
         return torch.softmax(self.gate(hidden), dim=1)
 
 
@@ -50,10 +58,15 @@ class GateInputs:
     student_logits: Tensor
 
 
+GATE_INPUTS = ("heuristics", "features")
+
+
 @dataclass
 class GateConfig:
-    """Gate training settings (students frozen)."""
+    """Gate training settings (students frozen). ``inputs``: ``heuristics`` (pair features and the graph's overlap
+    heuristics, the paper's gate) or ``features`` (pair features only: no graph read at inference)."""
 
+    inputs: str = "heuristics"
     hidden: int = 64
     lr: float = 0.005
     steps: int = 200

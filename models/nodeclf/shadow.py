@@ -22,7 +22,7 @@ from models.graph.shadow_gnn import ShadowError, ShadowGNN
 from models.nodeclf.rawls_protocol import NodeSplit, class_balanced_split, normalized_adjacency
 from models.nodeclf.rawlsgcn import Operand, SparseOperand, matmul
 
-MODEL_NAME = re.compile(r"^(gcn|shadow_(gcn|sage|gat))(\d+)$")
+MODEL_NAME = re.compile(r"^(gcn|gcn_res|shadow_(gcn|sage|gat))(\d+)$")
 
 
 @dataclass(frozen=True)
@@ -65,12 +65,14 @@ class ModelResult:
 
 
 def parse_model(name: str) -> tuple[str, str, int]:
-    """``"gcn5"`` → ``("full", "gcn", 5)``; ``"shadow_sage5"`` → ``("shadow", "sage", 5)``."""
+    """``"gcn5"`` → ``("full", "gcn", 5)``; ``"gcn_res5"`` → ``("full", "gcn_res", 5)`` (shaDow's backbone on the
+    whole graph); ``"shadow_sage5"`` → ``("shadow", "sage", 5)``."""
     match = MODEL_NAME.match(name)
     if match is None:
-        raise ShadowError(f"unknown model {name!r}; use gcn<L> or shadow_<gcn|sage|gat><L>, e.g. gcn3, shadow_sage5.")
+        raise ShadowError(f"unknown model {name!r}; use gcn<L>, gcn_res<L> or shadow_<gcn|sage|gat><L>, e.g. gcn3, "
+                          "gcn_res5, shadow_sage5.")
     family, conv, layers = match.groups()
-    return ("full", "gcn", int(layers)) if family == "gcn" else ("shadow", conv, int(layers))
+    return ("full", family, int(layers)) if family in ("gcn", "gcn_res") else ("shadow", conv, int(layers))
 
 
 class FullGraphGCN(nn.Module):
@@ -91,6 +93,30 @@ class FullGraphGCN(nn.Module):
             if i < len(self.layers) - 1:
                 h = F.dropout(F.relu(h), self.dropout, self.training)
         return h
+
+
+class FullGraphResGCN(nn.Module):
+    r""":class:`ShadowClassifier`'s backbone over the whole graph instead of PPR scopes: a linear input layer, then
+    :math:`h^{(\ell)} = h^{(\ell-1)} + \mathrm{ReLU}(\mathrm{LayerNorm}(\hat{A}\,\mathrm{dropout}(h^{(\ell-1)})
+    W_\ell + b_\ell))` (no residual at the first layer, as :class:`models.graph.shadow_gnn.ShadowGNN`), and a linear
+    readout of each node. The fair full-graph baseline for shaDow-GCN: only the receptive field differs."""
+
+    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, num_layers: int,
+                 dropout: float) -> None:
+        super().__init__()
+        self.encode = nn.Linear(in_channels, hidden_channels)
+        self.layers = nn.ModuleList(nn.Linear(hidden_channels, hidden_channels) for _ in range(num_layers))
+        self.norms = nn.ModuleList(nn.LayerNorm(hidden_channels) for _ in range(num_layers))
+        self.out = nn.Linear(hidden_channels, out_channels)
+        self.dropout = dropout
+
+    def forward(self, x: Operand, adj: Operand) -> Tensor:
+        h = matmul(x, self.encode.weight.t()) + self.encode.bias
+        for i, (layer, norm) in enumerate(zip(self.layers, self.norms)):
+            z = matmul(adj, F.dropout(h, self.dropout, self.training) @ layer.weight.t()) + layer.bias
+            z = F.relu(norm(z))
+            h = z if i == 0 else h + z
+        return self.out(F.dropout(h, self.dropout, self.training))
 
 
 class ShadowClassifier(nn.Module):
@@ -122,10 +148,12 @@ def _accuracy(logits: Tensor, y: Tensor) -> float:
     return 100.0 * float((logits.argmax(1) == y).double().mean())
 
 
-def _train_full(data: Data, split: NodeSplit, layers: int, config: ShadowNodeConfig) -> float:
-    """Full-batch GCN training; the test accuracy at the best validation evaluation."""
+def _train_full(data: Data, split: NodeSplit, family: str, layers: int, config: ShadowNodeConfig) -> float:
+    """Full-batch training of a ``gcn`` (:class:`FullGraphGCN`) or ``gcn_res`` (:class:`FullGraphResGCN`); the test
+    accuracy at the best validation evaluation."""
     x, adj = SparseOperand.of(data.x), SparseOperand.of(normalized_adjacency(data.edge_index, data.num_nodes))
-    model = FullGraphGCN(data.num_features, config.hidden_channels, int(data.y.max()) + 1, layers, config.dropout)
+    model_class = FullGraphResGCN if family == "gcn_res" else FullGraphGCN
+    model = model_class(data.num_features, config.hidden_channels, int(data.y.max()) + 1, layers, config.dropout)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     best_val, best_test = -1.0, 0.0
     for epoch in range(1, config.epochs + 1):
@@ -186,7 +214,7 @@ def run_comparison(data: Data, models: list[str], config: ShadowNodeConfig = Sha
 
     Args:
         data: a graph from :func:`models.nodeclf.npz_graphs.load_npz_graph` (CPU).
-        models: names as parsed by :func:`parse_model`.
+        models: names as parsed by :func:`parse_model` (``gcn<L>``, ``gcn_res<L>``, ``shadow_<conv><L>``).
         config: shared settings (default: :class:`ShadowNodeConfig`).
         log: called with one line per finished run (model, seed, accuracy, seconds).
     """
@@ -201,7 +229,7 @@ def run_comparison(data: Data, models: list[str], config: ShadowNodeConfig = Sha
             started = time.perf_counter()
             with torch.random.fork_rng():
                 torch.manual_seed(seed)
-                accuracy = (_train_full(data, split, layers, config) if family == "full" else
+                accuracy = (_train_full(data, split, conv, layers, config) if family == "full" else
                             _train_shadow(data, x, split, conv, layers, scopes, graph, seed, config))
             results[name].accuracies.append(accuracy)
             results[name].seconds.append(time.perf_counter() - started)

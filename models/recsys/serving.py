@@ -1,5 +1,6 @@
-"""Serving-cost comparison: a teacher that must propagate over the whole graph before scoring, against a student
-that embeds users from their own interactions; both score every item and keep the top K for a batch of users.
+"""Serving paths, each scoring every item and keeping the top K for a batch of users: LightGCN as served (vectors
+precomputed for known users, fold-in for new users), LightGCN re-propagating the whole graph per request, and a
+student that embeds users from their own interactions.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import torch
 from torch import Tensor
 
 from models.graph.bipartite import BipartiteGraph, normalized_adjacency
+from models.recsys.foldin import fold_in_users
 from models.recsys.lightgcn import build_lightgcn
 from models.recsys.student import FeatureStudent, bags_of
 
@@ -30,6 +32,35 @@ def propagation_scorer(graph: BipartiteGraph, embedding_dim: int = 64, num_layer
     def score(users: Tensor) -> Tensor:
         node_emb = model.get_embedding(adj)
         return (node_emb[users] @ node_emb[graph.num_users:].T).topk(k).indices
+
+    return score
+
+
+def precomputed_scorer(user_emb: Tensor, item_emb: Tensor, k: int = 20) -> BatchScorer:
+    """LightGCN's serving path for known users: their stored final vectors against every stored item vector."""
+
+    @torch.inference_mode()
+    def score(users: Tensor) -> Tensor:
+        return (user_emb[users] @ item_emb.T).topk(k).indices
+
+    return score
+
+
+def fold_in_scorer(layer0: Tensor, graph: BipartiteGraph, indptr: Tensor, bag_items: Tensor, item_emb: Tensor,
+                   num_layers: int, k: int = 20, init: str = "mean") -> BatchScorer:
+    """LightGCN's serving path for new users: the request's users folded in jointly from their known interactions
+    (``indptr``/``bag_items``, a user→items CSR) on the training ``graph``, scored against the stored item vectors.
+
+    Every request rebuilds the augmented adjacency and propagates it, as exact fold-in must
+    (:func:`models.recsys.foldin.fold_in_users`).
+    """
+
+    @torch.inference_mode()
+    def score(users: Tensor) -> Tensor:
+        sub_indptr, items = bags_of(indptr, bag_items, users)
+        edges = torch.stack([torch.repeat_interleave(users, sub_indptr.diff()), items])
+        user_emb = fold_in_users(layer0, graph, edges, users, num_layers, init)
+        return (user_emb @ item_emb.T).topk(k).indices
 
     return score
 

@@ -67,6 +67,8 @@ class TrainResult:
     train_seconds: float
     resumed_from_epoch: int = 0
     config: dict = field(default_factory=dict)
+    # The best layer-0 table (users first, then items): what fold-in propagates for users unseen in training.
+    layer0: Tensor | None = None
 
 
 def _propagated(model: torch.nn.Module, adj: Tensor, num_users: int) -> tuple[Tensor, Tensor]:
@@ -255,4 +257,4 @@ def train_lightgcn(
         model.eval()
         user_emb, item_emb = _propagated(model, adj, graph.num_users)
     return TrainResult(user_emb.cpu(), item_emb.cpu(), state["history"], state["best_epoch"], state["best_recall"],
-                       epoch, state["train_seconds"], resumed_from, resolved)
+                       epoch, state["train_seconds"], resumed_from, resolved, state["best_weight"].cpu())

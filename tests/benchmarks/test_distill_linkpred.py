@@ -66,8 +66,9 @@ def test_full_cora_split_counts():
 
 def test_summary_pairs_methods_seed_by_seed():
     hits = {"gnn_teacher": [0.6, 0.6], "mlp": [0.5, 0.4], "glnn": [0.45, 0.5], "glnn_context": [0.65, 0.6],
-            "llp_gnn": [0.6, 0.7], "ehdm": [0.7, 0.7]}
-    seconds = {"gnn_teacher": 10.0, "mlp": 10.0, "glnn": 12.0, "glnn_context": 14.0, "llp_gnn": 25.0, "ehdm": 20.0}
+            "llp_gnn": [0.6, 0.7], "ehdm": [0.7, 0.7], "ehdm_features": [0.65, 0.7]}
+    seconds = {"gnn_teacher": 10.0, "mlp": 10.0, "glnn": 12.0, "glnn_context": 14.0, "llp_gnn": 25.0, "ehdm": 20.0,
+               "ehdm_features": 19.0}
     runs = {"cora": [{m: {"hits": hits[m][seed], "train_seconds": seconds[m]} for m in METHODS} for seed in (0, 1)]}
     for seed, run in enumerate(runs["cora"]):
         run["llp_gnn"]["student_seconds"] = 15.0 + 2 * seed  # the teacher took the other 10 (or 8) seconds
@@ -78,11 +79,14 @@ def test_summary_pairs_methods_seed_by_seed():
     assert results["cora.glnn.hits@20_per_seed"] == [0.45, 0.5]
     assert results["cora.ehdm_over_llp_gnn.train_seconds"] == pytest.approx(0.8)
     assert rows[1] == ["cora", "mlp", "45.00 ± 7.07", 10.0]
-    # ehdm − llp: +10 and 0; llp − glnn: +15 and +20; glnn − mlp: −5 and +10; llp − glnn_context: −5 and +10.
+    # ehdm − llp: +10 and 0; llp − glnn: +15 and +20; glnn − mlp: −5 and +10; llp − glnn_context: −5 and +10;
+    # ehdm_features − llp: +5 and 0; ehdm − ehdm_features: +5 and 0.
     assert paired == [["cora", "ehdm − llp_gnn", "+5.00 ± 7.07", "2/2"],
                       ["cora", "llp_gnn − glnn", "+17.50 ± 3.54", "2/2"],
                       ["cora", "glnn − mlp", "+2.50 ± 10.61", "1/2"],
-                      ["cora", "llp_gnn − glnn_context", "+2.50 ± 10.61", "1/2"]]
+                      ["cora", "llp_gnn − glnn_context", "+2.50 ± 10.61", "1/2"],
+                      ["cora", "ehdm_features − llp_gnn", "+2.50 ± 3.54", "2/2"],
+                      ["cora", "ehdm − ehdm_features", "+2.50 ± 3.54", "2/2"]]
     # teacher 10, LLP student 16 (mean of 15 and 17), pipeline 25; EHDM 20 of which its students 18.
     assert timing == [["cora", 10.0, 16.0, 25.0, 18.0, 2.0, 20.0, pytest.approx(0.8), 10.0]]
 
@@ -94,3 +98,6 @@ def test_a_seed_times_the_pipeline_parts_it_compares(cora_slice):
     assert llp["train_seconds"] == pytest.approx(out["gnn_teacher"]["train_seconds"] + llp["student_seconds"])
     # EHDM's two students run at least the five steps a plain MLP runs; the gate and heuristics come on top.
     assert out["mlp"]["train_seconds"] < ehdm["students_seconds"] < ehdm["train_seconds"]
+    # The feature-only gate sits over the same students: their seconds, plus its own gate's.
+    features = out["ehdm_features"]
+    assert features["students_seconds"] == ehdm["students_seconds"] < features["train_seconds"]

@@ -183,3 +183,33 @@ def test_users_per_second_times_distinct_users_in_requests_of_the_given_size():
     assert requests[:4] == [[0, 1, 2], [0, 1, 2], [3, 4, 5], [0, 1, 2]]  # warm-up, then cycled; user 6 alone is dropped
     assert all(len(request) == 3 for request in requests) and len(requests) > 4
     assert rate > 0
+
+
+@pytest.mark.parametrize("inputs", ["heuristics", "features"])
+def test_feature_only_ehdm_gate_reads_no_graph_at_inference(inputs, monkeypatch):
+    from models.linkpred import ehdm
+
+    split = _two_community_split()
+    students = {"a": LinkModel(2, hidden=8), "b": LinkModel(2, hidden=8)}
+    result = ehdm.train_ehdm_gate(split, students, GateConfig(inputs=inputs, steps=10, hits_k=5))
+    assert (result.gate.heuristics is None) == (inputs == "features")
+    pairs = split.test_pos
+    before = result.scorer(pairs)
+    assert before.shape == (pairs.size(1),) and bool(((before > 0) & (before < 1)).all())
+
+    def no_graph(*_args, **_kwargs):
+        raise AssertionError("the graph was read")
+
+    monkeypatch.setattr(ehdm, "heuristic_scores", no_graph)
+    if inputs == "features":
+        torch.testing.assert_close(result.scorer(pairs), before)
+    else:
+        with pytest.raises(AssertionError, match="graph was read"):
+            result.scorer(pairs)
+
+
+def test_unknown_gate_inputs_are_refused():
+    from models.linkpred.ehdm import train_ehdm_gate
+
+    with pytest.raises(ValueError, match="gate inputs"):
+        train_ehdm_gate(_two_community_split(), {"a": LinkModel(2, hidden=8)}, GateConfig(inputs="graph"))
