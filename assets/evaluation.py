@@ -58,7 +58,7 @@ def _group_plot(groups: list[dict], metrics: dict[str, dict[str, float]], k: int
        automation_condition=AFTER_UPSTREAM_PASSES)
 def ranking_report(context: AssetExecutionContext, config: RankingReportConfig, compute: Compute,
                    artifacts: ArtifactStore) -> MaterializeResult:
-    """Validation and test Recall/NDCG@10/20/50 of every model and baseline (full ranking), per degree group."""
+    """Validation and test Recall/NDCG@10/20/50, degree groups and top-K coverage/popularity of every model."""
     if config.k not in KS:
         raise ValueError(f"ranking_report's k is {config.k}; use one of {KS}")
     started = time.perf_counter()
@@ -74,7 +74,8 @@ def ranking_report(context: AssetExecutionContext, config: RankingReportConfig, 
         scores_device = fitted.user_emb.device if fitted.has_vectors else torch.device("cpu")
         valid_results[model] = evaluate_scores(fitted.score, graph, valid, ks=KS, device=scores_device)
         # Validation interactions happened before the test period: rank only items the user has not seen.
-        results[model] = evaluate_scores(fitted.score, graph, test, ks=KS, also_masked=valid, device=scores_device)
+        results[model] = evaluate_scores(fitted.score, graph, test, ks=KS, also_masked=valid, device=scores_device,
+                                         item_popularity=graph.item_degree(), beyond_accuracy_k=config.k)
     # Every model is evaluated on the same users (those with test items), so the groups are shared.
     users = next(iter(results.values())).users
     degree = graph.user_degree()[users]

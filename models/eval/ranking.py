@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
+from torch_geometric.metrics import LinkPredAveragePopularity, LinkPredCoverage, LinkPredPersonalization
 from torch_geometric.metrics.link_pred import LinkPredMetricData
 
 from models.graph.bipartite import BipartiteGraph
@@ -26,12 +27,13 @@ class RankingResult:
     users: Tensor
     recall: dict[int, Tensor]
     ndcg: dict[int, Tensor]
+    beyond_accuracy: dict[str, float] = field(default_factory=dict)
 
     def summary(self) -> dict[str, float]:
-        """Mean metrics as flat keys ``recall@K`` and ``ndcg@K``."""
+        """Mean metrics as flat keys ``recall@K`` and ``ndcg@K``, plus the beyond-accuracy figures if measured."""
         out = {f"recall@{k}": float(v.mean()) for k, v in self.recall.items()}
         out.update({f"ndcg@{k}": float(v.mean()) for k, v in self.ndcg.items()})
-        return out
+        return {**out, **self.beyond_accuracy}
 
 
 def recall_ndcg_from_topk(
@@ -105,6 +107,8 @@ def evaluate_scores(
     batch_size: int = 4096,
     also_masked: Tensor | None = None,
     device: torch.device | str = "cpu",
+    item_popularity: Tensor | None = None,
+    beyond_accuracy_k: int | None = None,
 ) -> RankingResult:
     """Full-ranking Recall@K / NDCG@K over every item, with each user's training items masked.
 
@@ -113,7 +117,10 @@ def evaluate_scores(
     validation part carved from the given training split: the standard protocol ranks only items the user has
     not interacted with before the test period. No users × items matrix is ever materialized beyond one batch.
     Users without test items are skipped. Recall divides by the user's number of held-out items (LightGCN's
-    convention).
+    convention). With ``item_popularity`` (``(num_items,)``, e.g. training degrees), the top-``max(ks)`` lists also
+    give PyG's beyond-accuracy figures at ``beyond_accuracy_k`` (default ``max(ks)``): ``coverage@K`` (share of items recommended to anyone),
+    ``avg_popularity@K`` (mean popularity of the recommended items) and ``personalization@K`` (mean pairwise
+    dissimilarity of users' lists, on PyG's default sample of 4,096 users).
 
     Shapes:
         test_edge_index: ``(2, T)`` (user, item).
@@ -126,6 +133,11 @@ def evaluate_scores(
     k_max = max(ks)
     recall = {k: [] for k in ks}
     ndcg = {k: [] for k in ks}
+    top = beyond_accuracy_k or k_max
+    beyond = {} if item_popularity is None else {
+        f"coverage@{top}": LinkPredCoverage(top, train.num_items),
+        f"avg_popularity@{top}": LinkPredAveragePopularity(top, item_popularity.float().to(device)),
+        f"personalization@{top}": LinkPredPersonalization(top)}
     for start in range(0, users.numel(), batch_size):
         batch = users[start:start + batch_size]
         scores = score(batch)
@@ -133,14 +145,18 @@ def evaluate_scores(
         scores[rows, items] = float("-inf")
         topk = scores.topk(k_max, dim=1).indices
         label_rows, label_items = _rows_to_mask(test_ptr, test_items, batch)
-        r, n = recall_ndcg_from_topk(topk, torch.stack([label_rows, label_items]), ks)
+        labels = torch.stack([label_rows, label_items])
+        r, n = recall_ndcg_from_topk(topk, labels, ks)
         for k in ks:
             recall[k].append(r[k])
             ndcg[k].append(n[k])
+        for metric in beyond.values():
+            metric.update(topk, labels)
     return RankingResult(
         users=users.cpu(),
         recall={k: torch.cat(v).cpu() for k, v in recall.items()},
         ndcg={k: torch.cat(v).cpu() for k, v in ndcg.items()},
+        beyond_accuracy={name: float(metric.compute()) for name, metric in beyond.items()},
     )
 
 

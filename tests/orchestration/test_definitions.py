@@ -21,6 +21,7 @@ ASSETS = {
     "ppr_scopes": "graph", "shadow_model": "training", "ppr_audience": "audience",
     "heuristic_scores": "distillation", "mlp_student": "distillation",
     "shadow_node_classification": "benchmark_graphs",
+    "popularity_model": "training", "item_knn_model": "training", "gf_cf_model": "training",
 }
 RECOMMENDATION = {name for name, group in ASSETS.items() if group != "benchmark_graphs"}
 # Roots (ingest) have nothing upstream to wait for; the benchmarks run on demand, in their own job.
@@ -54,9 +55,9 @@ def test_downstream_assets_wait_for_blocking_checks(specs):
 def test_every_data_check_is_blocking():
     graph = defs.resolve_asset_graph()
     checks = {key: graph.get_check_spec(key) for key in graph.asset_check_keys}
-    assert len(checks) == 12
+    assert len(checks) == 13
     assert {key.asset_key.to_user_string() for key in checks} == {"raw_interactions", "training_graph",
-                                                                 "embedding_candidate"}
+                                                                 "champion_model", "embedding_candidate"}
     assert all(spec.blocking for spec in checks.values())
 
 
@@ -97,7 +98,9 @@ def test_recommenders_keep_their_own_artifacts_and_code_versions(specs):
     assert specs["lightgcn_model"].code_version != specs["rawls_model"].code_version
     assert ModelArtifacts("lightgcn").checkpoint != ModelArtifacts("rawls").checkpoint
     upstream = {dep.asset_key.to_user_string() for dep in specs["ranking_report"].deps}
-    assert upstream == {"lightgcn_model", "rawls_model", "mlp_student", "shadow_model"}
+    assert upstream == {"lightgcn_model", "rawls_model", "mlp_student", "shadow_model", "popularity_model",
+                        "item_knn_model", "gf_cf_model"}
+    assert len({specs[f"{model}_model"].code_version for model in ("popularity", "item_knn", "gf_cf")}) == 3
 
 
 def test_benchmarks_default_to_the_papers_protocol():

@@ -8,6 +8,7 @@ from torch_geometric.metrics import LinkPredNDCG, LinkPredRecall
 from models.eval.ranking import (
     degree_groups,
     evaluate_full_ranking,
+    evaluate_scores,
     group_means,
     group_variance,
     rawls_bias,
@@ -76,3 +77,19 @@ def test_degree_groups_bias_and_rawls_bias():
     assert math.isclose(group_variance(values, groups), 0.1233333333, rel_tol=1e-6)  # var([.1, .4, .8])
     # RawlsGCN Bias: one group per distinct raw degree: means {1: .1, 2: .4, 3: 1.0, 10: .6}.
     assert math.isclose(rawls_bias(values, degree), 0.1425, rel_tol=1e-6)
+
+
+def test_beyond_accuracy_figures_of_hand_made_top_lists():
+    """Three users, four items; each user's top-2 is fixed by the scores: u0 → [0, 1], u1 → [0, 1], u2 → [2, 3]."""
+    train = BipartiteGraph(torch.empty(2, 0, dtype=torch.long), 3, 4)
+    scores = torch.tensor([[4.0, 3, 2, 1], [4, 3, 2, 1], [1, 2, 4, 3]])
+    test = torch.tensor([[0, 1, 2], [0, 3, 2]])
+    popularity = torch.tensor([10.0, 6, 2, 0])
+    result = evaluate_scores(lambda users: scores[users], train, test, ks=(2,), item_popularity=popularity)
+    summary = result.summary()
+    assert summary["coverage@2"] == 1.0  # all four items are recommended to someone
+    # mean over users of the mean popularity of their two items: (8 + 8 + 1) / 3
+    assert summary["avg_popularity@2"] == pytest.approx(17 / 3)
+    # pairwise list dissimilarity: (u0, u1) identical (0), (u0, u2) and (u1, u2) disjoint (1): mean 2/3
+    assert summary["personalization@2"] == pytest.approx(2 / 3)
+    assert summary["recall@2"] == pytest.approx((1 + 0 + 1) / 3)
