@@ -37,10 +37,20 @@ def resources(root: Path) -> dict:
     }
 
 
+def config_fields(asset: str) -> set[str]:
+    """The run-config fields that one asset of the Definitions accepts."""
+    return set(defs.resolve_assets_def(asset).op.config_schema.config_type.fields)
+
+
 def run_config(ingest: dict[str, Any] | None = None, training: dict[str, Any] | None = TRAINING) -> dict:
     """Run config: the ingest's source (default: the demo) and the same training settings for every model (None
-    when the selection trains nothing)."""
-    ops = {} if training is None else {name: {"config": training} for name in TRAINING_ASSETS}
+    when the selection trains nothing).
+
+    Each model gets only the settings its config has: Dagster rejects unknown keys, and the models differ (shaDow
+    has no evaluation schedule, for one).
+    """
+    ops = {} if training is None else {
+        name: {"config": {k: v for k, v in training.items() if k in config_fields(name)}} for name in TRAINING_ASSETS}
     if ingest is not None:
         ops["ingest_source"] = {"config": ingest}
     return {"ops": ops, "loggers": QUIET}
