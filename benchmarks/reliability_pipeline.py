@@ -98,10 +98,12 @@ def outcome_of(result: ExecuteInProcessResult) -> RunOutcome:
     )
 
 
-def run(root: Path, selection: AssetSelection | list[str], config: dict) -> RunOutcome:
-    """Materialize `selection` of every graphrec asset and check in-process, with resources under `root`."""
+def run(root: Path, selection: AssetSelection | list[str], config: dict,
+        instance: DagsterInstance | None = None) -> RunOutcome:
+    """Materialize `selection` of every graphrec asset and check in-process, with resources under `root`, recorded
+    in `instance` (default: an ephemeral one)."""
     result = materialize(ALL, selection=selection, resources=resources(root), run_config=config,
-                         instance=DagsterInstance.ephemeral(), raise_on_error=False)
+                         instance=instance or DagsterInstance.ephemeral(), raise_on_error=False)
     return outcome_of(result)
 
 
