@@ -16,7 +16,10 @@ import torch
 from torch_geometric.nn.models import LightGCN
 
 from benchmarks.common import (
+    SMOKE_DATASET,
     add_lightgcn_arguments,
+    add_smoke_argument,
+    apply_smoke,
     load_dataset,
     peak_rss_mb,
     print_table,
@@ -100,7 +103,9 @@ def main() -> None:
     parser.add_argument("--speed-steps", type=int, default=50, help="batches timed per loop for the speed rows")
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--speed-only", action="store_true", help="only the batch-2048 epoch-time comparison")
-    args = parser.parse_args()
+    add_smoke_argument(parser)
+    args = apply_smoke(parser.parse_args(), dataset=SMOKE_DATASET, epochs=2, eval_every=1, batch_size=1024,
+                       speed_steps=1, max_minutes=1.0)
 
     device = resolve_device(args.device)
     graph, valid, test = load_dataset(args.dataset, args.valid_fraction, args.seed)
