@@ -20,7 +20,17 @@ from dataclasses import replace
 
 import torch
 
-from benchmarks.common import DATASETS, load_dataset, peak_rss_mb, print_table, resolve_device, write_json
+from benchmarks.common import (
+    DATASETS,
+    SMOKE_DATASET,
+    add_smoke_argument,
+    apply_smoke,
+    load_dataset,
+    peak_rss_mb,
+    print_table,
+    resolve_device,
+    write_json,
+)
 from models.eval.ranking import evaluate_scores
 from models.graph.bipartite import BipartiteGraph
 from models.recsys.contract import Runtime
@@ -74,7 +84,7 @@ def run_lightgcn(train: BipartiteGraph, valid: torch.Tensor, test: torch.Tensor,
     if embeddings:
         vectors = torch.load(embeddings, weights_only=True)
         user_emb, item_emb, source = vectors["user_emb"], vectors["item_emb"], f"saved run {embeddings}"
-        valid_recall = float("nan")
+        valid_recall = None
     else:
         config = replace(LightGCNConfig(), batch_size=32768, lr=0.01, eval_every=10,
                          max_train_seconds=minutes * 60)
@@ -97,8 +107,8 @@ def run_reference(dataset: str) -> dict[str, object] | None:
                           check=True)
     wall = time.perf_counter() - started
     found = re.search(r"recall@20 ([\d.]+) ndcg@20 ([\d.]+) total ([\d.]+)s", done.stdout)
-    return {"valid_recall@20": float("nan"), "recall@20": float(found[1]), "ndcg@20": float(found[2]),
-            "seconds": float(found[3]), "peak_rss_mb": float("nan"),
+    return {"valid_recall@20": None, "recall@20": float(found[1]), "ndcg@20": float(found[2]),
+            "seconds": float(found[3]), "peak_rss_mb": None,
             "config": f"reference script, authors' setting (k 256, α 0.3), test only; {wall:.1f} s with start-up"}
 
 
@@ -112,7 +122,9 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seed", type=int, default=2020)
     parser.add_argument("--json", default=None)
-    args = parser.parse_args()
+    add_smoke_argument(parser)
+    args = apply_smoke(parser.parse_args(), dataset=SMOKE_DATASET, lightgcn_minutes=0.05,
+                       families="popularity,item_knn,gf_cf,lightgcn")
     device = resolve_device(args.device)
     torch.manual_seed(args.seed)
     train, valid, test = load_dataset(args.dataset, args.valid_fraction, args.seed)
@@ -134,7 +146,7 @@ def main() -> None:
                 [[name, *(row[key] for key in ("valid_recall@20", "recall@20", "ndcg@20", "seconds", "peak_rss_mb",
                                                "config"))] for name, row in results.items()])
     write_json(args.json, {f"{name}.{key}": value for name, row in results.items() for key, value in row.items()
-                           if key != "config"} | {"dataset": args.dataset})
+                           if key != "config" and value is not None} | {"dataset": args.dataset})
 
 
 if __name__ == "__main__":

@@ -1,20 +1,29 @@
-"""Shared helpers for benchmark scripts: loading a data set through the warehouse, timing, memory, output."""
+"""Shared helpers for benchmark scripts: loading a data set through the warehouse, timing, memory, output, and the
+``--smoke`` setting (tiny seeded synthetic data, a few steps) that checks a benchmark runs without the shared data."""
 from __future__ import annotations
 
 import argparse
+import atexit
+import dataclasses
 import json
 import resource
+import shutil
 import statistics
 import sys
+import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, TypeVar
 
+import numpy as np
 import polars as pl
+import scipy.sparse as sp
 import torch
 
 from models.graph.bipartite import BipartiteGraph
 from models.nodeclf.npz_graphs import NPZ_FOLDER
 from warehouse.connection import connect
+from warehouse.demo import DemoConfig
 from warehouse.features import item_table
 from warehouse.id_maps import update_id_maps
 from warehouse.ingest import ingest
@@ -23,7 +32,14 @@ from warehouse.sources import read_source
 from warehouse.split import SplitConfig, build_split, load_pairs
 from warehouse.validation import ValidationConfig, quarantine
 
+T = TypeVar("T")
+
 DATASETS = {"gowalla": ("lightgcn", "gowalla"), "movielens": ("movielens", "ml-latest-small")}
+# The smoke data set: the built-in demo generator at a tiny size, through the same warehouse path as the others.
+SMOKE_DATASET = "smoke"
+SMOKE_DEMO = DemoConfig(seed=7, n_users=300, n_items=150)
+# Names of the node-classification graphs that smoke runs find in their synthetic folder (see smoke_npz_dir).
+SMOKE_NPZ_GRAPHS = ("cora_ml", "citeseer", "cora")
 # ml-latest-small starts in 1996, before the validation default's earliest timestamp (2000).
 EARLIEST = {"movielens": datetime(1995, 1, 1)}
 # The gnn-benchmark node-classification graphs (Cora-ML, Citeseer, Cora) by bare name.
@@ -45,8 +61,11 @@ def load_dataset_with_items(name: str, valid_fraction: float, seed: int,
     (``idx``, ``title``, ``category``; NULLs for a source without item metadata, such as Gowalla).
 
     ``mode`` overrides the split mode (``warehouse.split.SplitConfig.mode``) of a timestamped source."""
-    kind, folder = DATASETS[name]
-    interactions, items = read_source(kind, shared_dir() / "datasets" / folder)
+    if name == SMOKE_DATASET:
+        kind, (interactions, items) = "demo", read_source("demo", demo_config=SMOKE_DEMO)
+    else:
+        kind, folder = DATASETS[name]
+        interactions, items = read_source(kind, shared_dir() / "datasets" / folder)
     con = connect(":memory:")
     ingest(con, interactions, items, source=name, content_key=name)
     validation = ValidationConfig(**({"earliest_ts": EARLIEST[name]} if name in EARLIEST else {}))
@@ -112,3 +131,73 @@ def write_json(path: str | None, results: dict) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(json.dumps(results, indent=2, sort_keys=True))
         print(f"\nwrote {path}", file=sys.stderr)
+
+
+def add_smoke_argument(parser: argparse.ArgumentParser) -> None:
+    """``--smoke``: the whole benchmark on tiny seeded synthetic data with a few steps (seconds; figures mean
+    nothing). It checks that the benchmark runs, and needs no shared data folder."""
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny synthetic data, a few steps, one seed: checks that the benchmark runs (seconds)")
+
+
+def apply_smoke(args: argparse.Namespace, **settings: Any) -> argparse.Namespace:
+    """With ``--smoke``, ``settings`` replace the parsed options (over any given on the command line, so that every
+    README command runs small); without it ``args`` is left as parsed."""
+    if args.smoke:
+        for name, value in settings.items():
+            if not hasattr(args, name):  # a misspelt option would otherwise leave the full-size value in place
+                raise AttributeError(f"--smoke sets an unknown option: {name}")
+            setattr(args, name, value)
+    return args
+
+
+def smoke_replace(config: T, smoke: bool, **changes: Any) -> T:
+    """The dataclass ``config`` with ``changes`` for a smoke run, else as it is (settings no option exposes)."""
+    return dataclasses.replace(config, **changes) if smoke else config
+
+
+def npz_dir(smoke: bool) -> Path:
+    """The folder of the node-classification ``.npz`` graphs: the shared one, or for smoke runs a synthetic one."""
+    return smoke_npz_dir() if smoke else NPZ_DIR
+
+
+_smoke_npz: list[Path] = []
+
+
+def smoke_npz_dir() -> Path:
+    """A temporary folder (removed at exit) holding a seeded synthetic graph under each name of SMOKE_NPZ_GRAPHS."""
+    if not _smoke_npz:
+        folder = Path(tempfile.mkdtemp(prefix="graphrec-smoke-npz-"))
+        atexit.register(shutil.rmtree, folder, True)
+        for seed, name in enumerate(SMOKE_NPZ_GRAPHS):
+            write_synthetic_npz(folder / f"{name}.npz", seed)
+        _smoke_npz.append(folder)
+    return _smoke_npz[0]
+
+
+def write_synthetic_npz(path: Path, seed: int, num_nodes: int = 1800, num_classes: int = 7,
+                        num_features: int = 64, degree: int = 4) -> None:
+    """A planted-partition graph in the gnn-benchmark ``.npz`` layout: mostly same-class edges, bag-of-words
+    features drawn mostly from a class's own words.
+
+    Large enough for the benchmarks' fixed split (20 labels per class, 500 validation, 1000 test nodes) and for
+    seven classes (the Cora-ML class count that the memory part assumes); small enough to train in seconds.
+    """
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(num_classes, size=num_nodes)
+    members = [np.flatnonzero(labels == c) for c in range(num_classes)]
+    source = np.repeat(np.arange(num_nodes), degree)
+    same = rng.random(source.size) < 0.8
+    target = np.where(same, [rng.choice(members[labels[u]]) for u in source], rng.integers(num_nodes, size=source.size))
+    adjacency = sp.csr_matrix((np.ones(source.size, dtype=np.float32), (source, target)), shape=(num_nodes,) * 2)
+    words_per_class = num_features // num_classes
+    words = np.where(rng.random((num_nodes, 8)) < 0.7,
+                     labels[:, None] * words_per_class + rng.integers(words_per_class, size=(num_nodes, 8)),
+                     rng.integers(num_features, size=(num_nodes, 8)))
+    attributes = sp.csr_matrix((np.ones(words.size, dtype=np.float32), (np.repeat(np.arange(num_nodes), 8),
+                                                                         words.ravel())), shape=(num_nodes, num_features))
+    attributes.data[:] = 1.0  # a word drawn twice is still one word
+    np.savez(path, labels=labels, **{f"{prefix}_{key}": value for prefix, matrix in (("adj", adjacency),
+                                                                                      ("attr", attributes))
+                                     for key, value in (("data", matrix.data), ("indices", matrix.indices),
+                                                        ("indptr", matrix.indptr), ("shape", matrix.shape))})

@@ -20,7 +20,10 @@ from dataclasses import replace
 import torch
 
 from benchmarks.common import (
+    SMOKE_DATASET,
     add_lightgcn_arguments,
+    add_smoke_argument,
+    apply_smoke,
     load_dataset,
     peak_rss_mb,
     print_table,
@@ -152,7 +155,9 @@ def main() -> None:
     parser.add_argument("--bct-weight", type=float, default=None, help="λ of BCT")
     parser.add_argument("--cone-weight", type=float, default=None, help="λ_ent of hyperbolic")
     parser.add_argument("--align-weight", type=float, default=None, help="λ_align of hyperbolic")
-    args = parser.parse_args()
+    add_smoke_argument(parser)
+    args = apply_smoke(parser.parse_args(), dataset=SMOKE_DATASET, epochs=2, eval_every=1, batch_size=1024, users=0,
+                       max_minutes_per_model=1.0)
 
     device = resolve_device(args.device)
     graph, valid, test = load_dataset(args.dataset, args.valid_fraction, args.seed)

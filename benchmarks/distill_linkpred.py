@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import statistics
+from pathlib import Path
 
 import torch
 from torch_geometric import seed_everything
@@ -23,7 +24,7 @@ from torch_geometric.data import Data
 from torch_geometric.transforms import RandomLinkSplit
 from torch_geometric.utils import negative_sampling
 
-from benchmarks.common import NPZ_DIR, print_table, write_json
+from benchmarks.common import NPZ_DIR, add_smoke_argument, apply_smoke, npz_dir, print_table, write_json
 from models.linkpred.ehdm import llp_config, train_ehdm, train_ehdm_gate
 from models.linkpred.ensemble import GateConfig
 from models.linkpred.students import (
@@ -55,11 +56,12 @@ TIMING_HEADER = ["dataset", "gcn teacher", "llp student", "teacher + llp", "ehdm
                  "ehdm", "ehdm / (teacher + llp)", "plain mlp"]
 
 
-def edge_split(name: str, seed: int, valid_negatives_per_edge: int = VALID_NEGATIVES_PER_EDGE) -> LinkSplit:
+def edge_split(name: str, seed: int, valid_negatives_per_edge: int = VALID_NEGATIVES_PER_EDGE,
+               folder: Path = NPZ_DIR) -> LinkSplit:
     """The seed's random 85/5/10 split of the graph's undirected edges: one negative per test edge, and
     ``valid_negatives_per_edge`` per validation edge (the first drawn by ``RandomLinkSplit``, the rest non-edges
     that are neither of its negatives)."""
-    graph = load_npz_graph(name, folder=NPZ_DIR)
+    graph = load_npz_graph(name, folder=folder)
     # PyG's negative sampling draws from Python's ``random``: seeding torch alone gave other test negatives per run.
     seed_everything(seed)
     transform = RandomLinkSplit(num_val=0.05, num_test=0.10, is_undirected=True, split_labels=True,
@@ -118,7 +120,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
                         help="torch CPU threads (1 is faster on a machine shared with other jobs)")
     parser.add_argument("--json", default=None)
-    args = parser.parse_args()
+    add_smoke_argument(parser)
+    args = apply_smoke(parser.parse_args(), datasets=["cora"], seeds=[0], steps=5)
     torch.set_num_threads(args.threads)
     # Multithreaded sparse backward sums in a varying order; with deterministic kernels a seed gives one result.
     torch.use_deterministic_algorithms(True)
@@ -127,7 +130,7 @@ def main() -> None:
     for seed in args.seeds:
         for dataset in args.datasets:
             config = LinkConfig(steps=args.steps, seed=seed)
-            runs[dataset].append(run_seed(edge_split(dataset, seed), config, tuple(args.teachers)))
+            runs[dataset].append(run_seed(edge_split(dataset, seed, folder=npz_dir(args.smoke)), config, tuple(args.teachers)))
             print(f"{dataset} seed {seed}: " + ", ".join(f"{m} {r['hits']:.4f} ({r['train_seconds']:.1f} s)"
                                                      for m, r in runs[dataset][-1].items()), flush=True)
         results, rows, paired, timing = summarize(runs)

@@ -29,6 +29,9 @@ import argparse
 import torch
 
 from benchmarks.common import (
+    SMOKE_DATASET,
+    add_smoke_argument,
+    apply_smoke,
     format_spread,
     load_dataset_with_items,
     peak_rss_mb,
@@ -115,7 +118,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--seed", type=int, default=2020)
     parser.add_argument("--json", default=None)
-    args = parser.parse_args()
+    add_smoke_argument(parser)
+    args = apply_smoke(parser.parse_args(), dataset=SMOKE_DATASET, teacher_minutes=1.0, teacher_epochs=2,
+                       teacher_batch=1024, eval_every=1, student_epochs=2, request_sizes=[1])
     torch.set_num_threads(args.threads)
 
     full, valid, test, items = load_dataset_with_items(args.dataset, valid_fraction=0.1, seed=args.seed,

@@ -22,7 +22,10 @@ from torch_geometric.nn.models import LightGCN
 from torch_geometric.utils import to_torch_csr_tensor
 
 from benchmarks.common import (
+    SMOKE_DATASET,
     add_lightgcn_arguments,
+    add_smoke_argument,
+    apply_smoke,
     format_spread,
     load_dataset,
     peak_rss_mb,
@@ -145,7 +148,9 @@ def main() -> None:
     parser.add_argument("--speed-repeats", type=int, default=3, help="timed runs per loop (at least 3)")
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--speed-only", action="store_true", help="only the batch-2048 epoch-time comparison")
-    args = parser.parse_args()
+    add_smoke_argument(parser)
+    args = apply_smoke(parser.parse_args(), dataset=SMOKE_DATASET, epochs=2, eval_every=1, batch_size=1024,
+                       speed_steps=1, max_minutes=1.0)
 
     device = resolve_device(args.device)
     graph, valid, test = load_dataset(args.dataset, args.valid_fraction, args.seed)

@@ -22,7 +22,19 @@ import time
 
 import torch
 
-from benchmarks.common import NPZ_DIR, format_spread, load_dataset, print_table, resolve_device, spread, write_json
+from benchmarks.common import (
+    SMOKE_DATASET,
+    add_smoke_argument,
+    apply_smoke,
+    format_spread,
+    load_dataset,
+    npz_dir,
+    print_table,
+    resolve_device,
+    smoke_replace,
+    spread,
+    write_json,
+)
 from models.graph.bipartite import normalized_adjacency
 from models.graph.sinkhorn import sinkhorn_knopp
 from models.nodeclf.npz_graphs import load_npz_graph
@@ -34,16 +46,17 @@ REFERENCE_SECONDS_PER_RUN = (27.0, 42.0)
 ORDER = ("gcn", "rawls_grad", "rawls_graph")  # the accuracy ordering the authors' code shows on Cora-ML
 
 
-def gowalla_adjacency() -> torch.Tensor:
-    """Gowalla's renormalized bipartite adjacency with self-loops, the matrix RawlsGCN balances (CSR)."""
-    graph, _, _ = load_dataset("gowalla", valid_fraction=0.0, seed=0)
+def gowalla_adjacency(dataset: str = "gowalla") -> torch.Tensor:
+    """Gowalla's (or ``dataset``'s) renormalized bipartite adjacency with self-loops, the matrix RawlsGCN balances
+    (CSR)."""
+    graph, _, _ = load_dataset(dataset, valid_fraction=0.0, seed=0)
     return normalized_adjacency(graph, self_loops=True)
 
 
-def sinkhorn_benchmark(device: torch.device, repeats: int) -> dict[str, float]:
-    """Wall time of Sinkhorn–Knopp to tol 1e-3 on Gowalla (median, and min/median/max over ``repeats``), with its
-    iterations and final error."""
-    adj = gowalla_adjacency().to(device)
+def sinkhorn_benchmark(device: torch.device, repeats: int, dataset: str = "gowalla") -> dict[str, float]:
+    """Wall time of Sinkhorn–Knopp to tol 1e-3 on Gowalla (or ``dataset``): median, and min/median/max over
+    ``repeats``, with its iterations and final error."""
+    adj = gowalla_adjacency(dataset).to(device)
     times, result = [], None
     for _ in range(repeats):
         started = time.perf_counter()
@@ -51,7 +64,7 @@ def sinkhorn_benchmark(device: torch.device, repeats: int) -> dict[str, float]:
         if device.type == "cuda":
             torch.cuda.synchronize()
         times.append(time.perf_counter() - started)
-    print(f"gowalla adjacency: {adj.size(0)} nodes, {adj.values().numel()} non-zeros; Sinkhorn–Knopp to tol 1e-3: "
+    print(f"{dataset} adjacency: {adj.size(0)} nodes, {adj.values().numel()} non-zeros; Sinkhorn–Knopp to tol 1e-3: "
           f"{result.iterations} iterations, max error {result.max_error:.2e}, seconds median (min–max) of {repeats} "
           f"runs: {format_spread(times)}")
     return {"sinkhorn_seconds": statistics.median(times), "sinkhorn_iterations": result.iterations,
@@ -91,19 +104,21 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch intra-op threads (default: torch's); 1 is steadier on a shared, busy machine")
     parser.add_argument("--json", default=None)
-    args = parser.parse_args()
+    add_smoke_argument(parser)
+    args = apply_smoke(parser.parse_args(), sinkhorn_repeats=1)
 
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     print(f"device {device}; {torch.get_num_threads()} threads; load average {os.getloadavg()[0]:.2f} at start")
     results: dict[str, object] = {"device": str(device), "threads": torch.get_num_threads()}
-    results.update(sinkhorn_benchmark(device, args.sinkhorn_repeats))
+    results.update(sinkhorn_benchmark(device, args.sinkhorn_repeats,
+                                      SMOKE_DATASET if args.smoke else "gowalla"))
 
-    config = NodeClassificationConfig()
+    config = smoke_replace(NodeClassificationConfig(), args.smoke, epochs=5, seeds=(0,))
     rows = []
     for dataset in args.datasets.split(","):
-        data = load_npz_graph(dataset, folder=NPZ_DIR).to(device)
+        data = load_npz_graph(dataset, folder=npz_dir(args.smoke)).to(device)
         for method in METHODS:
             protocol = run_protocol(data, method, config)
             summary = protocol.summary()

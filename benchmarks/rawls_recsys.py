@@ -13,7 +13,7 @@ import argparse
 
 import torch
 
-from benchmarks.common import load_dataset, print_table, write_json
+from benchmarks.common import SMOKE_DATASET, add_smoke_argument, apply_smoke, load_dataset, print_table, write_json
 from models.eval.ranking import degree_group_metrics, degree_groups, evaluate_full_ranking
 from models.recsys.training import LightGCNConfig, train_lightgcn
 
@@ -38,7 +38,8 @@ def main() -> None:
     parser.add_argument("--valid-fraction", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=2020)
     parser.add_argument("--json", default=None)
-    args = parser.parse_args()
+    add_smoke_argument(parser)
+    args = apply_smoke(parser.parse_args(), dataset=SMOKE_DATASET, epochs=2, eval_every=1, batch_size=1024)
 
     graph, valid, test = load_dataset(args.dataset, args.valid_fraction, args.seed)
     runs = {"lightgcn": ("symmetric", 1.0)}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,9 +16,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import torch
+from dagster import DagsterInstance
 
-from assets.training import ModelArtifacts
 from benchmarks.reliability_inputs import BatchShape, valid_batch
 from benchmarks.reliability_pipeline import (
     QUIET,
@@ -37,7 +37,9 @@ from warehouse.connection import connect
 
 # A run long enough to be killed half-way, with a checkpoint after every epoch.
 LONG_TRAINING = {**TRAINING, "epochs": 300, "eval_every": 1, "patience": 300}
-TRAINED = "lightgcn"
+TRAINED = "lightgcn_model"
+# The line a training run logs after each evaluation, just after writing that epoch's checkpoint.
+EPOCH_LOGGED = re.compile(r"^epoch (\d+): loss")
 # Words by which a person recognizes that two runs collided on a lock, rather than a bug.
 CONFLICT_WORDS = ("lock", "conflicting", "busy")
 
@@ -46,7 +48,7 @@ def _spawn(spec: dict[str, Any], folder: Path) -> tuple[subprocess.Popen, Path]:
     """Start a worker process that runs `spec`; returns it and the path of its outcome JSON."""
     folder.mkdir(parents=True, exist_ok=True)
     spec_path, out = folder / f"{spec['name']}.json", folder / f"{spec['name']}.outcome.json"
-    spec_path.write_text(json.dumps({**spec, "out": str(out)}))
+    spec_path.write_text(json.dumps({**spec, "out": str(out)}, default=str))
     with (folder / f"{spec['name']}.log").open("w") as log:  # the child keeps its own copy of the descriptor
         process = subprocess.Popen([sys.executable, "-m", "benchmarks.reliability_faults", str(spec_path)],
                                    stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[1])
@@ -69,31 +71,46 @@ def _entry(name: str, caught: bool, intact: bool, stopped_at: str, message: str,
             "data_intact": intact, "message": message, "seconds": round(time.perf_counter() - started, 1)}
 
 
+def _last_logged_epoch(instance: DagsterInstance) -> int:
+    """The last epoch that the one run recorded in `instance` has logged as evaluated and checkpointed (0: none)."""
+    runs = instance.get_runs(limit=1)
+    epochs = [int(match.group(1)) for entry in (instance.all_logs(runs[0].run_id) if runs else [])
+              if (match := EPOCH_LOGGED.match(entry.user_message))]
+    return max(epochs, default=0)
+
+
 def kill_during_training(baseline_root: Path, work: Path, baseline: VersionSnapshot) -> dict[str, Any]:
-    """kill -9 a training run after a few checkpointed epochs; the rerun must resume at the checkpoint's epoch."""
+    """kill -9 a training run after a few checkpointed epochs; the rerun must resume at the last checkpoint.
+
+    The worker's run is recorded in a Dagster instance on disk, so that its log tells how far training got: each
+    epoch's line follows its checkpoint, so the kill can land after the checkpoint of the next epoch and before
+    its line, and the rerun resumes at the last logged epoch or the one after it.
+    """
     started, name = time.perf_counter(), "kill9_during_training"
     root = copy_root(baseline_root, work / name)
-    checkpoint = root / "artifacts" / Path(*ModelArtifacts(TRAINED).checkpoint)
-    asset = f"{TRAINED}_model"
-    config = {"ops": {asset: {"config": LONG_TRAINING}}, "loggers": QUIET}
-    process, out = _spawn({"name": name, "root": str(root), "selection": [asset], "config": config},
-                          work / "workers")
-    epoch = 0
-    while process.poll() is None and epoch < 3:
+    config = {"ops": {TRAINED: {"config": LONG_TRAINING}}, "loggers": QUIET}
+    instance_dir = work / "workers" / f"{name}_instance"
+    instance_dir.mkdir(parents=True)
+    instance = DagsterInstance.local_temp(str(instance_dir))  # created here, before the worker opens it too
+    process, out = _spawn({"name": name, "root": str(root), "selection": [TRAINED], "config": config,
+                           "instance": instance_dir}, work / "workers")
+    logged = 0
+    while process.poll() is None and logged < 3:
         time.sleep(0.05)
-        if checkpoint.exists():  # replaced atomically, so a read never sees half a file
-            epoch = int(torch.load(checkpoint, weights_only=True)["epoch"])
+        logged = _last_logged_epoch(instance)
     if process.poll() is not None:
         errors = json.loads(out.read_text())["step_errors"] if out.exists() else "no outcome (see its log)"
         return _entry(name, False, _intact(root, baseline), "worker finished before the kill", str(errors), started)
     _kill(process)
-    killed_at = int(torch.load(checkpoint, weights_only=True)["epoch"])
+    logged = _last_logged_epoch(instance)
     intact = _intact(root, baseline)
-    rerun = run(root, [asset], config)
-    resumed = rerun.metadata.get(asset, {}).get("resumed_from_epoch")
-    caught = rerun.success and resumed == killed_at > 0 and rerun.metadata[asset]["epochs"] == LONG_TRAINING["epochs"]
-    message = (f"killed at checkpoint epoch {killed_at}; the rerun resumed from epoch {resumed} and finished "
-               f"{rerun.metadata.get(asset, {}).get('epochs')} epochs")
+    rerun = run(root, [TRAINED], config)
+    metadata = rerun.metadata.get(TRAINED, {})
+    resumed = metadata.get("resumed_from_epoch")
+    caught = (rerun.success and resumed in (logged, logged + 1) and logged > 0
+              and metadata["epochs"] == LONG_TRAINING["epochs"])
+    message = (f"killed after the run logged epoch {logged}; the rerun resumed from epoch {resumed} and finished "
+               f"{metadata.get('epochs')} epochs")
     return _entry(name, caught, intact and _intact(root, baseline), "resumed from checkpoint", message, started)
 
 
@@ -187,7 +204,8 @@ def _worker(spec_path: Path) -> None:
     """Run one materialization described by a spec file and write its RunOutcome as JSON."""
     spec = json.loads(spec_path.read_text())
     selection = full_retrain.selection if spec["selection"] == "full_retrain" else spec["selection"]
-    outcome = run(Path(spec["root"]), selection, spec["config"])
+    instance = DagsterInstance.local_temp(spec["instance"]) if spec.get("instance") else None
+    outcome = run(Path(spec["root"]), selection, spec["config"], instance)
     Path(spec["out"]).write_text(json.dumps(asdict(outcome), default=str))
 
 

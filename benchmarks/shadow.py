@@ -27,7 +27,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from benchmarks.common import NPZ_DIR, format_spread, load_dataset, peak_rss_mb, print_table, spread, write_json
+from benchmarks.common import (
+    SMOKE_DATASET,
+    add_smoke_argument,
+    apply_smoke,
+    format_spread,
+    load_dataset,
+    npz_dir,
+    peak_rss_mb,
+    print_table,
+    spread,
+    write_json,
+)
 from models.eval.ranking import evaluate_full_ranking
 from models.graph.bipartite import to_homogeneous_edge_index
 from models.graph.ppr import adjacency, forward_push, power_iteration
@@ -87,7 +98,7 @@ def nodeclf_part(args) -> dict[str, float]:
     config = dataclasses.replace(ShadowNodeConfig(), seeds=tuple(args.seeds), epochs=args.nodeclf_epochs)
     results, rows, scope_sizes = {}, [], []
     for dataset in args.datasets:
-        data = load_npz_graph(dataset, folder=NPZ_DIR)
+        data = load_npz_graph(dataset, folder=npz_dir(args.smoke))
         by_model, scopes = run_comparison(data, args.models, config,
                                           log=lambda line, d=dataset: print(f"{d}: {line}", flush=True))
         field = float(receptive_field_sizes(adjacency(data.edge_index, data.num_nodes), 5).float().mean())
@@ -109,7 +120,7 @@ def nodeclf_part(args) -> dict[str, float]:
 
 def memory_part(args) -> dict[str, float]:
     """MiB saved for backward by one training step on Cora-ML: shaDow-SAGE (70 targets' scopes) and full-graph GCN."""
-    data = load_npz_graph("cora_ml", folder=NPZ_DIR)
+    data = load_npz_graph("cora_ml", folder=npz_dir(args.smoke))
     config = ShadowNodeConfig()
     scopes, graph = node_scopes(data, config)
     targets = class_balanced_split(data.y, 20, 500, 1000, config.split_seed).train[:config.batch_size]
@@ -211,7 +222,10 @@ def main() -> None:
     parser.add_argument("--valid-fraction", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=2020)
     parser.add_argument("--json", default=None)
-    args = parser.parse_args()
+    add_smoke_argument(parser)
+    args = apply_smoke(parser.parse_args(), dataset=SMOKE_DATASET, ppr_targets=50, ppr_check=3, top_k=20,
+                       datasets="cora_ml", models="gcn3,shadow_sage3", seeds="0", nodeclf_epochs=3, rec_epochs=1,
+                       rec_minutes=0.02)
     parts = args.parts.split(",")
     args.datasets, args.models = args.datasets.split(","), args.models.split(",")
     args.seeds = [int(s) for s in args.seeds.split(",")]
