@@ -34,7 +34,8 @@ from warehouse.validation import ValidationConfig, quarantine
 
 T = TypeVar("T")
 
-DATASETS = {"gowalla": ("lightgcn", "gowalla"), "movielens": ("movielens", "ml-latest-small")}
+DATASETS = {"gowalla": ("lightgcn", "gowalla"), "movielens": ("movielens", "ml-latest-small"),
+            "amazon": ("amazon_reviews", "amazon2018_5core_small")}
 # The smoke data set: the built-in demo generator at a tiny size, through the same warehouse path as the others.
 SMOKE_DATASET = "smoke"
 SMOKE_DEMO = DemoConfig(seed=7, n_users=300, n_items=150)

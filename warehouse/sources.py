@@ -1,12 +1,14 @@
 """Readers that turn each supported source into canonical interactions (and items, where the source has them).
 
 Kinds: "demo" (generator), "files" (Parquet/CSV file, glob or folder), "lightgcn" (train.txt/test.txt),
-"movielens" (ml-latest ratings.csv/movies.csv or ml-100k u.data/u.item). Problems raise SourceError.
+"movielens" (ml-latest ratings.csv/movies.csv or ml-100k u.data/u.item), "amazon_reviews" (a folder of Amazon
+Review Data 2018 ``<Category>_5.json.gz`` files). Problems raise SourceError.
 """
 
 from __future__ import annotations
 
 import glob as globlib
+import gzip
 import io
 from pathlib import Path
 
@@ -15,7 +17,8 @@ import polars as pl
 from warehouse.demo import DemoConfig, generate_demo
 from warehouse.schema import canonical_interactions, canonical_items
 
-KINDS = ("demo", "files", "lightgcn", "movielens")
+KINDS = ("demo", "files", "lightgcn", "movielens", "amazon_reviews")
+AMAZON_SUFFIX = "_5.json.gz"  # the per-category 5-core review files
 REQUIRED_FILE_COLUMNS = ("user_id", "item_id", "ts")
 FILE_SUFFIXES = (".parquet", ".csv")
 # ml-100k's u.item has 19 genre flags in this fixed order (its README and u.genre).
@@ -221,6 +224,37 @@ def _read_movielens(folder: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
     return canonical_interactions(interactions), canonical_items(items)
 
 
+def _amazon_files(folder: Path) -> list[Path]:
+    files = sorted(folder.glob(f"*{AMAZON_SUFFIX}"))
+    if not files:
+        raise SourceError(f"{folder}: no Amazon review files (*{AMAZON_SUFFIX}) found; point to the folder of the "
+                          "per-category 5-core files of Amazon Review Data 2018.")
+    return files
+
+
+def _read_amazon_reviews(files: list[Path]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Reviews as interactions (reviewer, product, review time, the star rating as weight); each product's
+    category is its file's. One gzip'd JSON object per line, as the data set ships."""
+    frames = []
+    for path in files:
+        _ensure_file(path, "Amazon reviews")
+        try:
+            reviews = pl.read_ndjson(io.BytesIO(gzip.decompress(path.read_bytes())),
+                                     schema_overrides={"reviewerID": pl.Utf8, "asin": pl.Utf8})
+        except (OSError, pl.exceptions.PolarsError) as exc:
+            raise SourceError(f"{path}: not gzip'd JSON lines of reviews ({exc}); re-download the file.") from exc
+        _require_columns(reviews, ("reviewerID", "asin", "unixReviewTime", "overall"), path)
+        frames.append(reviews.select(
+            pl.col("reviewerID").alias("user_id"), pl.col("asin").alias("item_id"),
+            pl.from_epoch(pl.col("unixReviewTime").cast(pl.Int64), time_unit="s").alias("ts"),
+            pl.lit("review").alias("event"), pl.col("overall").cast(pl.Float64).alias("weight"),
+            pl.lit(path.name.removesuffix(AMAZON_SUFFIX)).alias("category"),
+        ))
+    reviews = pl.concat(frames)
+    items = reviews.group_by("item_id").agg(pl.col("category").first()).with_columns(pl.lit(None, pl.Utf8).alias("title"))
+    return canonical_interactions(reviews.drop("category")), canonical_items(items.sort("item_id"))
+
+
 def source_files(kind: str, path: str | Path | None) -> list[Path]:
     """The files a source reads (for content keys); empty for the generated demo."""
     if kind == "demo":
@@ -234,6 +268,8 @@ def source_files(kind: str, path: str | Path | None) -> list[Path]:
         return [folder / "train.txt", folder / "test.txt"]
     if kind == "movielens":
         return list(_movielens_files(folder))
+    if kind == "amazon_reviews":
+        return _amazon_files(folder)
     raise SourceError(f"unknown source kind {kind!r}; use one of {KINDS}.")
 
 
@@ -253,4 +289,6 @@ def read_source(
         return pl.concat([_read_interaction_file(f) for f in files]), None
     if kind == "lightgcn":
         return pl.concat([_read_lightgcn_file(f, split) for f, split in zip(files, ("train", "test"))]), None
+    if kind == "amazon_reviews":
+        return _read_amazon_reviews(files)
     return _read_movielens(Path(path).expanduser())

@@ -185,3 +185,21 @@ def test_lightgcn_small_folder(tmp_path):
     (tmp_path / "test.txt").write_text("user item\n")
     with pytest.raises(SourceError, match="expected lines of integer ids"):
         read_source("lightgcn", tmp_path)
+
+
+def test_amazon_review_files_become_interactions_with_their_category(tmp_path):
+    import gzip
+    import json
+
+    reviews = [{"reviewerID": "A1", "asin": "B01", "unixReviewTime": 1500000000, "overall": 5.0, "reviewText": "x"},
+               {"reviewerID": "A2", "asin": "B01", "unixReviewTime": 1500086400, "overall": 2.0}]
+    (tmp_path / "Gift_Cards_5.json.gz").write_bytes(gzip.compress("\n".join(map(json.dumps, reviews)).encode()))
+    (tmp_path / "All_Beauty_5.json.gz").write_bytes(gzip.compress(json.dumps(
+        {"reviewerID": "A1", "asin": "C07", "unixReviewTime": 1400000000, "overall": 4.0}).encode()))
+    interactions, items = read_source("amazon_reviews", tmp_path)
+    assert interactions.select("user_id", "item_id", "weight").rows() == [("A1", "C07", 4.0), ("A1", "B01", 5.0),
+                                                                          ("A2", "B01", 2.0)]
+    assert interactions["ts"][0] == datetime(2014, 5, 13, 16, 53, 20)
+    assert items.select("item_id", "category").rows() == [("B01", "Gift_Cards"), ("C07", "All_Beauty")]
+    with pytest.raises(SourceError, match=r"no Amazon review files \(\*_5.json.gz\) found"):
+        read_source("amazon_reviews", tmp_path / "empty")
