@@ -9,8 +9,6 @@ import dataclasses
 import hashlib
 import io
 import json
-import resource
-import sys
 import typing
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -21,6 +19,8 @@ import torch
 from dagster import AutomationCondition, Config
 from matplotlib.figure import Figure
 from pydantic import Field, create_model
+
+from models.runtime.machine import peak_rss_mb  # noqa: F401 (the assets import it from here)
 
 T = TypeVar("T")
 
@@ -96,12 +96,6 @@ def write_json(path: Path, record: Mapping[str, Any]) -> None:
 def read_json(path: Path) -> dict[str, Any]:
     """Read a JSON record written by :func:`write_json`."""
     return json.loads(path.read_text())
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process in MiB (ru_maxrss is KiB on Linux, bytes on macOS)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
 def markdown_table(rows: Sequence[Mapping[str, Any]], floats: str = ".4f") -> str:

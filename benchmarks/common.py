@@ -6,7 +6,6 @@ import argparse
 import atexit
 import dataclasses
 import json
-import resource
 import shutil
 import statistics
 import sys
@@ -22,6 +21,7 @@ import torch
 
 from models.graph.bipartite import BipartiteGraph
 from models.nodeclf.npz_graphs import NPZ_FOLDER
+from models.runtime.machine import peak_rss_mb, resolve_device  # noqa: F401 (the benchmarks import them from here)
 from warehouse.connection import connect
 from warehouse.demo import DemoConfig
 from warehouse.features import item_table
@@ -91,18 +91,6 @@ def add_lightgcn_arguments(parser: argparse.ArgumentParser, valid_fraction: floa
     parser.add_argument("--valid-fraction", type=float, default=valid_fraction, help="per-user share of train held out")
     parser.add_argument("--seed", type=int, default=2020)
     parser.add_argument("--json", default=None)
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` → cuda when torch sees a GPU, else cpu; any other name as given."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process in MiB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def spread(values: list[float]) -> dict[str, float]:

@@ -99,15 +99,17 @@ def train_generations(graph: BipartiteGraph, valid: torch.Tensor, base: LightGCN
     return chains, records
 
 
-def collect(chains: dict[str, dict[str, Embeddings]], graph: BipartiteGraph, test: torch.Tensor) -> dict[str, object]:
-    """Flat benchmark keys from one compatibility report per new generation and method."""
+def collect(chains: dict[str, dict[str, Embeddings]], graph: BipartiteGraph, test: torch.Tensor,
+            valid: torch.Tensor) -> dict[str, object]:
+    """Flat benchmark keys from one compatibility report per new generation and method, on test with the
+    validation pairs masked too."""
     results: dict[str, object] = {}
     for method, chain in chains.items():
         holds = True
         for index, (new, _, _) in enumerate(GENERATIONS[1:], start=1):
             olds = {old: chain[old] for old, _, _ in GENERATIONS[:index]}
             report = compatibility_report(chain[new], olds, graph, test, ks=(20,),
-                                          independent=chains["none"][new])
+                                          independent=chains["none"][new], also_masked=valid)
             for m in METRICS:
                 results[f"{method}.{new}_{new}.{m}"] = report["new_new"][m]
                 if method == "none":
@@ -130,7 +132,7 @@ def print_results(results: dict[str, object]) -> None:
     """The cross-version matrix with methods side by side, then the self-retrieval ratios and the criterion."""
     names = [name for name, _, _ in GENERATIONS]
     kind = {1: "cross: new users, old items", -1: "reverse: old users, new items", 0: "self"}
-    print_table("Recall@20 (users of one version ranking the items of another; test set, train items masked)",
+    print_table("Recall@20 (users of one version ranking the items of another; test set, train and validation items masked)",
                 ["users → items", *METHODS],
                 [[f"{q} → {g} ({kind[(i > j) - (i < j)]})",
                   *[results[f"{method}.{q}_{g}.recall@20"] for method in METHODS]]
@@ -174,7 +176,7 @@ def main() -> None:
     loss_options = {method: {k: v for k, v in options.items() if v is not None}
                     for method, options in loss_options.items()}
     chains, records = train_generations(graph, valid, base, device, loss_options)
-    results = collect(chains, graph, test)
+    results = collect(chains, graph, test, valid)
     print_results(results)
     results.update(dataset=args.dataset, device=str(device), users=args.users or graph.num_users,
                    batch_size=args.batch_size, lr=args.lr, max_minutes_per_model=args.max_minutes_per_model,

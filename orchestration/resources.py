@@ -14,10 +14,10 @@ from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field, PrivateAttr
 
 from feature_store.store import FeatureStore
+from models.runtime.machine import DeviceError, resolve_device
 from orchestration.settings import Settings
 from warehouse.connection import connect
 
-DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32",)
 LAUNCHERS = ("inprocess", "torchrun", "k8s")
 
@@ -78,16 +78,10 @@ class Compute(ConfigurableResource):
 
     def torch_device(self) -> torch.device:
         """The torch device to train and evaluate on."""
-        if self.device not in DEVICES:
-            raise ComputeConfigError(f"Compute.device={self.device!r} is not one of {DEVICES}.")
-        if self.device == "cuda" and not torch.cuda.is_available():
-            raise ComputeConfigError(
-                "Compute.device='cuda' but torch sees no CUDA device; use device='auto' or 'cpu', "
-                "or install a CUDA build of torch."
-            )
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return torch.device(self.device)
+        try:
+            return resolve_device(self.device)
+        except DeviceError as error:
+            raise ComputeConfigError(f"Compute.device: {error}") from error
 
     def launches_processes(self) -> bool:
         """True when training runs in processes of its own: under torchrun (launcher 'torchrun', or more than

@@ -14,13 +14,18 @@ from models.graph.bipartite import BipartiteGraph
 Embeddings = tuple[Tensor, Tensor]  # (user_emb (U, d), item_emb (I, d)) of one version, rows by dense index
 
 
+def _in_scope(edge_index: Tensor, num_users: int, num_items: int) -> Tensor:
+    return edge_index[:, (edge_index[0] < num_users) & (edge_index[1] < num_items)]
+
+
 def _retrieval(users: Tensor, items: Tensor, train_graph: BipartiteGraph, heldout_edge_index: Tensor,
-               ks: tuple[int, ...], num_users: int, num_items: int) -> dict[str, float]:
+               ks: tuple[int, ...], num_users: int, num_items: int, also_masked: Tensor | None) -> dict[str, float]:
     """Recall@K and NDCG@K of ``users`` ranking ``items`` over the first ``num_users`` users and ``num_items`` items."""
-    heldout, train = heldout_edge_index, train_graph.edge_index
-    graph = BipartiteGraph(train[:, (train[0] < num_users) & (train[1] < num_items)], num_users, num_items)
-    heldout = heldout[:, (heldout[0] < num_users) & (heldout[1] < num_items)]
-    return evaluate_full_ranking(users[:num_users], items[:num_items], graph, heldout, ks).summary()
+    graph = BipartiteGraph(_in_scope(train_graph.edge_index, num_users, num_items), num_users, num_items)
+    masked = None if also_masked is None else _in_scope(also_masked, num_users, num_items)
+    heldout = _in_scope(heldout_edge_index, num_users, num_items)
+    return evaluate_full_ranking(users[:num_users], items[:num_items], graph, heldout, ks,
+                                 also_masked=masked).summary()
 
 
 def _update_gain(new_old: float, old_old: float, reference_new: float) -> float | None:
@@ -31,7 +36,7 @@ def _update_gain(new_old: float, old_old: float, reference_new: float) -> float 
 
 def compatibility_report(new: Embeddings, olds: dict[str, Embeddings], train_graph: BipartiteGraph,
                          heldout_edge_index: Tensor, ks: tuple[int, ...] = (20,), criterion_metric: str = "recall@20",
-                         independent: Embeddings | None = None) -> dict:
+                         independent: Embeddings | None = None, also_masked: Tensor | None = None) -> dict:
     """Cross-version retrieval of ``new`` against every version in ``olds`` on held-out interactions.
 
     Each ordered pair ranks every item for every held-out user, with the user's training items masked
@@ -48,6 +53,8 @@ def compatibility_report(new: Embeddings, olds: dict[str, Embeddings], train_gra
         train_graph: the training interactions to mask.
         heldout_edge_index: ``(2, T)`` held-out (user, item) pairs.
         ks: cut-offs; ``criterion_metric`` must be one of the ``recall@K`` / ``ndcg@K`` they produce.
+        also_masked: further known interactions to mask, e.g. the validation pairs when ``heldout_edge_index`` is
+            the test split (the gate itself decides on validation, with the training pairs masked).
 
     Returns:
         ``{"metric", "ks", "new_new", "independent_new" (or None), "ancestors": {id: {...}}, "compatible"}``, where
@@ -56,7 +63,7 @@ def compatibility_report(new: Embeddings, olds: dict[str, Embeddings], train_gra
         queries on the same gallery; ``new_new`` covers everyone.
     """
     def measure(users: Tensor, items: Tensor, scope: tuple[int, int]) -> dict[str, float]:
-        return _retrieval(users, items, train_graph, heldout_edge_index, ks, *scope)
+        return _retrieval(users, items, train_graph, heldout_edge_index, ks, *scope, also_masked)
 
     everyone = (train_graph.num_users, train_graph.num_items)
     new_new = measure(*new, everyone)

@@ -24,10 +24,10 @@ import torch
 from models.graph.bipartite import BipartiteGraph
 from models.recsys.training import LightGCNConfig, TrainResult, train_lightgcn
 from models.runtime import distributed
+from models.runtime.machine import DEVICES, resolve_device
 
 EMBEDDINGS_FILE = "embeddings.pt"
 METRICS_FILE = "metrics.json"
-DEVICES = ("auto", "cpu", "cuda")
 
 
 class EntryArgumentError(ValueError):
@@ -63,15 +63,6 @@ def parse_config(text: str) -> LightGCNConfig:
     if unknown:
         raise EntryArgumentError(f"--config has fields that LightGCNConfig does not know: {unknown}.")
     return LightGCNConfig(**fields)
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` is CUDA when torch sees a GPU, else the CPU."""
-    if name == "cuda" and not torch.cuda.is_available():
-        raise EntryArgumentError("--device cuda but torch sees no CUDA device; pass --device cpu or auto.")
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def metrics_record(result: TrainResult, config: LightGCNConfig, ctx: distributed.DistContext) -> dict[str, Any]:
