@@ -99,17 +99,17 @@ def train_generations(graph: BipartiteGraph, valid: torch.Tensor, base: LightGCN
     return chains, records
 
 
-def collect(chains: dict[str, dict[str, Embeddings]], graph: BipartiteGraph, test: torch.Tensor,
-            valid: torch.Tensor) -> dict[str, object]:
-    """Flat benchmark keys from one compatibility report per new generation and method, on test with the
-    validation pairs masked too."""
+def collect(chains: dict[str, dict[str, Embeddings]], graph: BipartiteGraph, heldout: torch.Tensor,
+            masked: torch.Tensor | None) -> dict[str, object]:
+    """Flat benchmark keys from one compatibility report per new generation and method on ``heldout`` (test, with
+    the validation pairs ``masked`` too; or validation, which is what a choice of loss weights reads)."""
     results: dict[str, object] = {}
     for method, chain in chains.items():
         holds = True
         for index, (new, _, _) in enumerate(GENERATIONS[1:], start=1):
             olds = {old: chain[old] for old, _, _ in GENERATIONS[:index]}
-            report = compatibility_report(chain[new], olds, graph, test, ks=(20,),
-                                          independent=chains["none"][new], also_masked=valid)
+            report = compatibility_report(chain[new], olds, graph, heldout, ks=(20,),
+                                          independent=chains["none"][new], also_masked=masked)
             for m in METRICS:
                 results[f"{method}.{new}_{new}.{m}"] = report["new_new"][m]
                 if method == "none":
@@ -177,6 +177,11 @@ def main() -> None:
                     for method, options in loss_options.items()}
     chains, records = train_generations(graph, valid, base, device, loss_options)
     results = collect(chains, graph, test, valid)
+    # Loss weights are chosen on validation: the criterion and self-retrieval there come first in the JSON.
+    chosen_on = collect(chains, graph, valid, None)
+    results.update({f"valid.{key}": value for key, value in chosen_on.items()})
+    print(f"validation: criterion holds {({m: chosen_on[f'{m}.criterion_holds'] for m in METHODS})}; self / "
+          f"independent v2 {({m: round(chosen_on[f'{m}.v2.self_ratio'], 4) for m in METHODS})}")
     print_results(results)
     results.update(dataset=args.dataset, device=str(device), users=args.users or graph.num_users,
                    batch_size=args.batch_size, lr=args.lr, max_minutes_per_model=args.max_minutes_per_model,
