@@ -47,7 +47,7 @@ from orchestration.jobs import full_retrain, landing_ingest
 from warehouse.connection import connect
 from warehouse.id_maps import load_id_map
 
-SHAPE = BatchShape(users=300, items=150)
+SHAPE = BatchShape(users=400, items=200)
 # One input case of each verdict (a blocking check, a SourceError at ingest, valid input carried through): what a
 # smoke run feeds after the same baseline. The faults start worker processes, which takes too long for a smoke run.
 SMOKE_CASES = ("null_user_ids", "missing_file", "sql_metacharacter_ids")

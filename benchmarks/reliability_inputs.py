@@ -29,8 +29,9 @@ class BatchShape:
 
 
 def valid_batch(shape: BatchShape, seed: int) -> pl.DataFrame:
-    """Fresh valid interactions (user_id, item_id, ts, event, weight) over the baseline's ids; new content per seed."""
-    interactions, _ = generate_demo(DemoConfig(seed=seed, n_users=shape.users, n_items=shape.items))
+    """Fresh valid interactions (user_id, item_id, ts, event, weight) over the baseline's ids: a later batch of the
+    baseline's demo world (same communities and popularity), new content per seed."""
+    interactions, _ = generate_demo(DemoConfig(batch=seed, n_users=shape.users, n_items=shape.items))
     return interactions
 
 

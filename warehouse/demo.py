@@ -40,6 +40,9 @@ class DemoConfig:
     """Size and shape of the demo data set (defaults give about 60k interactions)."""
 
     seed: int = 7
+    # 0 is the first batch; another batch draws new interactions over the same weeks from the same world
+    # (communities, item popularity, user activity), as another export of the same service would.
+    batch: int = 0
     n_users: int = 3000
     n_items: int = 1500
     n_communities: int = 8
@@ -112,6 +115,8 @@ def generate_demo(cfg: DemoConfig = DemoConfig()) -> tuple[pl.DataFrame, pl.Data
     popularity = (1.0 + rng.permutation(cfg.n_items)) ** -cfg.zipf_exponent
 
     counts = _activity(cfg, rng)
+    if cfg.batch:
+        rng = np.random.default_rng([cfg.seed, cfg.batch])
     users = np.repeat(np.arange(cfg.n_users), counts)
     items = _sample_items(user_comm[users], item_comm, popularity, cfg, rng)
 

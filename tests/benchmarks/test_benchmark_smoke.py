@@ -27,6 +27,7 @@ EXPECTED_KEYS = {
     "shadow": {"ppr.targets_per_second", "recsys.shadow.recall@20", "nodeclf.cora_ml.gcn3.acc_mean",
                "memory.depth5_mb"},
     "distill_linkpred": {"cora.ehdm.hits@20_mean", "cora.llp_gnn.hits@20_mean", "cora.ehdm_over_llp_gnn.train_seconds"},
+    "pipeline_report": {"lightgcn.recall@20", "popularity.valid.recall@20", "gf_cf.valid.ndcg@20", "published"},
     "distill_recsys": {"teacher.recall@20", "student.recall@20", "new.student.recall@20", "speedup"},
 }
 # A smoke run takes seconds; this bounds a hung one.

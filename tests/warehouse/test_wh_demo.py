@@ -32,6 +32,21 @@ def test_different_seed_gives_different_frames(demo):
     assert demo_content_key(DemoConfig()) == demo_content_key(DemoConfig())
 
 
+def test_a_later_batch_is_new_interactions_from_the_same_world(demo):
+    interactions, items = demo
+    later, later_items = generate_demo(DemoConfig(batch=3))
+    assert_frame_equal(items.drop("title"), later_items.drop("title"))  # the same catalogue and communities
+    assert not interactions.equals(later)
+    assert demo_content_key(DemoConfig(batch=3)) != demo_content_key(DemoConfig())
+    # The same users are active to the same degree; only which items they touch and when is drawn anew.
+    per_user = interactions.group_by("user_id").len().sort("user_id")
+    assert_frame_equal(per_user, later.group_by("user_id").len().sort("user_id"))
+    # Same popularity law: the ten most popular items of either batch overlap mostly.
+    top = [set(frame.group_by("item_id").len().sort("len", descending=True)["item_id"][:10])
+           for frame in (interactions, later)]
+    assert len(top[0] & top[1]) >= 7
+
+
 def test_schema_and_ids(demo):
     interactions, items = demo
     assert interactions.schema == pl.Schema(

@@ -1,0 +1,94 @@
+"""``full_retrain`` end to end on a data set, as a user would run it, and the ranking report it produced: every
+model and baseline on validation (which chooses) and on test (which only reports), the champion, whether the
+champion check let it through and whether a version was published.
+
+    python -m benchmarks.pipeline_report --dataset {demo,movielens,amazon} [--workdir DIR] [--json FILE]
+
+Every setting is the pipeline's default (temporal split: validation is the last slice before the test cut-off),
+except that sources older than the validation rules' default earliest timestamp get their own (MovieLens starts
+in 1996). The run materializes in this process with resources under ``--workdir`` (default: a temporary folder).
+JSON keys: ``<model>.recall@K`` and ``ndcg@K`` (test), ``<model>.valid.recall@K`` and ``valid.ndcg@K``,
+``champion``, ``published`` (1 or 0), ``seconds``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import models  # noqa: F401  (sets OMP_WAIT_POLICY before torch starts)
+from assets.champion import CHAMPION
+from assets.common import RANKING_REPORT
+from benchmarks.common import DATASETS, EARLIEST, add_smoke_argument, print_table, write_json
+from benchmarks.reliability_pipeline import config_fields, run
+from orchestration.jobs import full_retrain
+from warehouse.paths import shared_dir
+
+# A demo just large enough, and training just long enough, for LightGCN to beat the baselines, so that the smoke
+# run goes as far as publishing (the end-to-end tests use the same).
+SMOKE_SHAPE = {"demo_users": 400, "demo_items": 200}
+SMOKE_TRAINING = {"epochs": 30, "eval_every": 3, "lr": 0.01, "batch_size": 1024}
+
+
+def run_config(dataset: str, smoke: bool) -> dict:
+    """The run config of a default ``full_retrain`` on ``dataset``: its source, and the earliest timestamp the
+    validation rules accept where the data set is older than the default."""
+    if dataset == "demo":
+        ingest = SMOKE_SHAPE if smoke else {}
+    else:
+        kind, folder = DATASETS[dataset]
+        ingest = {"source": kind, "path": str(shared_dir() / "datasets" / folder)}
+    ops = {"ingest_source": {"config": ingest}}
+    if dataset in EARLIEST:
+        rules = {"earliest_ts": EARLIEST[dataset].isoformat()}
+        ops.update({name: {"config": rules} for name in ("raw_interactions_expectations", "quarantined_interactions")})
+    if smoke:
+        ops.update({name: {"config": {k: v for k, v in SMOKE_TRAINING.items() if k in config_fields(name)}}
+                    for name in ("lightgcn_model", "rawls_model")})
+        ops["shadow_model"] = {"config": {"epochs": 1}}
+    return {"ops": ops, "loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", default="movielens", choices=["demo", *sorted(DATASETS)])
+    parser.add_argument("--workdir", default=None, help="folder for the warehouse, artifacts and feature store")
+    parser.add_argument("--json", default=None)
+    add_smoke_argument(parser)
+    args = parser.parse_args()
+    if args.smoke:
+        args.dataset = "demo"
+    root = Path(args.workdir or tempfile.mkdtemp(prefix=f"graphrec-pipeline-{args.dataset}-"))
+    started = time.perf_counter()
+    outcome = run(root, full_retrain.selection, run_config(args.dataset, args.smoke))
+    seconds = time.perf_counter() - started
+    report_file = root / "artifacts" / Path(*RANKING_REPORT)
+    if not report_file.exists():
+        raise SystemExit(f"full_retrain stopped before the ranking report: {outcome.step_errors}")
+    report = json.loads(report_file.read_text())
+    champion = json.loads((root / "artifacts" / Path(*CHAMPION)).read_text())["model"]
+    k = report["k"]
+    metrics = [f"recall@{k}", f"ndcg@{k}"]
+    rows = [[model, "yes" if model in report["baselines"] else "",
+             *(report["valid"][model][m] for m in metrics), *(report["models"][model][m] for m in metrics),
+             report["models"][model].get(f"coverage@{k}", float("nan"))]
+            for model in report["models"]]
+    rows.sort(key=lambda row: -row[2])
+    print_table(f"full_retrain on {args.dataset}: validation chooses, test reports ({report['test_users']} test "
+                f"users, {seconds:.0f} s)", ["model", "baseline", *(f"valid {m}" for m in metrics),
+                                               *(f"test {m}" for m in metrics), f"coverage@{k}"], rows)
+    published = "published_embeddings" in outcome.materialized
+    print(f"\nchampion (best validation recall@{k} among the candidates): {champion}; "
+          f"published: {'yes' if published else 'no'}")
+    for check, message in outcome.failed_checks.items():
+        print(f"failed check {check}: {message}")
+    write_json(args.json, {
+        **{f"{model}.{m}": figures[m] for model, figures in report["models"].items() for m in metrics},
+        **{f"{model}.valid.{m}": figures[m] for model, figures in report["valid"].items() for m in metrics},
+        "champion": champion, "published": int(published), "seconds": seconds})
+
+
+if __name__ == "__main__":
+    main()
