@@ -54,7 +54,7 @@ ShadowSettings = config_class(ShadowRecConfig, "ShadowSettings",
 
 
 class PPRScopeSettings(Config):
-    """Approximate PPR of every user and item (ALGORITHMS.md §2, §8); the scope is the top-k list cut by threshold."""
+    """Approximate PPR of every user and item (as shaDow-GNN's scopes); the scope is the top-k list cut by threshold."""
 
     damping: float = Field(default=0.85, description="c in r = (1 − c)·e_s + c·A·r.")
     epsilon: float = Field(default=1e-5, description="Residual tolerance per unit of degree.")

@@ -1,4 +1,4 @@
-"""PPR audience matching (ALGORITHMS.md §8): for each seed item (or creator), the users closest to it by personalized
+"""PPR audience matching: for each seed item (or creator), the users closest to it by personalized
 PageRank ``r = (1 − c)·e_s + c·A·r``, plain and degree-normalized (``r(v)/d_v``, which does not favour heavy users).
 """
 from __future__ import annotations

@@ -2,7 +2,7 @@
 PageRank scores for batches of node pairs, computed from the sparse adjacency of the training graph only.
 
 CN/AA/RA are sparse row products (cost O(Σ min(d_u, d_v)) per batch); PPR is a batched power iteration. Both work
-batch by batch so memory stays bounded by ``batch_size`` rows (ALGORITHMS.md §4 (b), (f)).
+batch by batch so memory stays bounded by ``batch_size`` rows. These are the teachers of EHDM (Qin et al., LoG 2025).
 """
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Approximate personalized PageRank for many targets at once: a batched, synchronous forward push (ACL) with the
-residual tolerance ε·d(u), top-k per target, and an exact power iteration to check it against (ALGORITHMS.md §8).
+"""Approximate personalized PageRank for many targets at once: a batched, synchronous forward push (Andersen, Chung
+and Lang, FOCS 2006) with the residual tolerance ε·d(u), top-k per target, and an exact power iteration to check it
+against.
 
 Convention: ``r = (1 − c)·e_s + c·A·r`` with ``A = W·D⁻¹`` column-stochastic and ``c`` the damping (0.85), so the
 teleport probability is ``α = 1 − c``. The graph is undirected: ``adj`` holds both directions of every edge.

@@ -27,7 +27,7 @@ MODEL_NAME = re.compile(r"^(gcn|gcn_res|shadow_(gcn|sage|gat))(\d+)$")
 
 @dataclass(frozen=True)
 class ShadowNodeConfig:
-    """Settings shared by every model of the comparison; the scope settings are shaDow's PPR ones (§2)."""
+    """Settings shared by every model of the comparison; the scope settings are close to shaDow-GNN's PPR configs."""
 
     hidden_channels: int = 64
     dropout: float = 0.5

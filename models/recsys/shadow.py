@@ -3,8 +3,9 @@ pair scores the sum of the Hadamard product of its two vectors, and training is 
 triples whose three scopes form one isolated batch. Users have no id embedding, so an unseen user is embedded from
 its scope alone, with no retraining (:func:`recommend_for_new_user`).
 
-The link variant of §2 joins the two scopes of a pair into one subgraph; here each node keeps its own scope so that
-full ranking is one dot product per (user, item) pair, exactly as LightGCN is evaluated.
+shaDow-GNN's link variant (Zeng et al., NeurIPS 2021) joins the two scopes of a pair into one subgraph; here each
+node keeps its own scope so that full ranking is one dot product per (user, item) pair, exactly as LightGCN is
+evaluated.
 """
 from __future__ import annotations
 
