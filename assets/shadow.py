@@ -33,7 +33,7 @@ from assets.node_classification import GROUP as BENCHMARK_GROUP
 from assets.training import ModelArtifacts
 from models.graph.audience import VARIANTS, match_audience
 from models.graph.bipartite import BipartiteGraph, to_homogeneous_edge_index
-from models.graph.ppr import adjacency, forward_push
+from models.graph.ppr import DAMPING, adjacency, forward_push
 from models.graph.scopes import Scopes, receptive_field_sizes
 from models.graph.scopes import ppr_scopes as scopes_from_ppr
 from models.nodeclf.npz_graphs import load_npz_graph
@@ -56,7 +56,7 @@ ShadowSettings = config_class(ShadowRecConfig, "ShadowSettings",
 class PPRScopeSettings(Config):
     """Approximate PPR of every user and item (as shaDow-GNN's scopes); the scope is the top-k list cut by threshold."""
 
-    damping: float = Field(default=0.85, description="c in r = (1 − c)·e_s + c·A·r.")
+    damping: float = Field(default=DAMPING, description="c in r = (1 − c)·e_s + c·A·r.")
     epsilon: float = Field(default=1e-5, description="Residual tolerance per unit of degree.")
     top_k: int = Field(default=32, description="Most nodes per scope (the recommender's subgraph size).")
     threshold: float = Field(default=0.0, description="Keep nodes scoring ≥ threshold × the best non-target score.")
@@ -124,7 +124,7 @@ class AudienceSettings(Config):
     items: list[str] = Field(default=[], description="Raw item ids; empty means the most popular `top_items` items.")
     top_items: int = Field(default=5, description="Items to match when `items` is empty, by training degree.")
     top_n: int = Field(default=100, description="Users kept per item and variant.")
-    damping: float = Field(default=0.85, description="c in r = (1 − c)·e_s + c·A·r.")
+    damping: float = Field(default=DAMPING, description="c in r = (1 − c)·e_s + c·A·r.")
     epsilon: float = Field(default=1e-6, description="Residual tolerance per unit of degree.")
 
 

@@ -10,7 +10,7 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor
 
-from models.graph.ppr import forward_push
+from models.graph.ppr import DAMPING, forward_push
 
 VARIANTS = ("ppr", "ppr_per_degree")
 
@@ -29,7 +29,7 @@ class Audience:
     score: Tensor
 
 
-def match_audience(adj: sp.csr_matrix, num_users: int, seeds: Tensor, top_n: int = 100, damping: float = 0.85,
+def match_audience(adj: sp.csr_matrix, num_users: int, seeds: Tensor, top_n: int = 100, damping: float = DAMPING,
                    epsilon: float = 1e-6) -> Audience:
     """The ``top_n`` users of each seed node's PPR vector, by score and by score per unit of degree.
 

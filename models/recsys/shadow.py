@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from models.eval.ranking import evaluate_full_ranking
 from models.graph.bipartite import BipartiteGraph, to_homogeneous_edge_index
-from models.graph.ppr import adjacency, forward_push
+from models.graph.ppr import DAMPING, adjacency, forward_push
 from models.graph.scopes import GraphIndex, Scopes, SubgraphBatch, isolated_batch, ppr_scopes
 from models.graph.shadow_gnn import ShadowGNN
 from models.recsys.sampling import BPRSampler
@@ -164,7 +164,7 @@ def train_shadow_recommender(graph: BipartiteGraph, scopes: Scopes, config: Shad
 
 
 def recommend_for_new_user(model: ShadowRecommender, graph: BipartiteGraph, item_emb: Tensor, items: Tensor,
-                           k: int = 20, top_k: int = 200, threshold: float = 0.0, damping: float = 0.85,
+                           k: int = 20, top_k: int = 200, threshold: float = 0.0, damping: float = DAMPING,
                            epsilon: float = 1e-5) -> Tensor:
     """Top-``k`` items for a user absent at training time who interacted with ``items`` (1–3 item ids), no retraining.
 
