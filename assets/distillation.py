@@ -85,7 +85,7 @@ def heuristic_scores(context: AssetExecutionContext, config: HeuristicScoresConf
     })
 
 
-class StudentSettings(config_class(RecStudentConfig, "StudentBase", {"epochs": 20})):
+class MlpStudentConfig(config_class(RecStudentConfig, "MlpStudentBaseConfig", {"epochs": 20})):
     """Student training settings, and which heuristic teaches it beside LightGCN."""
 
     heuristic_teacher: str = Field(default="ra", description="A heuristic of heuristic_scores, or '' for none.")
@@ -93,7 +93,7 @@ class StudentSettings(config_class(RecStudentConfig, "StudentBase", {"epochs": 2
 
 @asset(group_name="distillation", kinds={"pytorch"}, code_version=CODE_VERSION,
        deps=[lightgcn_model, heuristic_scores, "id_maps"], automation_condition=AFTER_UPSTREAM_PASSES)
-def mlp_student(context: AssetExecutionContext, config: StudentSettings, warehouse: Warehouse,
+def mlp_student(context: AssetExecutionContext, config: MlpStudentConfig, warehouse: Warehouse,
                 artifacts: ArtifactStore) -> MaterializeResult:
     """Graph-free student in LightGCN's space (item features, a user's own interactions), distilled from it and a heuristic."""
     graph = BipartiteGraph.load(artifacts.path(*TRAIN_GRAPH))

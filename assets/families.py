@@ -48,7 +48,7 @@ def is_baseline(model: str) -> bool:
 def family_asset(family: Family) -> AssetsDefinition:
     """The asset ``<family>_model``: ``family.fit`` on the training graph, its fit and record under ``<family>/``."""
     files = ModelArtifacts(family.name)
-    settings = config_class(family.config_type, f"{family.name.title().replace('_', '')}Config")
+    run_config = config_class(family.config_type, f"{family.name.title().replace('_', '')}ModelConfig")
     kind = "publishable as vectors" if family.publishable else "served by a scorer"
 
     @asset(name=f"{family.name}_model", group_name="training", kinds={"pytorch"},
@@ -56,7 +56,7 @@ def family_asset(family: Family) -> AssetsDefinition:
            automation_condition=AFTER_UPSTREAM_PASSES,
            description=f"{family.name} ({'baseline' if family.baseline else 'recommender'}, {kind}) fitted "
                        "through the recommender contract.")
-    def fitted_family(context: AssetExecutionContext, config: settings, compute: Compute,
+    def fitted_family(context: AssetExecutionContext, config: run_config, compute: Compute,
                       artifacts: ArtifactStore) -> MaterializeResult:
         graph = BipartiteGraph.load(artifacts.path(*TRAIN_GRAPH))
         valid = load_tensors(artifacts.path(*VALID_EDGES))["edge_index"]

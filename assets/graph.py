@@ -38,10 +38,10 @@ from warehouse.id_maps import update_id_maps
 from warehouse.split import SplitConfig, build_split, load_pairs
 
 CODE_VERSION = "graph-1"
-SplitSettings = config_class(SplitConfig, "SplitSettings")
+InteractionSplitConfig = config_class(SplitConfig, "InteractionSplitConfig")
 
 
-class GraphBounds(Config):
+class GraphBoundsConfig(Config):
     """Bounds on the training graph's size and degrees; a graph outside them blocks training."""
 
     min_edges: int = Field(default=1, description="Fewest training edges worth training on.")
@@ -64,7 +64,8 @@ def id_maps(context: AssetExecutionContext, warehouse: Warehouse) -> Materialize
 
 @asset(group_name="graph", kinds={"duckdb"}, code_version=CODE_VERSION, deps=["id_maps", "clean_interactions"],
        automation_condition=AFTER_UPSTREAM_PASSES)
-def interaction_split(context: AssetExecutionContext, config: SplitSettings, warehouse: Warehouse) -> MaterializeResult:
+def interaction_split(context: AssetExecutionContext, config: InteractionSplitConfig,
+                      warehouse: Warehouse) -> MaterializeResult:
     """Train, validation and test (user, item) pairs by the configured split mode."""
     with warehouse.connection() as con:
         stats = build_split(con, from_config(config, SplitConfig))
@@ -123,7 +124,7 @@ GRAPH_CHECKS = {
     specs=[AssetCheckSpec(name, asset="training_graph", description=text, blocking=True)
            for name, text in GRAPH_CHECKS.items()],
 )
-def training_graph_checks(context: AssetCheckExecutionContext, config: GraphBounds, artifacts: ArtifactStore):
+def training_graph_checks(context: AssetCheckExecutionContext, config: GraphBoundsConfig, artifacts: ArtifactStore):
     """Structural checks on the saved training graph and held-out edges."""
     saved = load_tensors(artifacts.path(*TRAIN_GRAPH))  # raw tensors: BipartiteGraph.load would refuse bad ids
     num_users, num_items = int(saved["num_users"]), int(saved["num_items"])

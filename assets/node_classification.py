@@ -36,7 +36,7 @@ class BenchmarkGraphsConfig(Config):
                                 description="Names in <shared>/datasets/gnn_benchmark_npz, or paths to .npz files.")
 
 
-class NodeClassificationSettings(Config):
+class RawlsNodeClassificationConfig(Config):
     """Seeds and epochs of the paper's protocol; every other setting stays the paper's (NodeClassificationConfig)."""
 
     seeds: list[int] = Field(default=list(NodeClassificationConfig.seeds), description="One run per model seed.")
@@ -89,7 +89,7 @@ def _group_loss_plot(results: dict[str, dict[str, ProtocolResult]]) -> str:
 
 
 @asset(group_name=GROUP, kinds={"pytorch"}, code_version=CODE_VERSION, deps=[node_classification_graphs])
-def rawls_node_classification(context: AssetExecutionContext, config: NodeClassificationSettings, compute: Compute,
+def rawls_node_classification(context: AssetExecutionContext, config: RawlsNodeClassificationConfig, compute: Compute,
                               artifacts: ArtifactStore) -> MaterializeResult:
     """Accuracy and degree Bias of GCN, RawlsGCN-Graph and RawlsGCN-Grad per graph (the paper's protocol, per seed)."""
     protocol = dataclasses.replace(NodeClassificationConfig(), seeds=tuple(config.seeds), epochs=config.epochs)

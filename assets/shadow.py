@@ -33,7 +33,7 @@ from assets.node_classification import GROUP as BENCHMARK_GROUP
 from assets.training import ModelArtifacts
 from models.graph.audience import VARIANTS, match_audience
 from models.graph.bipartite import BipartiteGraph, to_homogeneous_edge_index
-from models.graph.ppr import adjacency, forward_push
+from models.graph.ppr import DAMPING, adjacency, forward_push
 from models.graph.scopes import Scopes, receptive_field_sizes
 from models.graph.scopes import ppr_scopes as scopes_from_ppr
 from models.nodeclf.npz_graphs import load_npz_graph
@@ -49,14 +49,14 @@ SCOPES_RECORD = ("shadow", "ppr_scopes.json")
 NODECLF_RESULTS = ("benchmarks", "shadow_node_classification.json")
 AUDIENCE_TABLE = "ppr_audience"
 # Locally (the demo) shaDow trains under a one-minute budget, so that the whole demo stays within minutes on 2 cores.
-ShadowSettings = config_class(ShadowRecConfig, "ShadowSettings",
+ShadowModelConfig = config_class(ShadowRecConfig, "ShadowModelConfig",
                               {"max_train_seconds": 60.0} if environment() == "local" else {})
 
 
-class PPRScopeSettings(Config):
-    """Approximate PPR of every user and item (ALGORITHMS.md §2, §8); the scope is the top-k list cut by threshold."""
+class PPRScopeConfig(Config):
+    """Approximate PPR of every user and item (as shaDow-GNN's scopes); the scope is the top-k list cut by threshold."""
 
-    damping: float = Field(default=0.85, description="c in r = (1 − c)·e_s + c·A·r.")
+    damping: float = Field(default=DAMPING, description="c in r = (1 − c)·e_s + c·A·r.")
     epsilon: float = Field(default=1e-5, description="Residual tolerance per unit of degree.")
     top_k: int = Field(default=32, description="Most nodes per scope (the recommender's subgraph size).")
     threshold: float = Field(default=0.0, description="Keep nodes scoring ≥ threshold × the best non-target score.")
@@ -64,7 +64,7 @@ class PPRScopeSettings(Config):
 
 @asset(group_name="graph", kinds={"numpy"}, code_version=CODE_VERSION, deps=["training_graph"],
        automation_condition=AFTER_UPSTREAM_PASSES)
-def ppr_scopes(context: AssetExecutionContext, config: PPRScopeSettings, artifacts: ArtifactStore) -> MaterializeResult:
+def ppr_scopes(context: AssetExecutionContext, config: PPRScopeConfig, artifacts: ArtifactStore) -> MaterializeResult:
     """Top-k personalized PageRank scope of every user and item; recomputed only when the graph or settings change."""
     key = hashlib.sha256(json.dumps({"graph": read_json(artifacts.path(*GRAPH_RECORD))["fingerprint"],
                                      "settings": config.model_dump()}, sort_keys=True).encode()).hexdigest()
@@ -94,7 +94,7 @@ def ppr_scopes(context: AssetExecutionContext, config: PPRScopeSettings, artifac
 
 @asset(group_name="training", kinds={"pytorch"}, code_version=CODE_VERSION, deps=["training_graph", ppr_scopes],
        automation_condition=AFTER_UPSTREAM_PASSES)
-def shadow_model(context: AssetExecutionContext, config: ShadowSettings, artifacts: ArtifactStore,
+def shadow_model(context: AssetExecutionContext, config: ShadowModelConfig, artifacts: ArtifactStore,
                  compute: Compute) -> MaterializeResult:
     """shaDow-GNN embeddings: a deep GNN on each user's and item's own PPR scope, trained with BPR."""
     graph = BipartiteGraph.load(artifacts.path(*TRAIN_GRAPH))
@@ -118,19 +118,19 @@ def shadow_model(context: AssetExecutionContext, config: ShadowSettings, artifac
     })
 
 
-class AudienceSettings(Config):
+class PPRAudienceConfig(Config):
     """Which items get an audience, how many users each, and the PPR settings."""
 
     items: list[str] = Field(default=[], description="Raw item ids; empty means the most popular `top_items` items.")
     top_items: int = Field(default=5, description="Items to match when `items` is empty, by training degree.")
     top_n: int = Field(default=100, description="Users kept per item and variant.")
-    damping: float = Field(default=0.85, description="c in r = (1 − c)·e_s + c·A·r.")
+    damping: float = Field(default=DAMPING, description="c in r = (1 − c)·e_s + c·A·r.")
     epsilon: float = Field(default=1e-6, description="Residual tolerance per unit of degree.")
 
 
 @asset(group_name="audience", kinds={"duckdb"}, code_version=CODE_VERSION, deps=["training_graph", "id_maps"],
        automation_condition=AFTER_UPSTREAM_PASSES)
-def ppr_audience(context: AssetExecutionContext, config: AudienceSettings, artifacts: ArtifactStore,
+def ppr_audience(context: AssetExecutionContext, config: PPRAudienceConfig, artifacts: ArtifactStore,
                  warehouse: Warehouse) -> MaterializeResult:
     """Top users per item by PPR from the item, plain and degree-normalized, in the warehouse table ppr_audience."""
     graph = BipartiteGraph.load(artifacts.path(*TRAIN_GRAPH))
@@ -166,7 +166,7 @@ def ppr_audience(context: AssetExecutionContext, config: AudienceSettings, artif
     })
 
 
-class ShadowNodeSettings(Config):
+class ShadowNodeClassificationConfig(Config):
     """Models, seeds and epochs of the shaDow node-classification comparison; other settings: ShadowNodeConfig."""
 
     models: list[str] = Field(default=["gcn3", "gcn5", "shadow_sage3", "shadow_sage5", "shadow_gat5"],
@@ -176,7 +176,7 @@ class ShadowNodeSettings(Config):
 
 
 @asset(group_name=BENCHMARK_GROUP, kinds={"pytorch"}, code_version=CODE_VERSION, deps=["node_classification_graphs"])
-def shadow_node_classification(context: AssetExecutionContext, config: ShadowNodeSettings,
+def shadow_node_classification(context: AssetExecutionContext, config: ShadowNodeClassificationConfig,
                                artifacts: ArtifactStore) -> MaterializeResult:
     """Test accuracy of shaDow-GNN on PPR scopes (≤ 200 nodes) against full-graph GCNs of the same depth, per graph."""
     settings = dataclasses.replace(ShadowNodeConfig(), seeds=tuple(config.seeds), epochs=config.epochs)

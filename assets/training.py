@@ -82,12 +82,12 @@ def _recommender_asset(name: str, propagation: str, description: str) -> AssetsD
     """The asset ``<name>_model``: LightGCN with ``propagation`` (see models.graph.propagation), files under ``<name>/``."""
     files, code_version = ModelArtifacts(name), f"{name}-{CODE_VERSION}"
     # Retrains stay compatible with the deployed version through BCT's influence loss unless configured otherwise.
-    settings = config_class(LightGCNConfig, f"{name.capitalize()}Settings",
-                            {"compatibility": "bct", **training_defaults(), "propagation": propagation})
+    run_config = config_class(LightGCNConfig, f"{name.capitalize()}ModelConfig",
+                              {"compatibility": "bct", **training_defaults(), "propagation": propagation})
 
     @asset(name=f"{name}_model", description=description, group_name="training", kinds={"pytorch"},
            code_version=code_version, deps=["training_graph"], automation_condition=AFTER_UPSTREAM_PASSES)
-    def recommender(context: AssetExecutionContext, config: settings, compute: Compute, artifacts: ArtifactStore,
+    def recommender(context: AssetExecutionContext, config: run_config, compute: Compute, artifacts: ArtifactStore,
                     warehouse: Warehouse, feature_store: FeatureStoreResource) -> MaterializeResult:
         graph = BipartiteGraph.load(artifacts.path(*TRAIN_GRAPH))
         valid = load_tensors(artifacts.path(*VALID_EDGES))["edge_index"]

@@ -23,7 +23,7 @@ from warehouse.expectations import run_expectations
 from warehouse.validation import ValidationConfig, quarantine
 
 CODE_VERSION = "validation-1"
-ValidationRules = config_class(ValidationConfig, "ValidationRules")
+ValidationRulesConfig = config_class(ValidationConfig, "ValidationRulesConfig")
 
 # One blocking check per expectation that warehouse.expectations.run_expectations reports, in its order.
 EXPECTATIONS = {
@@ -46,7 +46,7 @@ def _utc_now() -> datetime:
     specs=[AssetCheckSpec(name, asset="raw_interactions", description=text, blocking=True)
            for name, text in EXPECTATIONS.items()],
 )
-def raw_interactions_expectations(context: AssetCheckExecutionContext, config: ValidationRules,
+def raw_interactions_expectations(context: AssetCheckExecutionContext, config: ValidationRulesConfig,
                                   warehouse: Warehouse):
     """Run the great-expectations suite on raw_interactions once and report each expectation as a check."""
     with warehouse.connection() as con:
@@ -69,7 +69,7 @@ def raw_interactions_expectations(context: AssetCheckExecutionContext, config: V
                   deps=["raw_interactions", "raw_items"], automation_condition=AFTER_UPSTREAM_PASSES),
     ],
 )
-def quarantined_interactions(context: AssetExecutionContext, config: ValidationRules, warehouse: Warehouse):
+def quarantined_interactions(context: AssetExecutionContext, config: ValidationRulesConfig, warehouse: Warehouse):
     """Rebuild clean_interactions and rejected_interactions from raw_interactions."""
     started = time.perf_counter()
     with warehouse.connection() as con:

@@ -1,5 +1,6 @@
 """Backward-compatible embedding versions over three generations: cross-version retrieval without a compatibility
-loss, with BCT's influence loss and with the hyperbolic entailment-cone loss (ALGORITHMS.md §5).
+loss, with BCT's influence loss (Shen et al., CVPR 2020) and with the hyperbolic entailment-cone loss (Bui et al.,
+ICML 2025).
 
     python -m benchmarks.compatibility --dataset gowalla [--json FILE] [--max-minutes-per-model M] [--users N]
 

@@ -41,7 +41,7 @@ from benchmarks.common import (
 )
 from models.eval.ranking import evaluate_full_ranking
 from models.graph.bipartite import to_homogeneous_edge_index
-from models.graph.ppr import adjacency, forward_push, power_iteration
+from models.graph.ppr import DAMPING, adjacency, forward_push, power_iteration
 from models.graph.scopes import isolated_batch, ppr_scopes, receptive_field_sizes
 from models.graph.shadow_gnn import activation_megabytes
 from models.nodeclf.npz_graphs import load_npz_graph
@@ -66,7 +66,7 @@ def ppr_part(args, graph) -> dict[str, float]:
     wall, cpu = [], []
     for _ in range(args.ppr_repeats):
         started, cpu_started = time.perf_counter(), time.process_time()
-        ppr = forward_push(adj, targets, 0.85, args.epsilon, args.top_k, workers=args.threads)
+        ppr = forward_push(adj, targets, DAMPING, args.epsilon, args.top_k, workers=args.threads)
         # CPU seconds of all threads: on a machine shared with other jobs the wall time overstates the cost.
         wall.append(time.perf_counter() - started)
         cpu.append(time.process_time() - cpu_started)
@@ -74,7 +74,7 @@ def ppr_part(args, graph) -> dict[str, float]:
     seconds, cpu_seconds = statistics.median(wall), statistics.median(cpu)
     # Error of the kept scores against a converged power iteration, in units of ε·d(v) (the guarantee is < 1).
     checked = targets[:args.ppr_check]
-    exact = power_iteration(adj, checked.numpy(), 0.85, tol=1e-12)
+    exact = power_iteration(adj, checked.numpy(), DAMPING, tol=1e-12)
     degree = np.diff(adj.indptr)
     worst = max(float(((exact[i, ppr.row(i)[0].numpy()] - ppr.row(i)[1].numpy())
                        / (args.epsilon * degree[ppr.row(i)[0].numpy()])).max()) for i in range(checked.numel()))
@@ -150,7 +150,7 @@ def recsys_part(args, graph, valid, test) -> dict[str, float]:
     """shaDow (scopes of every node, trained under the budget) and LightGCN (same budget) on the same split."""
     n = graph.num_users + graph.num_items
     started = time.perf_counter()
-    ppr = forward_push(adjacency(to_homogeneous_edge_index(graph), n), torch.arange(n), 0.85, args.epsilon,
+    ppr = forward_push(adjacency(to_homogeneous_edge_index(graph), n), torch.arange(n), DAMPING, args.epsilon,
                        args.rec_top_k, workers=args.threads)
     scope_seconds = time.perf_counter() - started
     scopes = ppr_scopes(ppr)

@@ -35,6 +35,7 @@ defs = Definitions(
     jobs=[full_retrain, landing_ingest, weekly_retrain, benchmark_graphs],
     schedules=[weekly_retrain_schedule(settings.schedules_running)],
     sensors=[landing_sensor(settings.landing_dir, landing_ingest.name), downstream_automation],
-    # One process for the whole run: the multiprocess executor re-imports torch and dagster per step (STACK.md).
+    # One process for the whole run: the multiprocess executor re-imports torch and dagster per step (measured:
+    # three small steps took 17.7 s that way, 5.0 s in process).
     executor=in_process_executor,
 )

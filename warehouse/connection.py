@@ -12,7 +12,8 @@ import duckdb
 from warehouse.schema import DDL
 
 # I/O goes through DuckDB and Polars directly (not dagster-duckdb-polars): that integration breaks with
-# duckdb 2.x (STACK.md), and the plain clients are all the warehouse needs.
+# duckdb 2.x (it calls the connection's `.arrow()`, which 2.x removed), and the plain clients are all the warehouse
+# needs.
 
 
 def connect(path: str | Path) -> duckdb.DuckDBPyConnection:

@@ -1,7 +1,8 @@
 """Blocking data-quality checks on raw_interactions, one outcome per property, with great-expectations 1.x.
 
-Column-level checks run as GE expectations on small pandas frames pulled from DuckDB (GE cannot validate DuckDB
-through duckdb-engine, STACK.md); schema, duplicates and volume are table-level and run as DuckDB SQL.
+Column-level checks run as GE expectations on small pandas frames pulled from DuckDB (GE 1.x cannot validate DuckDB
+through duckdb-engine: every metric fails because its results are read after the connection is closed); schema,
+duplicates and volume are table-level and run as DuckDB SQL.
 """
 
 from __future__ import annotations
@@ -134,7 +135,8 @@ def _problem_message(entry: dict[str, Any], rule: _Rule, allowed: float) -> str:
 
 
 def _frame(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
-    """Only the columns a check needs, DuckDB -> Polars -> pandas (cheap; see STACK.md)."""
+    """Only the columns a check needs, DuckDB -> Polars -> pandas (cheap: measured about 0.1 s for 5 M rows
+    DuckDB -> Polars and 0.03 s for 1 M rows Polars -> pandas)."""
     return con.sql(sql).pl().to_pandas()
 
 

@@ -1,5 +1,6 @@
 """Cross-version retrieval report of an embedding candidate against its ancestor versions: new users on old
-items, old users on new items, each version on itself, BCT's empirical criterion and update gain (ALGORITHMS.md §5).
+items, old users on new items, each version on itself, BCT's empirical criterion and update gain (Shen et al.,
+CVPR 2020).
 
 The report is a JSON-able dict (what the feature-store gate consumes and the registry stores); a markdown
 rendering of the matrix is for the UI.

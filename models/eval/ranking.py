@@ -191,7 +191,7 @@ def degree_group_metrics(result: RankingResult, groups: Tensor, k: int = 20) -> 
 
 
 def rawls_bias(per_node_loss: Tensor, degree: Tensor) -> float:
-    """RawlsGCN's Bias: sample variance over raw-degree groups of the mean per-node loss (ALGORITHMS.md §1).
+    """RawlsGCN's Bias: sample variance over raw-degree groups of the mean per-node loss (Kang et al., WWW 2022).
 
     Every distinct integer degree is its own group, exactly as the authors' ``Evaluator._get_bias``.
     """

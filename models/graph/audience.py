@@ -1,4 +1,4 @@
-"""PPR audience matching (ALGORITHMS.md §8): for each seed item (or creator), the users closest to it by personalized
+"""PPR audience matching: for each seed item (or creator), the users closest to it by personalized
 PageRank ``r = (1 − c)·e_s + c·A·r``, plain and degree-normalized (``r(v)/d_v``, which does not favour heavy users).
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor
 
-from models.graph.ppr import forward_push
+from models.graph.ppr import DAMPING, forward_push
 
 VARIANTS = ("ppr", "ppr_per_degree")
 
@@ -29,7 +29,7 @@ class Audience:
     score: Tensor
 
 
-def match_audience(adj: sp.csr_matrix, num_users: int, seeds: Tensor, top_n: int = 100, damping: float = 0.85,
+def match_audience(adj: sp.csr_matrix, num_users: int, seeds: Tensor, top_n: int = 100, damping: float = DAMPING,
                    epsilon: float = 1e-6) -> Audience:
     """The ``top_n`` users of each seed node's PPR vector, by score and by score per unit of degree.
 

@@ -69,7 +69,7 @@ def to_homogeneous_edge_index(graph: BipartiteGraph) -> Tensor:
 def normalized_adjacency(graph: BipartiteGraph, self_loops: bool = False) -> Tensor:
     """Symmetric ``D^-1/2 A D^-1/2`` of the bipartite graph as a sparse CSR tensor.
 
-    LightGCN uses it without self-loops (ALGORITHMS.md §7); GCN-style models add them. Isolated nodes get
+    LightGCN (He et al., SIGIR 2020) uses it without self-loops; GCN-style models add them. Isolated nodes get
     zero rows, not NaN.
 
     Shapes:

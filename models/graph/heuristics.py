@@ -2,7 +2,7 @@
 PageRank scores for batches of node pairs, computed from the sparse adjacency of the training graph only.
 
 CN/AA/RA are sparse row products (cost O(Σ min(d_u, d_v)) per batch); PPR is a batched power iteration. Both work
-batch by batch so memory stays bounded by ``batch_size`` rows (ALGORITHMS.md §4 (b), (f)).
+batch by batch so memory stays bounded by ``batch_size`` rows. These are the teachers of EHDM (Qin et al., LoG 2025).
 """
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from models.graph.bipartite import BipartiteGraph
+from models.graph.ppr import DAMPING
 
 HEURISTICS = ("cn", "aa", "ra", "ppr")
 
@@ -80,10 +81,11 @@ def neighbourhood_overlap(adj: sp.csr_array, pairs: Tensor, name: str, batch_siz
     return torch.from_numpy(out.astype(np.float32))
 
 
-def personalized_pagerank(adj: sp.csr_array, pairs: Tensor, alpha: float = 0.15, iterations: int = 20,
+def personalized_pagerank(adj: sp.csr_array, pairs: Tensor, alpha: float = 1.0 - DAMPING, iterations: int = 20,
                           batch_size: int = 256) -> Tensor:
-    """PPR score ``π_u(v)`` of each pair (restart probability ``alpha``) by power iteration on the random walk
-    ``P = D⁻¹A``, for ``batch_size`` distinct sources at a time (a dense ``(batch_size, N)`` block).
+    """PPR score ``π_u(v)`` of each pair (restart probability ``alpha``, default ``1 − DAMPING`` = 0.15) by power
+    iteration on the random walk ``P = D⁻¹A``, for ``batch_size`` distinct sources at a time (a dense
+    ``(batch_size, N)`` block).
 
     Shapes:
         output: ``(P,)`` float32.

@@ -1,8 +1,10 @@
-"""Approximate personalized PageRank for many targets at once: a batched, synchronous forward push (ACL) with the
-residual tolerance ε·d(u), top-k per target, and an exact power iteration to check it against (ALGORITHMS.md §8).
+"""Approximate personalized PageRank for many targets at once: a batched, synchronous forward push (Andersen, Chung
+and Lang, FOCS 2006) with the residual tolerance ε·d(u), top-k per target, and an exact power iteration to check it
+against.
 
-Convention: ``r = (1 − c)·e_s + c·A·r`` with ``A = W·D⁻¹`` column-stochastic and ``c`` the damping (0.85), so the
-teleport probability is ``α = 1 − c``. The graph is undirected: ``adj`` holds both directions of every edge.
+Convention: ``r = (1 − c)·e_s + c·A·r`` with ``A = W·D⁻¹`` column-stochastic and ``c`` the damping
+(:data:`DAMPING`), so the teleport probability is ``α = 1 − c``. The graph is undirected: ``adj`` holds both
+directions of every edge.
 """
 from __future__ import annotations
 
@@ -14,6 +16,11 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from torch import Tensor
+
+# PageRank's damping c (continuation probability; teleport α = 1 − c = 0.15): the value of Brin and Page's PageRank
+# (WWW 1998), kept by shaDow-GNN's PPR scopes (Zeng et al., NeurIPS 2021) and most PPR code. Every PPR default in the
+# package, the assets and the benchmarks reads it from here.
+DAMPING = 0.85
 
 # Dense residual and estimate buffers of one block of targets cost 8 bytes × targets × nodes; blocks are
 # shrunk to stay under this many bytes per worker thread.
@@ -67,7 +74,7 @@ def adjacency(edge_index: Tensor, num_nodes: int) -> sp.csr_matrix:
 
 def _check(adj: sp.csr_matrix, targets: np.ndarray, damping: float, epsilon: float) -> None:
     if not 0.0 < damping < 1.0:
-        raise PPRError(f"damping must lie in (0, 1) (0.85 is the usual value), got {damping}.")
+        raise PPRError(f"damping must lie in (0, 1) ({DAMPING} is the usual value), got {damping}.")
     if epsilon <= 0.0:
         raise PPRError(f"epsilon must be positive (1e-5 or 1e-6 are usual), got {epsilon}.")
     if targets.size and (targets.min() < 0 or targets.max() >= adj.shape[0]):
@@ -144,7 +151,7 @@ class _BlockPush:
 def forward_push(
     adj: sp.csr_matrix,
     targets: Tensor | np.ndarray,
-    damping: float = 0.85,
+    damping: float = DAMPING,
     epsilon: float = 1e-5,
     top_k: int | None = 200,
     block_size: int = 256,
@@ -160,7 +167,7 @@ def forward_push(
     Args:
         adj: ``(N, N)`` symmetric CSR adjacency (:func:`adjacency`).
         targets: ``(T,)`` node ids.
-        damping: ``c``, the continuation probability (default: ``0.85``).
+        damping: ``c``, the continuation probability (default: :data:`DAMPING`, 0.85).
         epsilon: residual tolerance per unit of degree (default: ``1e-5``).
         top_k: nodes kept per target, best first; ``None`` keeps every node with a positive score.
         block_size: targets pushed together (memory: 8 bytes × block × N per thread, capped at 256 MiB).
@@ -192,7 +199,7 @@ def forward_push(
     )
 
 
-def power_iteration(adj: sp.csr_matrix, sources: Tensor | np.ndarray, damping: float = 0.85, tol: float = 1e-12,
+def power_iteration(adj: sp.csr_matrix, sources: Tensor | np.ndarray, damping: float = DAMPING, tol: float = 1e-12,
                     max_iter: int = 10_000) -> np.ndarray:
     """Exact PPR of each source by iterating ``r ← (1 − c)·e_s + c·A·D⁻¹·r`` until the largest change is below
     ``tol`` (float64): the reference the push is checked against.

@@ -1,6 +1,6 @@
 """Propagation matrices for LightGCN-style models: symmetric normalization or its doubly stochastic balancing.
 
-The balanced one is RawlsGCN-Graph carried over to recommendation (ALGORITHMS.md §1): every node gets unit
+The balanced one is RawlsGCN-Graph (Kang et al., WWW 2022) carried over to recommendation: every node gets unit
 row and column sums, so every node weighs the same in the gradient. The bipartite adjacency alone has no
 doubly stochastic scaling when #users ≠ #items (the user rows and the item columns of the user→item block
 would both have to sum to the block's total), so self-loops are added first, as RawlsGCN does.

@@ -1,5 +1,5 @@
-"""shaDow-GNN scopes (ALGORITHMS.md §2): each target's small node set (top-k PPR with the relative threshold, or the
-k-hop neighbourhood with a per-hop budget) and the isolated batch of their node-induced subgraphs.
+"""shaDow-GNN scopes (Zeng et al., NeurIPS 2021): each target's small node set (top-k PPR with the relative
+threshold, or the k-hop neighbourhood with a per-hop budget) and the isolated batch of their node-induced subgraphs.
 
 In a batch every scope is its own subgraph: a node in two scopes is two batch nodes, so scopes never exchange messages.
 """

@@ -1,6 +1,6 @@
 """Sinkhorn–Knopp balancing of a sparse non-negative square matrix into a doubly stochastic one.
 
-Used by RawlsGCN (ALGORITHMS.md §1) to make every node weigh the same in the GCN gradient.
+Used by RawlsGCN (Kang et al., WWW 2022) to make every node weigh the same in the GCN gradient.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 ``torch.sparse.mm`` differentiates ``A @ X`` by building ``Aᵀ`` on every backward pass. For a symmetric
 propagation matrix ``Aᵀ = A``, so the backward is just another product with the same CSR matrix; this is
-what makes a full-graph LightGCN step affordable on a CPU (STACK.md: CSR is ~4x faster than edge lists).
+what makes a full-graph LightGCN step affordable on a CPU (measured on 2 cores, a 70k-node, 1 M-edge graph: a CSR
+adjacency is about 4x faster than an edge list, 1.4 s vs 5.9 s per batch of 8192 with backward).
 """
 from __future__ import annotations
 

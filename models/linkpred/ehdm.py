@@ -1,4 +1,4 @@
-"""EHDM end to end (ALGORITHMS.md §4): one MLP student per heuristic teacher (LLP-D + LLP-R + label loss), no GNN
+"""EHDM end to end (Qin et al., LoG 2025): one MLP student per heuristic teacher (LLP-D + LLP-R + label loss), no GNN
 teacher trained at all, then a learned gate over the frozen students; heuristics come from the training edges only.
 The gate reads the pair's features and its overlap heuristics, or (``GateConfig.inputs = "features"``) the features
 alone, which keeps inference graph-free.

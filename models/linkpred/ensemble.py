@@ -1,4 +1,4 @@
-"""EHDM's ensemble (ALGORITHMS.md §4 (b)): a gate that weights frozen distilled students per node pair, from the
+"""EHDM's ensemble (Qin et al., LoG 2025): a gate that weights frozen distilled students per node pair, from the
 pair's features ``x_u ⊙ x_v`` and (optionally) its heuristic values, trained with BCE on training edges.
 
 With heuristic inputs, as the paper's gate, inference reads the graph (CN/AA/RA of each scored pair); a gate on

@@ -1,4 +1,4 @@
-"""LLP's relational distillation (Guo et al., ICML 2023; ALGORITHMS.md §4 (b)): context sets around anchor nodes,
+"""LLP's relational distillation (Guo et al., ICML 2023; EHDM reuses them): context sets around anchor nodes,
 distribution matching (LLP-D) and rank matching (LLP-R) of student scores against teacher scores.
 """
 from __future__ import annotations

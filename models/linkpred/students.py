@@ -1,6 +1,6 @@
-"""Link prediction with graph-free students (ALGORITHMS.md §4): a node encoder (an MLP, or the same layers with GCN
-propagation for the teacher), an MLP pair predictor on ``h_u ⊙ h_v``, and one full-batch training loop that takes a
-label loss plus optional logit distillation (GLNN-style) and LLP-D/LLP-R against a teacher's scores.
+"""Link prediction with graph-free students (EHDM, Qin et al., LoG 2025): a node encoder (an MLP, or the same
+layers with GCN propagation for the teacher), an MLP pair predictor on ``h_u ⊙ h_v``, and one full-batch training loop
+that takes a label loss plus optional logit distillation (GLNN-style) and LLP-D/LLP-R against a teacher's scores.
 """
 from __future__ import annotations
 
@@ -71,7 +71,7 @@ class LinkSplit:
 
 @dataclass
 class LinkConfig:
-    """Training settings of a link model; defaults follow the EHDM/LLP code (ALGORITHMS.md §4 (c)) except where noted."""
+    """Training settings of a link model; defaults follow the authors' EHDM/LLP code except where noted."""
 
     hidden: int = 256
     layers: int = 2

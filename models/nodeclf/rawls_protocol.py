@@ -1,4 +1,4 @@
-"""Semi-supervised node classification with the RawlsGCN protocol (ALGORITHMS.md §1 (c), (e)).
+"""Semi-supervised node classification with the RawlsGCN protocol (Kang et al., WWW 2022; its code's defaults).
 
 One fixed class-balanced split, full-batch Adam for a fixed number of epochs, test accuracy and degree Bias per seed.
 """
@@ -22,7 +22,8 @@ from models.nodeclf.rawlsgcn import Operand, RawlsGCN, SparseOperand
 
 METHODS = ("gcn", "rawls_graph", "rawls_grad")
 
-# (test accuracy %, Bias) of the authors' code on our .npz files with their protocol, mean over seeds 0–4 (issue 3).
+# (test accuracy %, Bias) of the authors' code (github.com/jiank2/RawlsGCN) run by hand on our .npz files with their
+# protocol, mean over seeds 0–4: measured outside this repository, so they are kept here as constants.
 AUTHORS_REFERENCE = {
     "cora_ml": {"gcn": (78.92, 0.693), "rawls_graph": (77.88, 0.103), "rawls_grad": (78.64, 0.285)},
     "citeseer": {"gcn": (69.66, 0.222), "rawls_graph": (67.80, 0.174), "rawls_grad": (69.46, 0.231)},

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
-from models.graph.ppr import adjacency, forward_push
+from models.graph.ppr import DAMPING, adjacency, forward_push
 from models.graph.scopes import GraphIndex, Scopes, SubgraphBatch, isolated_batch, ppr_scopes
 from models.graph.shadow_gnn import ShadowError, ShadowGNN
 from models.nodeclf.rawls_protocol import NodeSplit, class_balanced_split, normalized_adjacency
@@ -27,7 +27,7 @@ MODEL_NAME = re.compile(r"^(gcn|gcn_res|shadow_(gcn|sage|gat))(\d+)$")
 
 @dataclass(frozen=True)
 class ShadowNodeConfig:
-    """Settings shared by every model of the comparison; the scope settings are shaDow's PPR ones (§2)."""
+    """Settings shared by every model of the comparison; the scope settings are close to shaDow-GNN's PPR configs."""
 
     hidden_channels: int = 64
     dropout: float = 0.5
@@ -38,7 +38,7 @@ class ShadowNodeConfig:
     batch_size: int = 70  # shaDow targets per step (two steps per epoch on 140 training nodes)
     eval_batch_size: int = 256  # scopes per inference batch
     readout: str = "center"  # center+mean trained to lower accuracy on Cora-ML with 140 labels
-    damping: float = 0.85
+    damping: float = DAMPING
     epsilon: float = 1e-5
     top_k: int = 200
     threshold: float = 0.01  # relative to the best non-target score

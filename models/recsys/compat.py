@@ -1,5 +1,6 @@
 """Compatibility losses that train a new embedding version against a deployed (old) one: BCT's influence loss
-and the hyperbolic entailment-cone loss with uncertainty-weighted contrastive alignment (ALGORITHMS.md §5).
+(Shen et al., CVPR 2020) and the hyperbolic entailment-cone loss with uncertainty-weighted contrastive alignment
+(Bui et al., ICML 2025).
 
 Both plug into :func:`models.recsys.training.train_lightgcn` as its ``auxiliary_loss``. Old vectors are indexed by the
 append-only id maps, so row ``k`` of an old table is the same entity as row ``k`` of the new one; ids appended
@@ -100,7 +101,7 @@ class BCTLoss(_FrozenOldVersion):
 class HyperbolicCompatibilityLoss(_FrozenOldVersion):
     r"""Hyperbolic backward-compatible training (`"Learning Along the Arrow of Time: Hyperbolic Geometry for
     Backward-Compatible Representation Learning" <https://arxiv.org/abs/2506.05826>`_, Bui et al., ICML 2025),
-    as specified in ALGORITHMS.md §5.2 (no official code; the alignment weights are a hypothesis).
+    implemented from the paper's text (it has no public code; the alignment weights are our hypothesis).
 
     New and old vectors are lifted to the Lorentz model of curvature :math:`-c` by
     :math:`x = \exp_0(\alpha \bar e)`, :math:`y = \exp_0(\alpha e)`. Each new vector must lie in its old

@@ -2,8 +2,8 @@
 distances, and MERU-style entailment cones (half-aperture, exterior angle), numerically clamped.
 
 Points are stored by their space components ``x`` (shape ``(..., d)``); the time component is implied by the
-hyperboloid constraint ``⟨x, x⟩_L = −1/c`` as ``x_time = sqrt(1/c + ‖x‖²)`` (MERU's convention, ALGORITHMS.md
-§5.2). Points lifted from the origin, ``x = exp_0(v)``, also have a *polar form*: the scaled radius
+hyperboloid constraint ``⟨x, x⟩_L = −1/c`` as ``x_time = sqrt(1/c + ‖x‖²)`` (the convention of MERU, Desai et al.,
+ICML 2023). Points lifted from the origin, ``x = exp_0(v)``, also have a *polar form*: the scaled radius
 ``ρ = √c‖v‖`` (√c times the distance to the origin) and the direction of ``v``. Cones and distances between two
 lifted points depend only on ``(ρ_x, ρ_y, cos θ)``, so the loss computes them from norms and inner products of
 the tangent vectors, a few passes over the data instead of one per operation on the explicit points. Scalar

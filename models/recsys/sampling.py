@@ -1,9 +1,9 @@
 """Vectorized BPR triple sampling: (user, positive item, negative item) for a whole epoch at once.
 
-Follows the LightGCN reference (ALGORITHMS.md §7): as many triples as training interactions, the user
-uniform over users with training items, the positive uniform among the user's items, the negative uniform
-among items the user has not interacted with. Collisions are redrawn in vectorized rounds instead of a
-per-triple Python loop (the reference's sampler is a C++ loop for the same reason).
+Follows the LightGCN reference code (He et al., SIGIR 2020; gusye1234/LightGCN-PyTorch): as many triples as
+training interactions, the user uniform over users with training items, the positive uniform among the user's
+items, the negative uniform among items the user has not interacted with. Collisions are redrawn in vectorized
+rounds instead of a per-triple Python loop (the reference's sampler is a C++ loop for the same reason).
 """
 from __future__ import annotations
 

@@ -3,8 +3,9 @@ pair scores the sum of the Hadamard product of its two vectors, and training is 
 triples whose three scopes form one isolated batch. Users have no id embedding, so an unseen user is embedded from
 its scope alone, with no retraining (:func:`recommend_for_new_user`).
 
-The link variant of §2 joins the two scopes of a pair into one subgraph; here each node keeps its own scope so that
-full ranking is one dot product per (user, item) pair, exactly as LightGCN is evaluated.
+shaDow-GNN's link variant (Zeng et al., NeurIPS 2021) joins the two scopes of a pair into one subgraph; here each
+node keeps its own scope so that full ranking is one dot product per (user, item) pair, exactly as LightGCN is
+evaluated.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from torch import Tensor, nn
 
 from models.eval.ranking import evaluate_full_ranking
 from models.graph.bipartite import BipartiteGraph, to_homogeneous_edge_index
-from models.graph.ppr import adjacency, forward_push
+from models.graph.ppr import DAMPING, adjacency, forward_push
 from models.graph.scopes import GraphIndex, Scopes, SubgraphBatch, isolated_batch, ppr_scopes
 from models.graph.shadow_gnn import ShadowGNN
 from models.recsys.sampling import BPRSampler
@@ -163,7 +164,7 @@ def train_shadow_recommender(graph: BipartiteGraph, scopes: Scopes, config: Shad
 
 
 def recommend_for_new_user(model: ShadowRecommender, graph: BipartiteGraph, item_emb: Tensor, items: Tensor,
-                           k: int = 20, top_k: int = 200, threshold: float = 0.0, damping: float = 0.85,
+                           k: int = 20, top_k: int = 200, threshold: float = 0.0, damping: float = DAMPING,
                            epsilon: float = 1e-5) -> Tensor:
     """Top-``k`` items for a user absent at training time who interacted with ``items`` (1–3 item ids), no retraining.
 

@@ -27,7 +27,7 @@ from models.runtime.checkpoint import load_checkpoint, save_checkpoint
 
 @dataclass
 class LightGCNConfig:
-    """Training settings; defaults are the authors' (ALGORITHMS.md §7) except where noted."""
+    """Training settings; defaults are the LightGCN authors' (He et al., SIGIR 2020) except where noted."""
 
     embedding_dim: int = 64
     num_layers: int = 3

@@ -22,20 +22,20 @@ class _Example:
 
 
 def test_config_class_keeps_dataclass_defaults_and_converts_datetimes():
-    Settings = config_class(_Example, "ExampleSettings", {"steps": 7})
-    config = Settings()
+    ExampleConfig = config_class(_Example, "ExampleConfig", {"steps": 7})
+    config = ExampleConfig()
     assert config.model_dump() == {"mode": "a", "start": "2026-01-05T00:00:00", "cutoff": None, "rate": 0.5,
                                    "steps": 7}
-    assert from_config(Settings(cutoff="2026-02-01T12:00:00"), _Example) == _Example(
+    assert from_config(ExampleConfig(cutoff="2026-02-01T12:00:00"), _Example) == _Example(
         cutoff=datetime(2026, 2, 1, 12), steps=7)
 
 
 def test_config_class_is_usable_as_run_config():
-    Settings = config_class(_Example, "ExampleSettings")
+    ExampleConfig = config_class(_Example, "ExampleConfig")
     seen = []
 
     @asset
-    def example(config: Settings) -> None:
+    def example(config: ExampleConfig) -> None:
         seen.append(from_config(config, _Example))
 
     assert materialize([example], run_config={"ops": {"example": {"config": {"mode": "b", "rate": 0.1}}}}).success

@@ -59,7 +59,7 @@ def test_validation_has_ten_true_negatives_per_edge_and_a_matching_k(cora_slice)
 @pytest.mark.skipif(not (SHARED_NPZ / "cora.npz").is_file(), reason="full-size Cora: shared cora.npz not found")
 def test_full_cora_split_counts():
     split = edge_split("cora", 0)
-    _assert_split_shares(split, 5278)  # Planetoid Cora: undirected edges after symmetrizing (SOURCE.md)
+    _assert_split_shares(split, 5278)  # Planetoid Cora: 5,429 stored entries, 5,278 undirected edges after symmetrizing
     # 20 of 527 test negatives is the same share as 100 of 2630 validation negatives.
     _assert_true_negatives(split, load_npz_graph("cora", folder=SHARED_NPZ), 2630, 527, 100)
 

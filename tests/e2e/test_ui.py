@@ -20,12 +20,13 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium")
-# STACK.md: the flags that let Debian's Chromium render the UI headless in a container without a network.
+# Flags found to let Debian's Chromium package render the UI headless in a container without a network.
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 # Wide enough that the asset graph renders full nodes (names untruncated) rather than its zoomed-out labels.
 WINDOW = "--window-size=9600,5400"  # large enough that the lineage renders every label
-# A background job starts with SIGINT ignored and Dagster copies that onto SIGTERM (STACK.md): reset it before exec.
+# A background job starts with SIGINT ignored and Dagster copies that onto SIGTERM, so `dagster dev` would ignore
+# SIGTERM: reset SIGINT before exec.
 RESET_SIGINT = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
                 "os.execv(sys.argv[1], sys.argv[1:])")
 # Small, but trained long enough for LightGCN to beat the baselines: the champion check blocks publication otherwise.
@@ -146,7 +147,7 @@ def test_a_run_launched_through_graphql_shows_in_the_rendered_lineage(dagster_ui
     for name in ("raw_interactions", "training_graph", "lightgcn_model", "published_embeddings"):
         assert latest_run[name] == [run_id], name
 
-    # A new instance covers the page with a "join the community" dialog until this is sent (STACK.md).
+    # A new instance covers the page with a "join the community" dialog until this mutation is sent.
     assert _graphql(dagster_ui.url, "mutation { setNuxSeen }")["setNuxSeen"] is True
     # The global lineage with every group expanded (the UI keeps expanded group ids in the `expanded` parameter).
     groups = sorted({node["groupName"] for node in nodes})

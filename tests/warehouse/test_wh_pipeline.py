@@ -1,7 +1,7 @@
 """End-to-end warehouse run on a LightGCN-format split: ingest, checks, quarantine, id maps, given split.
 
 On a small folder written here on every run, and on real Gowalla where the shared folder is mounted; Gowalla's counts
-are those of SOURCE.md and the LightGCN paper (29,858 users, 40,981 items, 810,128 / 217,242).
+are those of the LightGCN paper's split (He et al., SIGIR 2020: 29,858 users, 40,981 items, 810,128 / 217,242).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The gnn-benchmark .npz loader: counts on the Cora slice in tests/fixtures, on the shared Cora-ML / Citeseer / Cora
 files when the shared folder is there, and on a hand-made file.
 
-Counts of the shared files are those in their SOURCE.md; the slice's are in tests/fixtures/README.md.
+Counts of the shared files were read from the published gnn-benchmark and Cora-ML .npz files; the slice's are in
+tests/fixtures/README.md.
 """
 
 import numpy as np

@@ -59,7 +59,7 @@ def test_polar_distance_equals_the_distance_of_the_lifted_points_rowwise_and_pai
 
 
 def _meru_oxy_angle(x: torch.Tensor, y: torch.Tensor, c: float) -> torch.Tensor:
-    """MERU's exterior-angle formula on explicit points (ALGORITHMS.md §5.2), the reference for the polar form."""
+    """MERU's exterior-angle formula (Desai et al., ICML 2023) on explicit points, the reference for the polar form."""
     c_inner = c * lorentz_inner(x, y, c)
     numerator = time_component(y, c) + c_inner * time_component(x, c)
     return torch.acos(numerator / (x.norm(dim=-1) * torch.sqrt(c_inner ** 2 - 1)))
