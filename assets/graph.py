@@ -35,7 +35,7 @@ from assets.common import (
 from models.graph.bipartite import BipartiteGraph
 from orchestration.resources import ArtifactStore, Warehouse
 from warehouse.id_maps import update_id_maps
-from warehouse.split import SplitConfig, build_split, load_pairs
+from warehouse.split import SplitConfig, build_split, load_pair_times, load_pairs
 
 CODE_VERSION = "graph-1"
 InteractionSplitConfig = config_class(SplitConfig, "InteractionSplitConfig")
@@ -94,9 +94,11 @@ def training_graph(context: AssetExecutionContext, warehouse: Warehouse, artifac
     """Bipartite training graph and held-out validation/test edges, saved as tensors."""
     with warehouse.connection() as con:
         train, valid, test = (torch.from_numpy(load_pairs(con, part)) for part in ("train", "valid", "test"))
+        train_time = load_pair_times(con, "train")
         num_users, num_items = con.execute(
             "SELECT (SELECT count(*) FROM user_index), (SELECT count(*) FROM item_index)").fetchall()[0]
-    graph = BipartiteGraph(train, int(num_users), int(num_items))
+    graph = BipartiteGraph(train, int(num_users), int(num_items),
+                           None if train_time is None else torch.from_numpy(train_time))
     graph.save(artifacts.path(*TRAIN_GRAPH))
     save_tensors(artifacts.path(*VALID_EDGES), edge_index=valid)
     save_tensors(artifacts.path(*TEST_EDGES), edge_index=test)

@@ -1,4 +1,5 @@
-"""Baselines side by side with LightGCN in one run: popularity, item-kNN and GF-CF against a LightGCN run, with
+"""Baselines side by side with LightGCN in one run: popularity (plain and recency-weighted), item-kNN and GF-CF
+against a LightGCN run, with
 the GF-CF reference script timed on the same machine in the same run.
 
 Protocol: settings are chosen on validation (a carve of the training split); each family is then refitted on the
@@ -6,6 +7,8 @@ whole training split with the chosen setting and scored once on test, with train
 (LightGCN-style Recall@20 and NDCG@20). Seconds are a family's fit plus scoring every test user; peak RSS is the
 process's high-water mark after the family ran (families run in sequence, cheapest first). LightGCN trains on
 the training split less the validation carve, as in its own benchmark, and is scored with both masked.
+``gf_cf_authors`` is GF-CF at the published setting the reference script runs (not chosen on validation): the
+like-for-like row for quality and time against that script.
 
     python -m benchmarks.baselines --dataset gowalla [--json FILE] [--lightgcn-embeddings FILE]
 """
@@ -33,6 +36,7 @@ from benchmarks.common import (
 )
 from models.eval.ranking import evaluate_scores
 from models.graph.bipartite import BipartiteGraph
+from models.recsys.baselines import HALF_LIVES_DAYS
 from models.recsys.contract import Runtime
 from models.recsys.registry import FAMILIES
 from models.recsys.training import LightGCNConfig, train_lightgcn
@@ -42,9 +46,12 @@ K = 20
 # Settings tried on validation; the first of each list is the published default.
 GRIDS = {
     "popularity": [{}],
+    "recent_popularity": [{"half_life_days": days} for days in HALF_LIVES_DAYS],
     "item_knn": [{"neighbours": 100, "shrink": 0.0}, {"neighbours": 50, "shrink": 0.0}, {"neighbours": 200, "shrink": 10.0}],
     "gf_cf": [{"rank": 256, "alpha": 0.3}, {"rank": 256, "alpha": 0.1}, {"rank": 256, "alpha": 0.5}],
 }
+# GF-CF's published Gowalla setting (Shen et al., CIKM 2021), which the reference script runs.
+GFCF_AUTHORS = {"rank": 256, "alpha": 0.3}
 REFERENCE = shared_dir() / "tools" / "gfcf_reference.py"
 
 
@@ -55,26 +62,31 @@ def _evaluate(fitted, graph: BipartiteGraph, heldout: torch.Tensor, masked: torc
     return result.summary()
 
 
-def run_family(name: str, train: BipartiteGraph, valid: torch.Tensor, test: torch.Tensor,
+def run_setting(name: str, config, full: BipartiteGraph, test: torch.Tensor, device: torch.device,
+                valid_recall: float | None = None) -> dict[str, object]:
+    """Fit family ``name`` with ``config`` on ``full`` and score test once; seconds are the fit plus the scoring."""
+    started = time.perf_counter()
+    fitted = FAMILIES[name].fit(full, torch.empty(2, 0, dtype=torch.long), config, Runtime(device=device))
+    test_metrics = _evaluate(fitted, full, test, None, device)
+    seconds = time.perf_counter() - started
+    return {"valid_recall@20": valid_recall, "recall@20": test_metrics[f"recall@{K}"],
+            "ndcg@20": test_metrics[f"ndcg@{K}"], "seconds": seconds, "peak_rss_mb": peak_rss_mb(),
+            "config": str(fitted.config)}
+
+
+def run_family(name: str, train: BipartiteGraph, valid: torch.Tensor, full: BipartiteGraph, test: torch.Tensor,
                device: torch.device) -> dict[str, object]:
-    """Choose ``name``'s setting on validation, refit on train + valid, score test once."""
+    """Choose ``name``'s setting on validation (fit on ``train``), refit on ``full`` (train + valid, with their
+    times), score test once."""
     family = FAMILIES[name]
-    runtime = Runtime(device=device)
     tried = []
     for settings in GRIDS[name]:
         config = family.config_type(**settings)
-        fitted = family.fit(train, valid, config, runtime)
+        fitted = family.fit(train, valid, config, Runtime(device=device))
         tried.append((_evaluate(fitted, train, valid, None, device), config))
         del fitted
     valid_metrics, chosen = max(tried, key=lambda pair: pair[0][f"recall@{K}"])
-    full = BipartiteGraph(torch.cat([train.edge_index, valid], 1), train.num_users, train.num_items)
-    started = time.perf_counter()
-    fitted = family.fit(full, valid, chosen, runtime)
-    test_metrics = _evaluate(fitted, full, test, None, device)
-    seconds = time.perf_counter() - started
-    return {"valid_recall@20": valid_metrics[f"recall@{K}"], "recall@20": test_metrics[f"recall@{K}"],
-            "ndcg@20": test_metrics[f"ndcg@{K}"], "seconds": seconds, "peak_rss_mb": peak_rss_mb(),
-            "config": str(fitted.config)}
+    return run_setting(name, chosen, full, test, device, valid_metrics[f"recall@{K}"])
 
 
 def run_lightgcn(train: BipartiteGraph, valid: torch.Tensor, test: torch.Tensor, device: torch.device,
@@ -103,7 +115,8 @@ def run_reference(dataset: str) -> dict[str, object] | None:
         return None
     folder = shared_dir() / "datasets" / DATASETS[dataset][1]
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, str(REFERENCE), str(folder), "256", "0.3"], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, str(REFERENCE), str(folder), str(GFCF_AUTHORS["rank"]),
+                           str(GFCF_AUTHORS["alpha"])], capture_output=True, text=True,
                           check=True)
     wall = time.perf_counter() - started
     found = re.search(r"recall@20 ([\d.]+) ndcg@20 ([\d.]+) total ([\d.]+)s", done.stdout)
@@ -115,7 +128,7 @@ def run_reference(dataset: str) -> dict[str, object] | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="gowalla", choices=sorted(DATASETS))
-    parser.add_argument("--families", default="popularity,item_knn,gf_cf,lightgcn,reference")
+    parser.add_argument("--families", default="popularity,recent_popularity,item_knn,gf_cf,gf_cf_authors,lightgcn,reference")
     parser.add_argument("--valid-fraction", type=float, default=0.05)
     parser.add_argument("--lightgcn-minutes", type=float, default=10.0)
     parser.add_argument("--lightgcn-embeddings", default=None, help="saved user_emb/item_emb of a LightGCN run")
@@ -124,20 +137,26 @@ def main() -> None:
     parser.add_argument("--json", default=None)
     add_smoke_argument(parser)
     args = apply_smoke(parser.parse_args(), dataset=SMOKE_DATASET, lightgcn_minutes=0.05,
-                       families="popularity,item_knn,gf_cf,lightgcn")
+                       families="popularity,recent_popularity,item_knn,gf_cf,gf_cf_authors,lightgcn")
     device = resolve_device(args.device)
     torch.manual_seed(args.seed)
     train, valid, test = load_dataset(args.dataset, args.valid_fraction, args.seed)
+    # The whole training split (train + the validation carve, with interaction times) for the refit.
+    full, _, full_test = load_dataset(args.dataset, 0.0, args.seed)
+    if full.num_edges != train.num_edges + valid.size(1) or not torch.equal(full_test, test):
+        raise RuntimeError("the training split loaded without a validation carve is not train + valid")
     print(f"{args.dataset}: {train.num_users} users, {train.num_items} items, {train.num_edges} train, "
           f"{valid.size(1)} valid, {test.size(1)} test interactions", flush=True)
     results = {}
     for name in args.families.split(","):
         if name == "reference":
             row = run_reference(args.dataset)
+        elif name == "gf_cf_authors":  # the reference script's setting, not chosen here: like for like with it
+            row = run_setting("gf_cf", FAMILIES["gf_cf"].config_type(**GFCF_AUTHORS), full, test, device)
         elif name == "lightgcn":
             row = run_lightgcn(train, valid, test, device, args.lightgcn_minutes, args.lightgcn_embeddings)
         else:
-            row = run_family(name, train, valid, test, device)
+            row = run_family(name, train, valid, full, test, device)
         if row is not None:
             results[name] = row
             print(f"{name}: {row}", flush=True)

@@ -29,7 +29,7 @@ from warehouse.id_maps import update_id_maps
 from warehouse.ingest import ingest
 from warehouse.paths import shared_dir
 from warehouse.sources import read_source
-from warehouse.split import SplitConfig, build_split, load_pairs
+from warehouse.split import SplitConfig, build_split, load_pair_times, load_pairs
 from warehouse.validation import ValidationConfig, quarantine
 
 T = TypeVar("T")
@@ -75,9 +75,12 @@ def load_dataset_with_items(name: str, valid_fraction: float, seed: int,
     mode = "given" if kind == "lightgcn" else mode or "temporal"
     build_split(con, SplitConfig(mode=mode, valid_fraction=valid_fraction, seed=seed))
     train, valid, test = (torch.from_numpy(load_pairs(con, part)) for part in ("train", "valid", "test"))
+    train_time = load_pair_times(con, "train")
     items_table = item_table(con)
     con.close()
-    return BipartiteGraph(train, stats.users_total, stats.items_total), valid, test, items_table
+    graph = BipartiteGraph(train, stats.users_total, stats.items_total,
+                           None if train_time is None else torch.from_numpy(train_time))
+    return graph, valid, test, items_table
 
 
 def add_lightgcn_arguments(parser: argparse.ArgumentParser, valid_fraction: float) -> None:

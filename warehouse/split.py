@@ -162,6 +162,20 @@ def build_split(con: duckdb.DuckDBPyConnection, cfg: SplitConfig) -> SplitStats:
     return SplitStats(int(train), int(valid), int(test), int(users), int(items), cutoff, valid_cutoff)
 
 
+def load_pair_times(con: duckdb.DuckDBPyConnection, part: str) -> np.ndarray | None:
+    """Seconds since the Unix epoch (float64) of each pair of one part, in :func:`load_pairs`' order; None when
+    any pair has no ts (a given split without times)."""
+    if part not in PARTS:
+        raise SplitError(f"unknown part {part!r}; use one of {PARTS}.")
+    seconds = con.execute(
+        "SELECT epoch(ts) AS s FROM interaction_split WHERE part = $part ORDER BY user_idx, item_idx",
+        {"part": part},
+    ).fetchnumpy()["s"]
+    if np.ma.isMaskedArray(seconds) and seconds.mask.any():
+        return None
+    return np.asarray(seconds, dtype=np.float64)
+
+
 def load_pairs(con: duckdb.DuckDBPyConnection, part: str) -> np.ndarray:
     """The (user_idx, item_idx) pairs of one part as an int64 array of shape (2, n), sorted by user then item."""
     if part not in PARTS:

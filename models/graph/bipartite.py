@@ -19,11 +19,14 @@ class BipartiteGraph:
         edge_index: ``(2, E)`` int64, row 0 user indices in ``[0, num_users)``, row 1 item indices in ``[0, num_items)``.
         num_users: number of users (ID-map size, including users without edges).
         num_items: number of items.
+        edge_time: ``(E,)`` float64 seconds since the Unix epoch of each edge's latest interaction, or None when
+            the source has no time (a given split); families that weigh by recency read it.
     """
 
     edge_index: Tensor
     num_users: int
     num_items: int
+    edge_time: Tensor | None = None
 
     def __post_init__(self) -> None:
         ei = self.edge_index
@@ -33,6 +36,8 @@ class BipartiteGraph:
             raise ValueError(f"user index out of range [0, {self.num_users}) in edge_index")
         if ei.numel() and (ei[1].min() < 0 or ei[1].max() >= self.num_items):
             raise ValueError(f"item index out of range [0, {self.num_items}) in edge_index")
+        if self.edge_time is not None and tuple(self.edge_time.shape) != (ei.size(1),):
+            raise ValueError(f"edge_time must have one entry per edge ({ei.size(1)}), got {tuple(self.edge_time.shape)}")
 
     @property
     def num_edges(self) -> int:
@@ -48,15 +53,16 @@ class BipartiteGraph:
 
     def save(self, path: str | Path) -> None:
         """Write the graph as a dict of tensors and ints."""
-        torch.save(
-            {"edge_index": self.edge_index, "num_users": self.num_users, "num_items": self.num_items}, str(path)
-        )
+        data = {"edge_index": self.edge_index, "num_users": self.num_users, "num_items": self.num_items}
+        if self.edge_time is not None:
+            data["edge_time"] = self.edge_time
+        torch.save(data, str(path))
 
     @classmethod
     def load(cls, path: str | Path) -> BipartiteGraph:
         """Read a graph written by :meth:`save` (no pickled objects: ``weights_only=True``)."""
         data = torch.load(str(path), weights_only=True)
-        return cls(data["edge_index"], int(data["num_users"]), int(data["num_items"]))
+        return cls(data["edge_index"], int(data["num_users"]), int(data["num_items"]), data.get("edge_time"))
 
 
 def to_homogeneous_edge_index(graph: BipartiteGraph) -> Tensor:

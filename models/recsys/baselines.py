@@ -1,7 +1,9 @@
-"""Reference families every champion must beat: most-popular items and item-based k-nearest neighbours.
+"""Reference families every champion must beat: most-popular items (plain and recency-weighted) and item-based
+k-nearest neighbours.
 
-Popularity is a dot product (every user the vector ``[1]``, every item its training count), so it could be
-published as vectors; item-kNN scores ``r_u W`` with a sparse item–item matrix and is served by a scorer.
+Both popularity families are dot products (every user the vector ``[1]``, every item its (weighted) training
+count), so they could be published as vectors; item-kNN scores ``r_u W`` with a sparse item–item matrix and is
+served by a scorer.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor
 
+from models.eval.ranking import evaluate_scores
 from models.graph.bipartite import BipartiteGraph
 from models.recsys.contract import Fitted, Runtime, TrainingRecord, resolved, restore_vectors
 from models.recsys.interactions import dense_rows, interaction_matrix, sparse_from_state, sparse_state, to_torch_csr
@@ -40,6 +43,62 @@ class Popularity:
 
     def restore(self, tensors: Mapping[str, Tensor], config: Mapping[str, Any]) -> Fitted:
         """The saved counts."""
+        return restore_vectors(self.name, tensors, config)
+
+
+# Half-lives tried on validation when none is given: from a day (news, trends) to five years (slow catalogues).
+HALF_LIVES_DAYS = (1.0, 7.0, 30.0, 90.0, 365.0, 1825.0)
+DAY_SECONDS = 86_400.0
+
+
+@dataclass
+class RecentPopularityConfig:
+    """Recency-weighted most popular: an interaction of age ``a`` (from the latest training interaction) counts
+    ``0.5 ** (a / half_life_days)``. 0 chooses the half-life on validation Recall@20 among ``HALF_LIVES_DAYS``."""
+
+    half_life_days: float = 0.0
+
+
+def recency_weighted_counts(graph: BipartiteGraph, half_life_days: float) -> Tensor:
+    """Each item's training interactions weighted by ``0.5 ** (age / half-life)``, shape ``(num_items,)``;
+    plain counts when the graph has no interaction times."""
+    if graph.edge_time is None:
+        return graph.item_degree().double()
+    age_days = (graph.edge_time.max() - graph.edge_time) / DAY_SECONDS
+    weights = torch.exp2(-age_days / half_life_days)
+    return torch.bincount(graph.edge_index[1], weights=weights, minlength=graph.num_items)
+
+
+class RecentPopularity:
+    """Recency-weighted MostPop: ``s_ui = Σ_{(v,i,t)} 0.5 ** ((t_max − t) / h)`` for every user. On a temporal
+    split this is the popularity a user meets at the cut-off, the baseline that plain counts understate."""
+
+    name, config_type, publishable, baseline = "recent_popularity", RecentPopularityConfig, True, True
+
+    def fit(self, graph: BipartiteGraph, valid: Tensor, config: RecentPopularityConfig, runtime: Runtime) -> Fitted:
+        """Weighted counts as one-dimensional vectors; without a half-life, the one with the best validation
+        Recall@20 (@ the item count if smaller; the choice is recorded in the config)."""
+        started = time.perf_counter()
+        half_life, history = config.half_life_days, []
+        if half_life <= 0 and graph.edge_time is not None:
+            if valid.numel() == 0:
+                raise ValueError("recent_popularity chooses its half-life on validation, but there are no validation "
+                                 "interactions; set half_life_days")
+            k = min(20, graph.num_items)
+            for days in HALF_LIVES_DAYS:
+                counts = recency_weighted_counts(graph, days).float()
+                recall = evaluate_scores(lambda users, c=counts: c.repeat(users.numel(), 1), graph, valid,
+                                         ks=(k,)).summary()[f"recall@{k}"]
+                history.append({"half_life_days": days, "valid_recall": recall})
+            half_life = max(history, key=lambda row: row["valid_recall"])["half_life_days"]
+        counts = recency_weighted_counts(graph, half_life).float().unsqueeze(1).to(runtime.device)
+        users = torch.ones(graph.num_users, 1, device=runtime.device)
+        chosen = {**resolved(config), "half_life_days": half_life, "has_time": graph.edge_time is not None}
+        return Fitted(self.name, chosen, TrainingRecord(history=history, seconds=time.perf_counter() - started),
+                      user_emb=users, item_emb=counts)
+
+    def restore(self, tensors: Mapping[str, Tensor], config: Mapping[str, Any]) -> Fitted:
+        """The saved weighted counts."""
         return restore_vectors(self.name, tensors, config)
 
 

@@ -1,8 +1,8 @@
 """Every recommendation family the pipeline fits through the contract, by name: one line per family."""
 from __future__ import annotations
 
-from models.recsys.baselines import ItemKNN, Popularity
+from models.recsys.baselines import ItemKNN, Popularity, RecentPopularity
 from models.recsys.contract import Family
 from models.recsys.graph_filter import GFCF
 
-FAMILIES: dict[str, Family] = {family.name: family for family in (Popularity(), ItemKNN(), GFCF())}
+FAMILIES: dict[str, Family] = {family.name: family for family in (Popularity(), RecentPopularity(), ItemKNN(), GFCF())}

@@ -30,9 +30,10 @@ ALL = [*defs.assets, *defs.asset_checks]
 ASSET_KEYS = {"raw_interactions", "raw_items", "clean_interactions", "rejected_interactions", "id_maps",
               "interaction_split", "training_graph", "lightgcn_model", "rawls_model", "ranking_report",
               "champion_model", "embedding_candidate", "published_embeddings", "ppr_scopes", "shadow_model",
-              "ppr_audience", "heuristic_scores", "mlp_student", "popularity_model", "item_knn_model", "gf_cf_model"}
+              "ppr_audience", "heuristic_scores", "mlp_student", "popularity_model", "recent_popularity_model",
+              "item_knn_model", "gf_cf_model"}
 LIGHTGCN_FAMILY = ("lightgcn", "rawls")
-BASELINES = ("popularity", "item_knn", "gf_cf")
+BASELINES = ("popularity", "recent_popularity", "item_knn", "gf_cf")
 MODELS = (*LIGHTGCN_FAMILY, "student", "shadow", *BASELINES)
 EPOCHS = 30
 TRAINING = {"config": {"epochs": EPOCHS, "eval_every": 3, "lr": 0.01, "batch_size": 1024}}

@@ -4,7 +4,7 @@ no pair in two parts, determinism of the seeded valid share, and clear errors.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import polars as pl
@@ -12,7 +12,7 @@ import pytest
 
 from warehouse.id_maps import update_id_maps
 from warehouse.ingest import ingest
-from warehouse.split import SplitConfig, SplitError, build_split, load_pairs
+from warehouse.split import SplitConfig, SplitError, build_split, load_pair_times, load_pairs
 from warehouse.validation import ValidationConfig, quarantine
 
 NOW = datetime(2026, 3, 10)
@@ -96,6 +96,23 @@ def test_temporal_validation_slice_lies_strictly_between_train_and_test_in_time(
     assert train_last <= stats.valid_cutoff < valid_first <= valid_last <= stats.cutoff < test_first
     assert (stats.train, stats.valid, stats.test) == (6, 2, 3)
     _assert_pairs_unique(con)
+
+
+def test_pair_times_follow_the_pairs_and_are_absent_for_a_given_split(con):
+    _timed(con)
+    build_split(con, SplitConfig(mode="temporal", cutoff=_day(5), valid_fraction=0.5))
+    pairs, seconds = load_pairs(con, "test"), load_pair_times(con, "test")
+    users = dict(con.execute("SELECT idx, raw_id FROM user_index").fetchall())
+    items = dict(con.execute("SELECT idx, raw_id FROM item_index").fetchall())
+    as_days = {(users[u], items[i]): (datetime.fromtimestamp(t, timezone.utc).replace(tzinfo=None) - DAY0).days
+               for (u, i), t in zip(pairs.T.tolist(), seconds)}
+    assert as_days == {("a", "i5"): 6, ("b", "i1"): 7, ("b", "i2"): 6}  # a repeated pair keeps its latest ts
+
+
+def test_given_split_has_no_pair_times(con):
+    _prepare(con, pl.DataFrame(GIVEN, schema=["user_id", "item_id", "split"], orient="row"))
+    build_split(con, SplitConfig(mode="given", valid_fraction=0.5))
+    assert load_pair_times(con, "train") is None
 
 
 def test_temporal_quantile_cutoff(con):
