@@ -36,12 +36,16 @@ class ChampionConfig(Config):
 
     # Only models that train with a compatibility loss against the promoted version can pass the publishing gate
     # retrain after retrain; the graph-free student and shaDow are compared in the report but not eligible by
-    # default. Baselines are not eligible by default either: popularity, the one publishable as vectors, ranks
-    # the same items for everyone in one dimension, so it cannot be compatible with a promoted model's space;
-    # when a baseline wins, the champion check below stops the publish and names it instead.
+    # default. Baselines are not eligible by default either: the popularity families, the ones publishable as
+    # vectors, rank the same items for everyone in one dimension, so a version of theirs cannot stay compatible
+    # with a promoted model's space, and a service that wants "most popular" rarely needs an embedding store for
+    # it. When a baseline wins, the champion check below stops the publish and names it instead. Name
+    # "popularity" or "recent_popularity" here to let one be chosen and published (the check then compares it
+    # with the other baselines).
     models: list[str] = Field(
         default=["lightgcn", "rawls"], description="Models of the ranking report that may be champion; each must "
-                                                   "publish vectors (not item_knn or gf_cf).")
+                                                   "publish vectors (popularity and recent_popularity can; item_knn "
+                                                   "and gf_cf cannot).")
 
     max_bias: float | None = Field(
         default=None, description="Highest degree bias (variance of group Recall@20) a champion may have; "
@@ -132,6 +136,8 @@ def baseline_shortfalls(champion: str, valid: Mapping[str, Mapping[str, float]],
     """One sentence per (baseline, metric) where ``champion`` is not ahead by ``margin`` on validation."""
     shortfalls = []
     for baseline in baselines:
+        if baseline == champion:  # a publishable baseline the policy named, and chose, is compared with the others
+            continue
         for metric in (f"recall@{k}", f"ndcg@{k}"):
             ours, theirs = valid[champion][metric], valid[baseline][metric]
             if not ours > theirs * (1.0 + margin):

@@ -86,6 +86,10 @@ def run_family(name: str, train: BipartiteGraph, valid: torch.Tensor, full: Bipa
         tried.append((_evaluate(fitted, train, valid, None, device), config))
         del fitted
     valid_metrics, chosen = max(tried, key=lambda pair: pair[0][f"recall@{K}"])
+    if len(tried) > 1:
+        print(f"{name}, validation recall@{K} by setting: " + "; ".join(
+            f"{settings} {metrics[f'recall@{K}']:.4f}" for (metrics, _), settings in zip(tried, GRIDS[name])),
+            flush=True)
     return run_setting(name, chosen, full, test, device, valid_metrics[f"recall@{K}"])
 
 

@@ -277,3 +277,19 @@ def test_a_champion_that_loses_to_popularity_is_not_published(make_resources, tm
     assert "published_embeddings" not in materialized
     store = FeatureStore(tmp_path / "feature_store")
     assert store.promoted_version() is None and store.list_versions() == []
+
+
+def test_a_popularity_baseline_named_by_the_policy_is_chosen_and_published(make_resources, tmp_path):
+    resources = make_resources(tmp_path)
+    source = {"source": "files", "path": str(_popularity_only(tmp_path))}
+    policy = {"models": ["lightgcn", "rawls", "popularity", "recent_popularity"]}
+    result = _run(resources, {"ops": {**RUN_CONFIG["ops"], "ingest_source": {"config": source},
+                                      "champion_model": {"config": policy}}})
+
+    assert result.success
+    champion = read_json(Path(resources["artifacts"].root) / Path(*CHAMPION))["model"]
+    assert champion in ("popularity", "recent_popularity")
+    check = {e.check_name: e for e in result.get_asset_check_evaluations()}["champion_beats_baselines"]
+    assert check.passed and check.description == f"{champion} beats every baseline on validation"
+    promoted = FeatureStore(tmp_path / "feature_store").promoted_version()
+    assert promoted is not None and promoted.model == champion and promoted.dim == 1
