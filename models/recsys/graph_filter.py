@@ -6,7 +6,8 @@ Each user's binary training row ``r_u`` is filtered over the normalised item–i
 
 a linear low-pass filter plus ``α`` times an ideal low-pass filter that projects on the top-``k`` right
 singular vectors ``V_k`` of ``R̃ = D_U^-1/2 R D_I^-1/2``. ``P̃`` is never materialised: each user block goes
-through two sparse × dense products with ``R̃`` (torch, so the same code runs on a GPU).
+through two sparse × dense products with ``R̃`` (torch, so the same code runs on a GPU). Both filters live in
+:class:`ItemFilters`, which BSPM (:mod:`models.recsys.bspm`) builds on too.
 """
 from __future__ import annotations
 
