@@ -6,7 +6,8 @@ Each user's binary training row ``r_u`` is filtered over the normalised item–i
 
 a linear low-pass filter plus ``α`` times an ideal low-pass filter that projects on the top-``k`` right
 singular vectors ``V_k`` of ``R̃ = D_U^-1/2 R D_I^-1/2``. ``P̃`` is never materialised: each user block goes
-through two sparse × dense products with ``R̃`` (torch, so the same code runs on a GPU).
+through two sparse × dense products with ``R̃`` (torch, so the same code runs on a GPU). Both filters live in
+:class:`ItemFilters`, which BSPM (:mod:`models.recsys.bspm`) builds on too.
 """
 from __future__ import annotations
 
@@ -54,6 +55,52 @@ def top_singular_vectors(normalized: sp.csr_matrix, rank: int, seed: int) -> np.
     return np.ascontiguousarray(vt.T, dtype=np.float32)
 
 
+class ItemFilters:
+    """The two item–item filters GF-CF and BSPM are built from, applied to dense user rows ``x`` ``(B, I)`` on
+    ``device``: the linear low-pass ``x P̃ = x R̃ᵀ R̃`` and the ideal low-pass ``x Π = x D_I^-1/2 V_k V_kᵀ D_I^1/2``.
+
+    ``P̃`` is never materialised: ``x P̃`` is two sparse × dense products with ``R̃``, right to left.
+    """
+
+    def __init__(self, matrix: sp.csr_matrix, vectors: Tensor | None, device: torch.device) -> None:
+        self.matrix, self.device = matrix, device
+        normalized = normalized_interactions(matrix)
+        self._forward, self._backward = to_torch_csr(normalized, device), to_torch_csr(normalized.T, device)
+        item_degree = np.asarray(matrix.sum(0)).ravel()
+        self._to_spectral = torch.from_numpy(inverse_sqrt(item_degree)).to(device)
+        self._from_spectral = torch.from_numpy(np.sqrt(item_degree).astype(np.float32)).to(device)
+        self._vectors = vectors.to(device) if vectors is not None else None
+
+    @classmethod
+    def fit(cls, graph: BipartiteGraph, rank: int, seed: int, ideal: bool,
+            device: torch.device) -> tuple[ItemFilters, dict[str, Tensor]]:
+        """The filters of the training graph and the state that :meth:`restore` rebuilds them from; the
+        singular vectors are computed only when the ideal filter is used."""
+        matrix = interaction_matrix(graph)
+        state = sparse_state("interactions", matrix)
+        if ideal:
+            state["singular_vectors"] = torch.from_numpy(
+                top_singular_vectors(normalized_interactions(matrix), rank, seed))
+        return cls(matrix, state.get("singular_vectors"), device), state
+
+    @classmethod
+    def restore(cls, state: Mapping[str, Tensor], device: torch.device) -> ItemFilters:
+        """The filters that :meth:`fit` saved as ``state``."""
+        return cls(sparse_from_state("interactions", state), state.get("singular_vectors"), device)
+
+    def rows(self, users: Tensor) -> Tensor:
+        """The binary training rows ``r_u`` of ``users`` ``(B,)``, dense ``(B, I)``."""
+        return dense_rows(self.matrix, users, self.device)
+
+    def linear(self, x: Tensor) -> Tensor:
+        """``x P̃``, shape of ``x``."""
+        return (self._backward @ (self._forward @ x.T)).T
+
+    def ideal(self, x: Tensor) -> Tensor:
+        """``x Π``, shape of ``x``; needs the singular vectors."""
+        return ((x * self._to_spectral) @ self._vectors) @ self._vectors.T * self._from_spectral
+
+
 class GFCF:
     """GF-CF as a recommender family: training-free, scored per user block."""
 
@@ -62,34 +109,23 @@ class GFCF:
     def fit(self, graph: BipartiteGraph, valid: Tensor, config: GFCFConfig, runtime: Runtime) -> Fitted:
         """The singular vectors of the normalised training matrix; everything else is computed when scoring."""
         started = time.perf_counter()
-        matrix = interaction_matrix(graph)
-        state = sparse_state("interactions", matrix)
-        if config.alpha != 0:
-            state["singular_vectors"] = torch.from_numpy(
-                top_singular_vectors(normalized_interactions(matrix), config.rank, config.seed))
-        fitted = self._fitted(matrix, resolved(config), state, runtime.device)
+        filters, state = ItemFilters.fit(graph, config.rank, config.seed, config.alpha != 0, runtime.device)
+        fitted = self._fitted(filters, resolved(config), state)
         fitted.record.seconds = time.perf_counter() - started
         return fitted
 
     def restore(self, tensors: Mapping[str, Tensor], config: Mapping[str, Any]) -> Fitted:
         """The scorer from the saved interactions and singular vectors."""
-        return self._fitted(sparse_from_state("interactions", tensors), dict(config), dict(tensors),
-                            torch.device("cpu"))
+        return self._fitted(ItemFilters.restore(tensors, torch.device("cpu")), dict(config), dict(tensors))
 
-    def _fitted(self, matrix: sp.csr_matrix, config: dict, state: dict[str, Tensor], device: torch.device) -> Fitted:
-        normalized = normalized_interactions(matrix)
-        forward, backward = to_torch_csr(normalized, device), to_torch_csr(normalized.T, device)
+    def _fitted(self, filters: ItemFilters, config: dict, state: dict[str, Tensor]) -> Fitted:
         alpha = float(config["alpha"])
-        item_degree = np.asarray(matrix.sum(0)).ravel()
-        to_spectral = torch.from_numpy(inverse_sqrt(item_degree)).to(device)
-        from_spectral = torch.from_numpy(np.sqrt(item_degree).astype(np.float32)).to(device)
-        vectors = state["singular_vectors"].to(device) if alpha != 0 else None
 
         def score(users: Tensor) -> Tensor:
-            rows = dense_rows(matrix, users, device)  # (B, I)
-            scores = (backward @ (forward @ rows.T)).T  # r_u R̃ᵀ R̃, right to left
-            if vectors is not None:
-                scores += alpha * ((rows * to_spectral) @ vectors) @ vectors.T * from_spectral
+            rows = filters.rows(users)  # (B, I)
+            scores = filters.linear(rows)
+            if alpha != 0:
+                scores += alpha * filters.ideal(rows)
             return scores
 
         return Fitted(self.name, config, TrainingRecord(), scorer=score, state=state)

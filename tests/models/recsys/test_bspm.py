@@ -1,0 +1,103 @@
+"""BSPM scores equal dense matrix polynomials of the same blurring and sharpening steps, and the spec's closed
+forms for the authors' Gowalla and Amazon-Book settings, on a small matrix; a fit survives a save."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from models.graph.bipartite import BipartiteGraph
+from models.recsys.bspm import BSPM, BSPMConfig
+from models.recsys.contract import Runtime
+
+# 7 users × 6 items (as in test_baselines.py); item 5 has no training user, so its normalisation must give 0.
+R = np.array([
+    [1, 0, 1, 1, 1, 0],
+    [0, 1, 0, 0, 1, 0],
+    [1, 1, 1, 0, 0, 0],
+    [1, 1, 0, 0, 0, 0],
+    [1, 0, 0, 0, 1, 0],
+    [0, 0, 0, 1, 1, 0],
+    [1, 0, 1, 0, 1, 0],
+], dtype=np.float64)
+GRAPH = BipartiteGraph(torch.tensor(np.stack(np.nonzero(R)), dtype=torch.long), 7, 6)
+USERS = torch.arange(7)
+RANK = 3  # of a 7 × 6 matrix of rank 5: the projection is unique
+
+
+def _inv_sqrt(d):
+    return np.where(d > 0, 1 / np.sqrt(np.where(d > 0, d, 1)), 0.0)
+
+
+def _filters():
+    """Dense ``P̃ = R̃ᵀR̃`` and ``Π = D_I^-1/2 V_k V_kᵀ D_I^1/2``."""
+    di = R.sum(0)
+    normalized = _inv_sqrt(R.sum(1))[:, None] * R * _inv_sqrt(di)[None, :]
+    top = np.linalg.svd(normalized)[2][:RANK].T
+    return normalized.T @ normalized, _inv_sqrt(di)[:, None] * (top @ top.T) * np.sqrt(di)[None, :]
+
+
+def _scores(**settings):
+    fitted = BSPM().fit(GRAPH, torch.empty(2, 0, dtype=torch.long), BSPMConfig(rank=RANK, **settings), Runtime())
+    return fitted, fitted.score(USERS).numpy()
+
+
+SETTINGS = [
+    {},  # the authors' Gowalla setting: early merge, one RK4 step of 2.5
+    {"sharpen_solver": "euler", "sharpen_steps": 3, "sharpen_time": 1.2, "early_merge": False, "beta": 0.3,
+     "blur_time": 0.5, "blur_steps": 2},
+    {"sharpen_steps": 2, "sharpen_time": 2.2, "early_merge": False, "beta": 0.0},
+]
+
+
+@pytest.mark.parametrize("settings", SETTINGS)
+def test_bspm_equals_dense_matrix_polynomials(settings):
+    config = BSPMConfig(rank=RANK, **settings)
+    p, ideal = _filters()
+    eye = np.eye(6)
+    h_blur, h_sharpen = config.blur_time / config.blur_steps, config.sharpen_time / config.sharpen_steps
+    order = {"euler": 1, "rk4": 4}[config.sharpen_solver]
+    blur_step = (1 - h_blur) * eye + h_blur * p  # Euler on dx/dt = x(P̃ − I)
+    sharpen_step = sum(np.linalg.matrix_power(-h_sharpen * p, j) / math.factorial(j) for j in range(order + 1))
+    blurred = R @ np.linalg.matrix_power(blur_step, config.blur_steps)
+    merged = config.beta * (R @ ideal)
+    sharpen = np.linalg.matrix_power(sharpen_step, config.sharpen_steps)
+    expected = (blurred + merged) @ sharpen if config.early_merge else blurred @ sharpen + merged
+    _, scores = _scores(**settings)
+    assert np.isfinite(scores).all()
+    np.testing.assert_allclose(scores, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_bspm_defaults_are_the_spec_closed_form_for_gowalla():
+    p, ideal = _filters()
+    polynomial = np.eye(6) - 2.5 * p + 3.125 * p @ p - 2.6042 * p @ p @ p + 1.6276 * np.linalg.matrix_power(p, 4)
+    _, scores = _scores()
+    np.testing.assert_allclose(scores, (R @ p + 0.2 * R @ ideal) @ polynomial, atol=1e-4)
+
+
+def test_bspm_late_merge_without_ideal_is_the_spec_closed_form_for_amazon_book():
+    p, _ = _filters()
+    step = np.eye(6) - 1.1 * p + 0.605 * p @ p - 0.22183 * p @ p @ p + 0.061004 * np.linalg.matrix_power(p, 4)
+    _, scores = _scores(sharpen_steps=2, sharpen_time=2.2, early_merge=False, beta=0.0)
+    np.testing.assert_allclose(scores, R @ p @ step @ step, atol=1e-4)
+
+
+@pytest.mark.parametrize("settings", SETTINGS[:2])
+def test_a_saved_bspm_fit_restores_the_same_scores(tmp_path, settings):
+    fitted, scores = _scores(**settings)
+    torch.save(fitted.tensors(), tmp_path / "fit.pt")
+    restored = BSPM().restore(torch.load(tmp_path / "fit.pt", weights_only=True), fitted.config)
+    np.testing.assert_allclose(restored.score(USERS).numpy(), scores, rtol=1e-6, atol=1e-7)
+    assert restored.config == fitted.config
+
+
+@pytest.mark.parametrize("settings,message", [
+    ({"sharpen_steps": 0}, "sharpen_steps must be an integer >= 1"),
+    ({"blur_steps": 1.5}, "blur_steps must be an integer >= 1"),
+    ({"sharpen_time": -1.0}, "sharpen_time must be >= 0"),
+    ({"sharpen_solver": "dopri5"}, "sharpen_solver must be one of"),
+    ({"rank": 0}, "rank must be >= 1 when beta != 0"),
+])
+def test_a_bad_bspm_config_says_what_is_wrong(settings, message):
+    with pytest.raises(ValueError, match=message):
+        BSPMConfig(**settings)
