@@ -7,21 +7,8 @@ import torch
 from models.graph.bipartite import BipartiteGraph
 from models.recsys.contract import Runtime
 from models.recsys.registry import FAMILIES
+from tests.models.recsys.small_matrix import EDGES, GRAPH, USERS, R, inv_sqrt
 
-# 7 users × 6 items with no tied neighbours at the pruning boundary; item 5 has no training user (its
-# normalisation must give 0, not NaN).
-R = np.array([
-    [1, 0, 1, 1, 1, 0],
-    [0, 1, 0, 0, 1, 0],
-    [1, 1, 1, 0, 0, 0],
-    [1, 1, 0, 0, 0, 0],
-    [1, 0, 0, 0, 1, 0],
-    [0, 0, 0, 1, 1, 0],
-    [1, 0, 1, 0, 1, 0],
-], dtype=np.float64)
-EDGES = torch.tensor(np.stack(np.nonzero(R)), dtype=torch.long)
-GRAPH = BipartiteGraph(EDGES, 7, 6)
-USERS = torch.arange(7)
 DAY = 86_400.0
 # Interaction ages in days (edge order of EDGES): the latest is 0 days old.
 AGES = np.arange(EDGES.size(1), dtype=np.float64)[::-1] % 9
@@ -31,10 +18,6 @@ TIMED = BipartiteGraph(EDGES, 7, 6, torch.from_numpy(1.7e9 - AGES * DAY))
 def _fit(name, **settings):
     family = FAMILIES[name]
     return family.fit(GRAPH, torch.empty(2, 0, dtype=torch.long), family.config_type(**settings), Runtime())
-
-
-def _inv_sqrt(d):
-    return np.where(d > 0, 1 / np.sqrt(np.where(d > 0, d, 1)), 0.0)
 
 
 def test_popularity_scores_every_user_by_training_degree():
@@ -96,10 +79,10 @@ def test_item_knn_equals_dense_pruned_cosine(neighbours, shrink):
 @pytest.mark.parametrize("alpha", [0.0, 0.3])
 def test_gf_cf_equals_dense_filter(alpha):
     du, di = R.sum(1), R.sum(0)
-    normalized = _inv_sqrt(du)[:, None] * R * _inv_sqrt(di)[None, :]
+    normalized = inv_sqrt(du)[:, None] * R * inv_sqrt(di)[None, :]
     _, _, vt = np.linalg.svd(normalized)
     top = vt[:3].T  # rank 3 of a 7 × 6 matrix
-    ideal = (R * _inv_sqrt(di)) @ top @ top.T * np.sqrt(di)
+    ideal = (R * inv_sqrt(di)) @ top @ top.T * np.sqrt(di)
     expected = R @ normalized.T @ normalized + alpha * ideal
     fitted = _fit("gf_cf", rank=3, alpha=alpha)
     scores = fitted.score(USERS).numpy()

@@ -6,35 +6,19 @@ import numpy as np
 import pytest
 import torch
 
-from models.graph.bipartite import BipartiteGraph
 from models.recsys.bspm import BSPM, BSPMConfig
 from models.recsys.contract import Runtime
+from tests.models.recsys.small_matrix import GRAPH, USERS, R, inv_sqrt
 
-# 7 users × 6 items (as in test_baselines.py); item 5 has no training user, so its normalisation must give 0.
-R = np.array([
-    [1, 0, 1, 1, 1, 0],
-    [0, 1, 0, 0, 1, 0],
-    [1, 1, 1, 0, 0, 0],
-    [1, 1, 0, 0, 0, 0],
-    [1, 0, 0, 0, 1, 0],
-    [0, 0, 0, 1, 1, 0],
-    [1, 0, 1, 0, 1, 0],
-], dtype=np.float64)
-GRAPH = BipartiteGraph(torch.tensor(np.stack(np.nonzero(R)), dtype=torch.long), 7, 6)
-USERS = torch.arange(7)
 RANK = 3  # of a 7 × 6 matrix of rank 5: the projection is unique
-
-
-def _inv_sqrt(d):
-    return np.where(d > 0, 1 / np.sqrt(np.where(d > 0, d, 1)), 0.0)
 
 
 def _filters():
     """Dense ``P̃ = R̃ᵀR̃`` and ``Π = D_I^-1/2 V_k V_kᵀ D_I^1/2``."""
     di = R.sum(0)
-    normalized = _inv_sqrt(R.sum(1))[:, None] * R * _inv_sqrt(di)[None, :]
+    normalized = inv_sqrt(R.sum(1))[:, None] * R * inv_sqrt(di)[None, :]
     top = np.linalg.svd(normalized)[2][:RANK].T
-    return normalized.T @ normalized, _inv_sqrt(di)[:, None] * (top @ top.T) * np.sqrt(di)[None, :]
+    return normalized.T @ normalized, inv_sqrt(di)[:, None] * (top @ top.T) * np.sqrt(di)[None, :]
 
 
 def _scores(**settings):
