@@ -22,14 +22,14 @@ import models  # noqa: F401  (sets OMP_WAIT_POLICY before torch starts)
 from assets.champion import CHAMPION
 from assets.common import RANKING_REPORT
 from benchmarks.common import DATASETS, EARLIEST, add_smoke_argument, print_table, write_json
-from benchmarks.reliability_pipeline import config_fields, run
+from benchmarks.reliability_pipeline import TRAINING, run
+from benchmarks.reliability_pipeline import run_config as pipeline_run_config
 from orchestration.jobs import full_retrain
 from warehouse.paths import shared_dir
 
-# A demo just large enough, and training just long enough, for LightGCN to beat the baselines, so that the smoke
-# run goes as far as publishing (the end-to-end tests use the same).
+# A demo just large enough, with the reliability suite's training (long enough for LightGCN to beat the
+# baselines), that the smoke run goes as far as publishing.
 SMOKE_SHAPE = {"demo_users": 400, "demo_items": 200}
-SMOKE_TRAINING = {"epochs": 30, "eval_every": 3, "lr": 0.01, "batch_size": 1024}
 
 
 def run_config(dataset: str, smoke: bool) -> dict:
@@ -40,15 +40,12 @@ def run_config(dataset: str, smoke: bool) -> dict:
     else:
         kind, folder = DATASETS[dataset]
         ingest = {"source": kind, "path": str(shared_dir() / "datasets" / folder)}
-    ops = {"ingest_source": {"config": ingest}}
+    config = pipeline_run_config(ingest, TRAINING if smoke else None)
     if dataset in EARLIEST:
         rules = {"earliest_ts": EARLIEST[dataset].isoformat()}
-        ops.update({name: {"config": rules} for name in ("raw_interactions_expectations", "quarantined_interactions")})
-    if smoke:
-        ops.update({name: {"config": {k: v for k, v in SMOKE_TRAINING.items() if k in config_fields(name)}}
-                    for name in ("lightgcn_model", "rawls_model")})
-        ops["shadow_model"] = {"config": {"epochs": 1}}
-    return {"ops": ops, "loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+        config["ops"].update({name: {"config": rules}
+                              for name in ("raw_interactions_expectations", "quarantined_interactions")})
+    return config
 
 
 def main() -> None:

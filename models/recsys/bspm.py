@@ -31,8 +31,7 @@ SOLVER_ORDERS = {"euler": 1, "rk4": 4}
 @dataclass
 class BSPMConfig:
     """The authors' Gowalla setting (their README: ``--solver_shr rk4 --K_s 1 --T_s 2.5 --final_sharpening True
-    --idl_beta 0.2 --factor_dim 448``; blurring and the ideal filter at their defaults, one Euler step of time 1),
-    as docs/ALGORITHMS.md Part II §3(c) records it."""
+    --idl_beta 0.2 --factor_dim 448``; blurring and the ideal filter at their defaults, one Euler step of time 1)."""
 
     blur_time: float = 1.0  # T_b; one Euler step of time 1 gives x_b = r_u P̃ exactly
     blur_steps: int = 1  # K_b, Euler steps of blur_time / blur_steps
@@ -85,8 +84,8 @@ class BSPM:
     """BSPM as a recommender family: a blurring and a sharpening ODE over ``P̃``, solved per user block.
 
     The sharpening is the solver's discretisation, not the ODE's exact solution ``e^{−T_s P̃}``: the authors'
-    code takes fixed torchdiffeq steps, and the published numbers depend on them (docs/ALGORITHMS.md Part II
-    §3(b), §3(f)). At the Gowalla default, one RK4 step of ``T_s = 2.5``, every score is the closed form of §3(b)
+    code takes fixed torchdiffeq steps, and the published numbers depend on them. At the Gowalla default, one RK4
+    step of ``T_s = 2.5``, every score is the closed form
 
         s_u = (r_u P̃ + 0.2 r_u Π) (I − 2.5 P̃ + 3.125 P̃² − 2.6042 P̃³ + 1.6276 P̃⁴),
 
