@@ -40,12 +40,12 @@ class ChampionConfig(Config):
     # vectors, rank the same items for everyone in one dimension, so a version of theirs cannot stay compatible
     # with a promoted model's space, and a service that wants "most popular" rarely needs an embedding store for
     # it. When a baseline wins, the champion check below stops the publish and names it instead. Name
-    # "popularity" or "recent_popularity" here to let one be chosen and published (the check then compares it
-    # with the other baselines).
+    # "popularity", "recent_popularity" or "gf_cf_factors" (GF-CF as vectors) here to let one be chosen and
+    # published (the check then compares it with the other baselines).
     models: list[str] = Field(
         default=["lightgcn", "rawls"], description="Models of the ranking report that may be champion; each must "
-                                                   "publish vectors (popularity and recent_popularity can; item_knn "
-                                                   "and gf_cf cannot).")
+                                                   "publish vectors (popularity, recent_popularity and "
+                                                   "gf_cf_factors can; item_knn and gf_cf cannot).")
 
     max_bias: float | None = Field(
         default=None, description="Highest degree bias (variance of group Recall@20) a champion may have; "

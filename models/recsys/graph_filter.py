@@ -8,6 +8,15 @@ a linear low-pass filter plus ``α`` times an ideal low-pass filter that project
 singular vectors ``V_k`` of ``R̃ = D_U^-1/2 R D_I^-1/2``. ``P̃`` is never materialised: each user block goes
 through two sparse × dense products with ``R̃`` (torch, so the same code runs on a GPU). Both filters live in
 :class:`ItemFilters`, which BSPM (:mod:`models.recsys.bspm`) builds on too.
+
+:class:`GFCFFactors` publishes the same filter as user and item vectors, so that it can be versioned and served by a
+dot product like any embedding model: with ``R̃ = U Σ Vᵀ``, ``P̃ = V Σ² Vᵀ``, and keeping the top ``m`` singular
+triplets gives
+
+    s_u ≈ [r_u V_m Σ_m²,  α r_u D_I^-1/2 V_k] · [V_m,  D_I^1/2 V_k]ᵀ
+
+vectors of ``m + k`` dimensions whose only loss against the full filter is the linear part's spectrum below the
+``m``-th singular value (the ideal part is exact).
 """
 from __future__ import annotations
 
@@ -23,7 +32,7 @@ from scipy.sparse.linalg import svds
 from torch import Tensor
 
 from models.graph.bipartite import BipartiteGraph
-from models.recsys.contract import Fitted, Runtime, TrainingRecord, resolved
+from models.recsys.contract import Fitted, Runtime, TrainingRecord, resolved, restore_vectors
 from models.recsys.interactions import (
     dense_rows,
     interaction_matrix,
@@ -44,15 +53,22 @@ class GFCFConfig:
     seed: int = 2020  # start vector of the Lanczos iteration
 
 
-def top_singular_vectors(normalized: sp.csr_matrix, rank: int, seed: int) -> np.ndarray:
-    """The top-``rank`` right singular vectors of ``normalized`` as ``(num_items, rank)`` float32.
+def truncated_svd(normalized: sp.csr_matrix, rank: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The top-``rank`` singular values of ``normalized`` in descending order ``(rank,)`` and their right singular
+    vectors ``(num_items, rank)``, float32.
 
-    scipy's ``svds`` (ARPACK) replaces the authors' SVDLIBC: ``V_k V_kᵀ`` depends neither on the vectors' order
-    nor on their signs. ``rank`` is capped below the matrix's smaller side, as ARPACK requires.
+    scipy's ``svds`` (ARPACK) replaces the authors' SVDLIBC: the filters depend neither on the vectors' signs nor
+    (once sorted) on their order. ``rank`` is capped below the matrix's smaller side, as ARPACK requires.
     """
     rank = min(rank, min(normalized.shape) - 1)
-    _, _, vt = svds(normalized, k=rank, random_state=seed)
-    return np.ascontiguousarray(vt.T, dtype=np.float32)
+    _, values, vt = svds(normalized, k=rank, random_state=seed)
+    order = np.argsort(-values, kind="stable")
+    return values[order].astype(np.float32), np.ascontiguousarray(vt[order].T, dtype=np.float32)
+
+
+def top_singular_vectors(normalized: sp.csr_matrix, rank: int, seed: int) -> np.ndarray:
+    """The top-``rank`` right singular vectors of ``normalized`` as ``(num_items, rank)`` float32."""
+    return truncated_svd(normalized, rank, seed)[1]
 
 
 class ItemFilters:
@@ -129,3 +145,39 @@ class GFCF:
             return scores
 
         return Fitted(self.name, config, TrainingRecord(), scorer=score, state=state)
+
+
+@dataclass
+class GFCFFactorsConfig(GFCFConfig):
+    """GF-CF's setting plus ``factor_rank``, the singular triplets that carry the linear filter into the vectors."""
+
+    factor_rank: int = 1024  # m; the published vectors have m + rank dimensions (m alone when alpha is 0)
+
+
+class GFCFFactors:
+    """GF-CF as user and item vectors (publishable): one truncated SVD, no scoring-time graph."""
+
+    name, config_type, publishable, baseline = "gf_cf_factors", GFCFFactorsConfig, True, True
+
+    def fit(self, graph: BipartiteGraph, valid: Tensor, config: GFCFFactorsConfig, runtime: Runtime) -> Fitted:
+        """``[r_u V_m Σ_m², α r_u D_I^-1/2 V_k]`` per user and ``[V_m, D_I^1/2 V_k]`` per item."""
+        started = time.perf_counter()
+        matrix = interaction_matrix(graph)
+        values, vectors = truncated_svd(normalized_interactions(matrix), max(config.factor_rank, config.rank),
+                                        config.seed)
+        linear = vectors[:, :config.factor_rank]
+        user_parts, item_parts = [matrix @ (linear * values[:config.factor_rank] ** 2)], [linear]
+        if config.alpha != 0:
+            ideal = vectors[:, :config.rank]
+            item_degree = np.asarray(matrix.sum(0)).ravel()
+            user_parts.append(config.alpha * (matrix @ (ideal * inverse_sqrt(item_degree)[:, None])))
+            item_parts.append(ideal * np.sqrt(item_degree).astype(np.float32)[:, None])
+        fitted = Fitted(self.name, resolved(config), TrainingRecord(),
+                        user_emb=torch.from_numpy(np.hstack(user_parts).astype(np.float32)),
+                        item_emb=torch.from_numpy(np.hstack(item_parts).astype(np.float32)))
+        fitted.record.seconds = time.perf_counter() - started
+        return fitted
+
+    def restore(self, tensors: Mapping[str, Tensor], config: Mapping[str, Any]) -> Fitted:
+        """The fit from its saved vectors."""
+        return restore_vectors(self.name, tensors, config)

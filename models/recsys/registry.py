@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from models.recsys.baselines import ItemKNN, Popularity, RecentPopularity
 from models.recsys.contract import Family
-from models.recsys.graph_filter import GFCF
+from models.recsys.graph_filter import GFCF, GFCFFactors
 
-FAMILIES: dict[str, Family] = {family.name: family for family in (Popularity(), RecentPopularity(), ItemKNN(), GFCF())}
+FAMILIES: dict[str, Family] = {family.name: family for family in (
+    Popularity(), RecentPopularity(), ItemKNN(), GFCF(), GFCFFactors())}

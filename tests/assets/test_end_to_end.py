@@ -31,9 +31,9 @@ ASSET_KEYS = {"raw_interactions", "raw_items", "clean_interactions", "rejected_i
               "interaction_split", "training_graph", "lightgcn_model", "rawls_model", "ranking_report",
               "champion_model", "embedding_candidate", "published_embeddings", "ppr_scopes", "shadow_model",
               "ppr_audience", "heuristic_scores", "mlp_student", "popularity_model", "recent_popularity_model",
-              "item_knn_model", "gf_cf_model"}
+              "item_knn_model", "gf_cf_model", "gf_cf_factors_model"}
 LIGHTGCN_FAMILY = ("lightgcn", "rawls")
-BASELINES = ("popularity", "recent_popularity", "item_knn", "gf_cf")
+BASELINES = ("popularity", "recent_popularity", "item_knn", "gf_cf", "gf_cf_factors")
 MODELS = (*LIGHTGCN_FAMILY, "student", "shadow", *BASELINES)
 EPOCHS = 30
 TRAINING = {"config": {"epochs": EPOCHS, "eval_every": 3, "lr": 0.01, "batch_size": 1024}}

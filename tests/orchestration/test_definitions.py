@@ -23,6 +23,7 @@ ASSETS = {
     "shadow_node_classification": "benchmark_graphs",
     "popularity_model": "training", "recent_popularity_model": "training", "item_knn_model": "training",
     "gf_cf_model": "training",
+    "gf_cf_factors_model": "training",
 }
 RECOMMENDATION = {name for name, group in ASSETS.items() if group != "benchmark_graphs"}
 # Roots (ingest) have nothing upstream to wait for; the benchmarks run on demand, in their own job.
@@ -100,9 +101,10 @@ def test_recommenders_keep_their_own_artifacts_and_code_versions(specs):
     assert ModelArtifacts("lightgcn").checkpoint != ModelArtifacts("rawls").checkpoint
     upstream = {dep.asset_key.to_user_string() for dep in specs["ranking_report"].deps}
     assert upstream == {"lightgcn_model", "rawls_model", "mlp_student", "shadow_model", "popularity_model",
-                        "recent_popularity_model", "item_knn_model", "gf_cf_model"}
-    baselines = ("popularity", "recent_popularity", "item_knn", "gf_cf")
-    assert len({specs[f"{model}_model"].code_version for model in baselines}) == 4
+                        "recent_popularity_model", "item_knn_model", "gf_cf_model",
+                        "gf_cf_factors_model"}
+    baselines = ("popularity", "recent_popularity", "item_knn", "gf_cf", "gf_cf_factors")
+    assert len({specs[f"{model}_model"].code_version for model in baselines}) == len(baselines)
 
 
 def test_benchmarks_default_to_the_papers_protocol():

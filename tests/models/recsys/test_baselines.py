@@ -1,5 +1,5 @@
-"""Popularity (plain and recency-weighted), item-kNN and GF-CF scores equal dense hand computations on a small
-matrix, and survive a save."""
+"""Popularity (plain and recency-weighted), item-kNN and GF-CF (as a scorer and as published factors) scores equal
+dense hand computations on a small matrix, and survive a save."""
 import numpy as np
 import pytest
 import torch
@@ -90,9 +90,29 @@ def test_gf_cf_equals_dense_filter(alpha):
     np.testing.assert_allclose(scores, expected, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["popularity", "recent_popularity", "item_knn", "gf_cf"])
+@pytest.mark.parametrize("alpha", [0.0, 0.3])
+def test_gf_cf_factors_at_full_rank_equal_the_filter(alpha):
+    # R̃ has rank 5 here (item 5 has no user), so 5 singular triplets carry the whole linear filter.
+    factors = _fit("gf_cf_factors", rank=3, alpha=alpha, factor_rank=5)
+    assert factors.has_vectors and factors.user_emb.shape == (7, 5 + (3 if alpha else 0))
+    np.testing.assert_allclose(factors.score(USERS).numpy(), _fit("gf_cf", rank=3, alpha=alpha).score(USERS).numpy(),
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_gf_cf_factors_truncate_only_the_linear_filter():
+    du, di = R.sum(1), R.sum(0)
+    normalized = inv_sqrt(du)[:, None] * R * inv_sqrt(di)[None, :]
+    _, values, vt = np.linalg.svd(normalized)
+    linear = R @ vt[:2].T @ np.diag(values[:2] ** 2) @ vt[:2]  # the top 2 of 5 singular triplets
+    ideal = (R * inv_sqrt(di)) @ vt[:3].T @ vt[:3] * np.sqrt(di)
+    factors = _fit("gf_cf_factors", rank=3, alpha=0.3, factor_rank=2)
+    np.testing.assert_allclose(factors.score(USERS).numpy(), linear + 0.3 * ideal, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(linear, R @ normalized.T @ normalized, atol=1e-3)  # the truncation is a real loss
+
+
+@pytest.mark.parametrize("name", ["popularity", "recent_popularity", "item_knn", "gf_cf", "gf_cf_factors"])
 def test_a_saved_fit_restores_the_same_scores(tmp_path, name):
-    fitted = _fit(name, **({"rank": 3} if name == "gf_cf" else {}))
+    fitted = _fit(name, **({"rank": 3} if name.startswith("gf_cf") else {}))
     torch.save(fitted.tensors(), tmp_path / "fit.pt")
     restored = FAMILIES[name].restore(torch.load(tmp_path / "fit.pt", weights_only=True), fitted.config)
     torch.testing.assert_close(restored.score(USERS), fitted.score(USERS))
