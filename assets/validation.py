@@ -1,5 +1,6 @@
 """Validation stage: blocking great-expectations checks on raw_interactions, then the quarantine that splits
-raw rows into clean_interactions and rejected_interactions (each rejected row with its reason).
+raw rows into clean_interactions and rejected_interactions (each rejected row with its reason). Both read their
+bounds from the one `validation` resource.
 """
 
 import time
@@ -17,13 +18,12 @@ from dagster import (
     multi_asset_check,
 )
 
-from assets.common import AFTER_UPSTREAM_PASSES, config_class, from_config
-from orchestration.resources import Warehouse
+from assets.common import AFTER_UPSTREAM_PASSES
+from orchestration.resources import ValidationRules, Warehouse
 from warehouse.expectations import run_expectations
-from warehouse.validation import ValidationConfig, quarantine
+from warehouse.validation import quarantine
 
-CODE_VERSION = "validation-1"
-ValidationRulesConfig = config_class(ValidationConfig, "ValidationRulesConfig")
+CODE_VERSION = "validation-2"
 
 # One blocking check per expectation that warehouse.expectations.run_expectations reports, in its order.
 EXPECTATIONS = {
@@ -46,11 +46,11 @@ def _utc_now() -> datetime:
     specs=[AssetCheckSpec(name, asset="raw_interactions", description=text, blocking=True)
            for name, text in EXPECTATIONS.items()],
 )
-def raw_interactions_expectations(context: AssetCheckExecutionContext, config: ValidationRulesConfig,
+def raw_interactions_expectations(context: AssetCheckExecutionContext, validation: ValidationRules,
                                   warehouse: Warehouse):
     """Run the great-expectations suite on raw_interactions once and report each expectation as a check."""
     with warehouse.connection() as con:
-        outcomes = run_expectations(con, from_config(config, ValidationConfig), _utc_now())
+        outcomes = run_expectations(con, validation.rules(), _utc_now())
     for outcome in outcomes:
         yield AssetCheckResult(
             check_name=outcome.check_name, asset_key="raw_interactions", passed=outcome.passed,
@@ -69,11 +69,11 @@ def raw_interactions_expectations(context: AssetCheckExecutionContext, config: V
                   deps=["raw_interactions", "raw_items"], automation_condition=AFTER_UPSTREAM_PASSES),
     ],
 )
-def quarantined_interactions(context: AssetExecutionContext, config: ValidationRulesConfig, warehouse: Warehouse):
+def quarantined_interactions(context: AssetExecutionContext, validation: ValidationRules, warehouse: Warehouse):
     """Rebuild clean_interactions and rejected_interactions from raw_interactions."""
     started = time.perf_counter()
     with warehouse.connection() as con:
-        result = quarantine(con, from_config(config, ValidationConfig), _utc_now())
+        result = quarantine(con, validation.rules(), _utc_now())
     context.log.info(f"kept {result.clean_rows} rows, rejected {result.rejected_rows}: {result.by_reason}")
     yield MaterializeResult(asset_key="clean_interactions", metadata={
         "dagster/row_count": result.clean_rows, "seconds": time.perf_counter() - started,
