@@ -1,6 +1,6 @@
-"""Validation stage: blocking great-expectations checks on raw_interactions, then the quarantine that splits
-raw rows into clean_interactions and rejected_interactions (each rejected row with its reason). Both read their
-bounds from the one `validation` resource.
+"""Validation stage: great-expectations checks on raw_interactions (blocking, but for two that only warn), then
+the quarantine that splits raw rows into clean_interactions and rejected_interactions (each rejected row with its
+reason). Both read their bounds from the one `validation` resource.
 """
 
 import time
@@ -25,7 +25,7 @@ from warehouse.validation import quarantine
 
 CODE_VERSION = "validation-2"
 
-# One blocking check per expectation that warehouse.expectations.run_expectations reports, in its order.
+# One check per expectation that warehouse.expectations.run_expectations reports, in its order.
 EXPECTATIONS = {
     "interactions_have_expected_schema": "Columns and DuckDB types are exactly the raw schema.",
     "interactions_have_no_null_ids": "user_id and item_id are present.",
@@ -42,8 +42,14 @@ def _utc_now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
+# Findings that warn without stopping the pipeline: the quarantine keeps one copy of each duplicate, so extra copies
+# cannot reach training, and a change of volume is worth a look but is no defect of the rows (each row rule still
+# blocks). Non-blocking as well as WARN, so that the automation's wait for blocking checks ignores them too.
+WARN_ONLY = {"interactions_duplicate_rate_within_bound", "interactions_volume_change_within_bound"}
+
+
 @multi_asset_check(
-    specs=[AssetCheckSpec(name, asset="raw_interactions", description=text, blocking=True)
+    specs=[AssetCheckSpec(name, asset="raw_interactions", description=text, blocking=name not in WARN_ONLY)
            for name, text in EXPECTATIONS.items()],
 )
 def raw_interactions_expectations(context: AssetCheckExecutionContext, validation: ValidationRules,
@@ -54,7 +60,8 @@ def raw_interactions_expectations(context: AssetCheckExecutionContext, validatio
     for outcome in outcomes:
         yield AssetCheckResult(
             check_name=outcome.check_name, asset_key="raw_interactions", passed=outcome.passed,
-            severity=AssetCheckSeverity.ERROR, description=outcome.details.get("message", outcome.description),
+            severity=AssetCheckSeverity.WARN if outcome.check_name in WARN_ONLY else AssetCheckSeverity.ERROR,
+            description=outcome.details.get("message", outcome.description),
             metadata=outcome.details,
         )
 

@@ -72,3 +72,19 @@ def test_a_bound_set_once_moves_the_check_and_the_quarantine(tmp_path, make_reso
     assert failed == ["interactions_timestamps_in_range"]
     assert _run(resources, ["clean_interactions", "rejected_interactions"]).success
     assert _rejected(resources["warehouse"].path) == {"ts_before_start": BEFORE_2000}
+
+
+def test_duplicates_warn_without_stopping_the_quarantine(tmp_path, make_resources):
+    resources = make_resources(tmp_path)
+    # 50 distinct interactions, 5 of them twice: 5 duplicates of 55 rows (9%), above the 1% bound.
+    pairs = [(f"u{i}", f"i{i % 7}") for i in range(50)]
+    rows = pairs + pairs[:5]
+    pl.DataFrame({"user_id": [u for u, _ in rows], "item_id": [i for _, i in rows],
+                  "ts": [datetime(2026, 1, 1)] * len(rows)}).write_parquet(tmp_path / "dups.parquet")
+    result = _run(resources, ["raw_interactions", "raw_items", "clean_interactions", "rejected_interactions"],
+                  {"source": "files", "path": str(tmp_path / "dups.parquet")})
+    assert result.success
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    failed = {name: e.severity.value for name, e in evaluations.items() if not e.passed}
+    assert failed == {"interactions_duplicate_rate_within_bound": "WARN"}
+    assert _rejected(resources["warehouse"].path) == {"duplicate": 5}
