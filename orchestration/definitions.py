@@ -25,13 +25,12 @@ from orchestration.sensors import downstream_automation, landing_sensor
 from orchestration.settings import load_settings
 
 settings = load_settings()
+ASSETS = [ingest_source, quarantined_interactions, id_maps, interaction_split, training_graph, heuristic_scores,
+          *RECOMMENDERS.values(), ranking_report, champion_model, embedding_candidate, published_embeddings,
+          node_classification_graphs, rawls_node_classification, ppr_scopes, ppr_audience, shadow_node_classification]
 
 defs = Definitions(
-    assets=catalogued([ingest_source, quarantined_interactions, id_maps, interaction_split, training_graph, heuristic_scores,
-            *RECOMMENDERS.values(), ranking_report, champion_model, embedding_candidate,
-            published_embeddings,
-            node_classification_graphs, rawls_node_classification, ppr_scopes, ppr_audience,
-            shadow_node_classification], settings),
+    assets=catalogued(ASSETS, settings),
     asset_checks=[raw_interactions_expectations, training_graph_checks, champion_beats_baselines,
                   compatibility_report_check],
     resources=build_resources(settings),
