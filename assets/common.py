@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import torch
-from dagster import AutomationCondition, Config
+from dagster import AutomationCondition, Config, ConfigurableResource
 from matplotlib.figure import Figure
 from pydantic import Field, create_model
 
@@ -38,9 +38,10 @@ RANKING_REPORT = ("reports", "ranking_report.json")
 GRAPH_RECORD = ("graph", "graph.json")
 
 
-def config_class(source: type, name: str, overrides: Mapping[str, Any] | None = None) -> type[Config]:
-    """A Dagster ``Config`` with the fields and defaults of the dataclass ``source``, some defaults replaced
-    by ``overrides`` (the environment's).
+def config_class(source: type, name: str, overrides: Mapping[str, Any] | None = None,
+                 base: type[Config | ConfigurableResource] = Config) -> type:
+    """A Dagster ``Config`` (or, with ``base``, a ``ConfigurableResource`` subclass) with the fields and defaults of
+    the dataclass ``source``, some defaults replaced by ``overrides`` (the environment's).
 
     The package dataclass stays the one place where defaults live. Dagster config has no datetime or
     Literal type, so datetimes become ISO strings and Literals plain strings (``source`` validates them).
@@ -56,10 +57,12 @@ def config_class(source: type, name: str, overrides: Mapping[str, Any] | None = 
         elif typing.get_origin(kind) is Literal:
             kind = str
         fields[field.name] = (kind, Field(default=default))
-    return create_model(name, __base__=Config, __doc__=f"Run config of {source.__name__}.", **fields)
+    # A resource base documents itself (the UI shows it); a plain Config says which dataclass it mirrors.
+    doc = f"Run config of {source.__name__}." if base is Config else base.__doc__
+    return create_model(name, __base__=base, __doc__=doc, **fields)
 
 
-def from_config(config: Config, target: type[T]) -> T:
+def from_config(config: Config | ConfigurableResource, target: type[T]) -> T:
     """The dataclass ``target`` built from a :func:`config_class` config (ISO strings back to datetimes)."""
     hints = typing.get_type_hints(target)
     values = config.model_dump()

@@ -27,6 +27,7 @@ from assets.common import (
 )
 from assets.recommenders import RECOMMENDERS
 from assets.training import ModelArtifacts
+from assets.version_table import versions_table
 from assets.versions import dense_raw_ids, version_vectors
 from feature_store import VersionMeta
 from feature_store.gate import gate_and_promote
@@ -116,5 +117,5 @@ def published_embeddings(context: AssetExecutionContext, artifacts: ArtifactStor
     return MaterializeResult(metadata={
         "model": promoted.model, "version_id": candidate_id, "promoted_version": promoted.version_id,
         "parent_version": promoted.parent_id or "", "users": promoted.n_users, "items": promoted.n_items,
-        "dim": promoted.dim, "versions_total": len(store.list_versions()),
+        "dim": promoted.dim, "versions_total": len(store.list_versions()), "versions": versions_table(store),
     })

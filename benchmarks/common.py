@@ -41,8 +41,6 @@ SMOKE_DATASET = "smoke"
 SMOKE_DEMO = DemoConfig(seed=7, n_users=300, n_items=150)
 # Names of the node-classification graphs that smoke runs find in their synthetic folder (see smoke_npz_dir).
 SMOKE_NPZ_GRAPHS = ("cora_ml", "citeseer", "cora")
-# ml-latest-small starts in 1996, before the validation default's earliest timestamp (2000).
-EARLIEST = {"movielens": datetime(1995, 1, 1)}
 # The gnn-benchmark node-classification graphs (Cora-ML, Citeseer, Cora) by bare name.
 NPZ_DIR = shared_dir() / NPZ_FOLDER
 
@@ -69,8 +67,7 @@ def load_dataset_with_items(name: str, valid_fraction: float, seed: int,
         interactions, items = read_source(kind, shared_dir() / "datasets" / folder)
     con = connect(":memory:")
     ingest(con, interactions, items, source=name, content_key=name)
-    validation = ValidationConfig(**({"earliest_ts": EARLIEST[name]} if name in EARLIEST else {}))
-    quarantine(con, validation, datetime.now(timezone.utc).replace(tzinfo=None))
+    quarantine(con, ValidationConfig(), datetime.now(timezone.utc).replace(tzinfo=None))
     stats = update_id_maps(con)
     mode = "given" if kind == "lightgcn" else mode or "temporal"
     build_split(con, SplitConfig(mode=mode, valid_fraction=valid_fraction, seed=seed))

@@ -16,7 +16,7 @@ from dagster import AssetSelection, DagsterInstance, ExecuteInProcessResult, mat
 from feature_store import FeatureStore
 from feature_store.layout import ITEMS_FILE, USERS_FILE
 from orchestration.definitions import defs
-from orchestration.resources import ArtifactStore, Compute, FeatureStoreResource, Warehouse
+from orchestration.resources import ArtifactStore, Compute, FeatureStoreResource, ValidationRules, Warehouse
 
 ALL = [*defs.assets, *defs.asset_checks]
 # A full retrain in seconds on 2 cores, yet long enough that LightGCN beats the baselines on validation: the
@@ -37,6 +37,7 @@ def resources(root: Path) -> dict:
         "artifacts": ArtifactStore(root=str(root / "artifacts")),
         "compute": Compute(device="cpu"),
         "feature_store": FeatureStoreResource(root=str(root / "feature_store")),
+        "validation": ValidationRules(),
     }
 
 

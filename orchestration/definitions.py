@@ -16,23 +16,25 @@ from assets.node_classification import node_classification_graphs, rawls_node_cl
 from assets.recommenders import RECOMMENDERS
 from assets.shadow import ppr_audience, ppr_scopes, shadow_node_classification
 from assets.validation import quarantined_interactions, raw_interactions_expectations
+from orchestration.catalog import catalogued
+from orchestration.embedding_jobs import OPERATOR_JOBS
 from orchestration.jobs import benchmark_graphs, full_retrain, landing_ingest, weekly_retrain, weekly_retrain_schedule
 from orchestration.resources import build_resources
+from orchestration.retract import retract_ingest_job
 from orchestration.sensors import downstream_automation, landing_sensor
 from orchestration.settings import load_settings
 
 settings = load_settings()
+ASSETS = [ingest_source, quarantined_interactions, id_maps, interaction_split, training_graph, heuristic_scores,
+          *RECOMMENDERS.values(), ranking_report, champion_model, embedding_candidate, published_embeddings,
+          node_classification_graphs, rawls_node_classification, ppr_scopes, ppr_audience, shadow_node_classification]
 
 defs = Definitions(
-    assets=[ingest_source, quarantined_interactions, id_maps, interaction_split, training_graph, heuristic_scores,
-            *RECOMMENDERS.values(), ranking_report, champion_model, embedding_candidate,
-            published_embeddings,
-            node_classification_graphs, rawls_node_classification, ppr_scopes, ppr_audience,
-            shadow_node_classification],
+    assets=catalogued(ASSETS, settings),
     asset_checks=[raw_interactions_expectations, training_graph_checks, champion_beats_baselines,
                   compatibility_report_check],
     resources=build_resources(settings),
-    jobs=[full_retrain, landing_ingest, weekly_retrain, benchmark_graphs],
+    jobs=[full_retrain, landing_ingest, weekly_retrain, benchmark_graphs, retract_ingest_job, *OPERATOR_JOBS],
     schedules=[weekly_retrain_schedule(settings.schedules_running)],
     sensors=[landing_sensor(settings.landing_dir, landing_ingest.name), downstream_automation],
     # One process for the whole run: the multiprocess executor re-imports torch and dagster per step (measured:

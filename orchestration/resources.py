@@ -1,5 +1,5 @@
-"""The four resources every asset works through: the DuckDB warehouse, the artifact folder, the compute
-settings and the feature store. Assets never hold paths or devices of their own; these resources do.
+"""The resources every asset works through: the DuckDB warehouse, the artifact folder, the compute settings, the
+feature store and the validation rules. Assets never hold paths, devices or thresholds of their own; these do.
 """
 
 from __future__ import annotations
@@ -13,10 +13,12 @@ import torch
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field, PrivateAttr
 
+from assets.common import config_class, from_config
 from feature_store.store import FeatureStore
 from models.runtime.machine import DeviceError, resolve_device
 from orchestration.settings import Settings
 from warehouse.connection import connect
+from warehouse.validation import ValidationConfig
 
 PRECISIONS = ("fp32",)
 LAUNCHERS = ("inprocess", "torchrun", "k8s")
@@ -114,9 +116,24 @@ class FeatureStoreResource(ConfigurableResource):
         return FeatureStore(self.root)
 
 
+class _ValidationRulesBase(ConfigurableResource):
+    """The bounds of the row rules, read by both the blocking expectations on raw_interactions and the quarantine,
+    so the two can never disagree; set them once under `resources: validation: config:` (earliest_ts is an ISO
+    date-time)."""
+
+    def rules(self) -> ValidationConfig:
+        """The rules as the warehouse package's ValidationConfig."""
+        return from_config(self, ValidationConfig)
+
+
+# The fields and defaults come from warehouse.validation.ValidationConfig, the one place they are written.
+ValidationRules = config_class(ValidationConfig, "ValidationRules", base=_ValidationRulesBase)
+
+
 def build_resources(settings: Settings) -> dict[str, ConfigurableResource]:
     """The resources of one environment, under the keys the assets ask for."""
     return {
+        "validation": ValidationRules(),
         "warehouse": Warehouse(path=settings.warehouse_path),
         "artifacts": ArtifactStore(root=settings.artifacts_root),
         "compute": Compute(device=settings.device),

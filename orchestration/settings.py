@@ -39,6 +39,10 @@ class Settings:
     landing_dir: str
     device: str  # auto | cpu | cuda (GRAPHREC_DEVICE); auto picks cuda when one is available
     schedules_running: bool  # the weekly retrain starts switched on only in prod
+    # Where the UI's code references point: the repository's web address (GRAPHREC_CODE_URL) and branch
+    # (GRAPHREC_CODE_BRANCH); without an address they name the local files.
+    code_url: str | None = None
+    code_branch: str = "main"
 
 
 # Local runs train on the small demo set: a larger step and batch reach the plateau of validation Recall@20 in
@@ -66,6 +70,8 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
     """Settings for GRAPHREC_ENV (local or prod) from `environ`."""
     env = environment(environ)
     device = environ.get("GRAPHREC_DEVICE", "auto")
+    code = {"code_url": environ.get("GRAPHREC_CODE_URL") or None,
+            "code_branch": environ.get("GRAPHREC_CODE_BRANCH", "main")}
     if env == "local":
         data_dir = Path(environ.get("GRAPHREC_DATA_DIR", REPO_ROOT / "data")).expanduser()
         return Settings(
@@ -76,6 +82,7 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
             landing_dir=str(data_dir / "landing"),
             device=device,
             schedules_running=False,
+            **code,
         )
     missing = [name for name in PROD_VARIABLES.values() if not environ.get(name)]
     if missing:
@@ -83,6 +90,6 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
             f"GRAPHREC_ENV=prod needs {', '.join(missing)}; set each to the location it names (see README)."
         )
     return Settings(
-        env=env, device=device, schedules_running=True,
+        env=env, device=device, schedules_running=True, **code,
         **{field: environ[name] for field, name in PROD_VARIABLES.items()},
     )

@@ -22,8 +22,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def make_resources() -> Callable[..., dict]:
-    """Factory: the four graphrec resources under `root` (the warehouse file may be placed elsewhere)."""
-    from orchestration.resources import ArtifactStore, Compute, FeatureStoreResource, Warehouse
+    """Factory: the graphrec resources under `root` (the warehouse file may be placed elsewhere), validation rules at
+    their defaults."""
+    from orchestration.resources import ArtifactStore, Compute, FeatureStoreResource, ValidationRules, Warehouse
 
     def make(root: Path, warehouse: Path | None = None) -> dict:
         return {
@@ -31,6 +32,7 @@ def make_resources() -> Callable[..., dict]:
             "artifacts": ArtifactStore(root=str(root / "artifacts")),
             "compute": Compute(device="cpu"),
             "feature_store": FeatureStoreResource(root=str(root / "feature_store")),
+            "validation": ValidationRules(),
         }
 
     return make

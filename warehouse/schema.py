@@ -37,6 +37,8 @@ INGEST_LOG: dict[str, str] = {
     "rows_added": "BIGINT",
     "rows_total": "BIGINT",
 }
+# user_index and item_index: the dense index of each raw id (append-only).
+ID_MAP: dict[str, str] = {"raw_id": "VARCHAR", "idx": "BIGINT"}
 INTERACTION_SPLIT: dict[str, str] = {
     "user_idx": "BIGINT",
     "item_idx": "BIGINT",
@@ -59,7 +61,7 @@ DDL: list[str] = [
     _create("rejected_interactions", REJECTED_INTERACTIONS),
     *(
         f"CREATE TABLE IF NOT EXISTS {entity}_index "
-        "(raw_id VARCHAR PRIMARY KEY, idx BIGINT NOT NULL UNIQUE)"
+        f"(raw_id {ID_MAP['raw_id']} PRIMARY KEY, idx {ID_MAP['idx']} NOT NULL UNIQUE)"
         for entity in ("user", "item")
     ),
     _create("interaction_split", INTERACTION_SPLIT),

@@ -24,7 +24,9 @@ DEFAULT_WEIGHT = 1.0  # a NULL weight means "no strength given": an ordinary, un
 class ValidationConfig:
     """Bounds for the row rules (quarantine) and the blocking expectations."""
 
-    earliest_ts: datetime = datetime(2000, 1, 1)
+    # The Unix epoch: public data sets reach back to the 1990s (MovieLens to 1995-96), whereas a timestamp before
+    # 1970 is almost always a wrongly parsed or negative epoch value. Future timestamps are rejected against `now`.
+    earliest_ts: datetime = datetime(1970, 1, 1)
     min_weight: float = 0.0
     max_weight: float = 1e6
     max_duplicate_rate: float = 0.01

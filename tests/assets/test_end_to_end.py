@@ -18,6 +18,7 @@ from dagster import DagsterInstance, materialize
 from assets.champion import CHAMPION, choose_champion
 from assets.common import RANKING_REPORT, read_json
 from assets.training import ModelArtifacts
+from assets.version_table import VERSIONS_SCHEMA
 from feature_store import FeatureStore
 from orchestration.definitions import defs
 from orchestration.jobs import full_retrain
@@ -91,6 +92,14 @@ def test_metadata_holds_counts_and_metrics(demo):
     assert "sinkhorn_iterations" not in meta["lightgcn_model"]
     assert "data:image/png;base64," in meta["training_graph"]["degree_distribution"]
     assert meta["published_embeddings"]["promoted_version"] == meta["published_embeddings"]["version_id"]
+
+
+def test_published_embeddings_lists_the_versions(demo):
+    table = demo.metadata["published_embeddings"]["versions"]
+    assert table.schema == VERSIONS_SCHEMA
+    served = demo.metadata["published_embeddings"]["version_id"].value
+    assert [(r.data["version_id"], r.data["status"], r.data["gate"], r.data["n_users"]) for r in table.records] == [
+        (served, "promoted", "passed", 400)]
 
 
 def test_ranking_report_compares_both_models_per_degree_group(demo):

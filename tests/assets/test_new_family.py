@@ -50,7 +50,7 @@ SCRIPT = textwrap.dedent("""
     from feature_store import FeatureStore
     from orchestration.definitions import defs
     from orchestration.jobs import full_retrain
-    from orchestration.resources import ArtifactStore, Compute, FeatureStoreResource, Warehouse
+    from orchestration.resources import ArtifactStore, Compute, FeatureStoreResource, ValidationRules, Warehouse
 
     root = Path(sys.argv[1])
     training = {"config": {"epochs": 30, "eval_every": 3, "lr": 0.01, "batch_size": 1024}}
@@ -58,7 +58,8 @@ SCRIPT = textwrap.dedent("""
         [*defs.assets, *defs.asset_checks], selection=full_retrain.selection, instance=DagsterInstance.ephemeral(),
         resources={"warehouse": Warehouse(path=str(root / "warehouse.duckdb")),
                    "artifacts": ArtifactStore(root=str(root / "artifacts")), "compute": Compute(device="cpu"),
-                   "feature_store": FeatureStoreResource(root=str(root / "feature_store"))},
+                   "feature_store": FeatureStoreResource(root=str(root / "feature_store")),
+                   "validation": ValidationRules()},
         run_config={"ops": {"ingest_source": {"config": {"demo_users": 400, "demo_items": 200}},
                             "lightgcn_model": training, "rawls_model": training,
                             "champion_model": {"config": {"models": ["lightgcn_twin"]}}}},

@@ -26,7 +26,7 @@ ROWS = [
     ("c", "x", None, 1.0, None, "null_ts"),
     ("c", "y", None, 1.0, "train", None),  # given-split rows may lack ts
     ("d", "x", datetime(2026, 3, 1), 1.0, None, "ts_in_future"),
-    ("d", "y", datetime(1999, 12, 31), 1.0, None, "ts_before_start"),
+    ("d", "y", datetime(1969, 12, 31), 1.0, None, "ts_before_start"),
     ("e", "x", T, NAN, None, "weight_not_finite"),
     ("e", "y", T, INF, None, "weight_not_finite"),
     ("f", "x", T, -1.0, None, "weight_out_of_range"),
@@ -77,7 +77,7 @@ def test_unknown_items_only_checked_when_items_exist(con):
 def test_rebuild_replaces_previous_result(con):
     _load(con)
     quarantine(con, ValidationConfig(), NOW)
-    again = quarantine(con, ValidationConfig(earliest_ts=datetime(1990, 1, 1)), NOW)
+    again = quarantine(con, ValidationConfig(earliest_ts=datetime(1960, 1, 1)), NOW)
     assert "ts_before_start" not in again.by_reason
     assert con.execute("SELECT count(*) FROM clean_interactions").fetchall() == [(again.clean_rows,)]
     assert con.execute("SELECT count(*) FROM rejected_interactions").fetchall() == [(again.rejected_rows,)]
