@@ -18,7 +18,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 # Keys that each benchmark's JSON must hold (a few that only a finished run writes).
 EXPECTED_KEYS = {
-    "baselines": {"popularity.recall@20", "item_knn.ndcg@20", "gf_cf.recall@20", "gf_cf.seconds", "lightgcn.recall@20"},
+    "baselines": {"popularity.recall@20", "item_knn.ndcg@20", "gf_cf.recall@20", "gf_cf.seconds",
+                  "gf_cf_factors.recall@20", "lightgcn.recall@20"},
     "lightgcn": {"recall@20", "ndcg@20", "epoch_seconds_b2048", "pyg_loop_epoch_seconds_b2048", "train_seconds"},
     "rawls_nodeclf": {"sinkhorn_seconds", "cora_ml.gcn.acc_mean", "citeseer.rawls_graph.bias_mean"},
     "rawls_recsys": {"lightgcn.recall@20", "rawls.recall@20", "lightgcn.bias", "rawls.bias"},
