@@ -15,9 +15,6 @@ KNOWN_FAILURES = {
     # The compatibility gate retires a candidate whose users rank the promoted items worse than the promoted
     # version's own users; after the suite's six training epochs the retrain on valid new data does.
     "sql_metacharacter_ids": "the compatibility gate retires the tiny retrain's candidate",
-    # Since the gate, a version's files are staged by embedding_candidate; published_embeddings only flips the
-    # registry, so a kill during it never finds staged files.
-    "kill9_during_publish": "the fault kills published_embeddings, which no longer stages files",
     # One run fails clearly on the warehouse file's lock; the other's candidate is retired by the gate, as above.
     "two_concurrent_materializations": "the run that gets the lock has its candidate retired by the gate",
 }
