@@ -12,9 +12,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 # Cases that the suite judges as not handled today, each with why; the test reports any other case that fails.
 KNOWN_FAILURES = {
-    # The compatibility gate retires a candidate whose users rank the promoted items worse than the promoted
-    # version's own users; after the suite's six training epochs the retrain on valid new data does.
-    "sql_metacharacter_ids": "the compatibility gate retires the tiny retrain's candidate",
     # One run fails clearly on the warehouse file's lock; the other's candidate is retired by the gate, as above.
     "two_concurrent_materializations": "the run that gets the lock has its candidate retired by the gate",
 }
