@@ -119,9 +119,10 @@ def kill_during_training(baseline_root: Path, work: Path, baseline: VersionSnaps
 
 
 def _staging_seen(versions: Path, process: subprocess.Popen) -> bool:
-    """Poll (every 0.5 ms: a publish stages its files for milliseconds) until a staging folder appears."""
+    """Poll (every 0.5 ms: a publish stages its files for milliseconds) until a staging folder holds a file, so
+    that a kill then lands with the version's files partly written, not before the first one."""
     while process.poll() is None:
-        if _staging(versions):
+        if _staged_files(versions):
             return True
         time.sleep(0.0005)
     return False
@@ -130,6 +131,17 @@ def _staging_seen(versions: Path, process: subprocess.Popen) -> bool:
 def _staging(versions: Path) -> list[str]:
     """The staging folders in the store's versions folder: files of a version not yet renamed into place."""
     return [entry for entry in os.listdir(versions) if entry.startswith(STAGING_PREFIX)]
+
+
+def _staged_files(versions: Path) -> list[str]:
+    """The files in the staging folders, by name."""
+    files = []
+    for folder in _staging(versions):
+        try:
+            files += os.listdir(versions / folder)
+        except FileNotFoundError:  # renamed into place (or removed) since it was listed
+            pass
+    return sorted(files)
 
 
 def _unregistered(store: FeatureStore) -> list[str]:
@@ -143,8 +155,8 @@ def kill_during_publish(baseline_root: Path, work: Path, baseline: VersionSnapsh
                         attempts: int = 5) -> dict[str, Any]:
     """kill -9 the step that writes a new version's files while they are half-written in their staging folder.
 
-    An attempt counts only when the kill left the staging folder behind (the step had not yet renamed it into
-    place); a kill that lands after the rename is retried on a fresh copy. Then: nothing new is registered, no
+    An attempt counts only when the kill left the staging folder behind with some of the files in it (the step
+    had not yet renamed it into place); a kill that lands after the rename is retried on a fresh copy. Then: nothing new is registered, no
     unregistered version folder is visible, the promoted version reads back bit-identical, gc collects exactly the
     staging leftovers, and a rerun of the step registers a whole candidate, a child of the baseline holding the
     champion's vectors (the same ones the baseline published) bit for bit. The rerun skips the compatibility
@@ -161,14 +173,13 @@ def kill_during_publish(baseline_root: Path, work: Path, baseline: VersionSnapsh
         if seen:
             _kill(process)
         process.wait()
-        if seen and _staging(versions):
+        if seen and _staged_files(versions):  # files written, folder not yet renamed into place
             break
     else:
         return _entry(name, False, _intact(root, baseline), "no kill landed mid-write",
                       f"{attempts} attempts", started)
     store = FeatureStore(root / "feature_store")
-    half_written = _staging(versions)
-    written = sorted(entry for folder in half_written for entry in os.listdir(versions / folder))
+    half_written, written = _staging(versions), _staged_files(versions)
     nothing_visible = len(store.list_versions()) == baseline.versions and not _unregistered(store)
     intact = _intact(root, baseline)
     leftovers = sorted(path.name for path in store.gc(min_age_s=0))
@@ -178,7 +189,7 @@ def kill_during_publish(baseline_root: Path, work: Path, baseline: VersionSnapsh
              and snapshot(root, candidate.version_id).same_vectors(baseline))
     caught = nothing_visible and leftovers == sorted(half_written) and rerun.success and whole
     message = (f"killed {STAGES} mid-write (attempt {attempt + 1}): {len(half_written)} staging folder(s) left "
-               f"holding {written or 'no files yet'}, "
+               f"holding {written}, "
                f"{'nothing' if nothing_visible else 'something'} registered or visible; gc removed "
                f"{len(leftovers)}; the rerun registered candidate {candidate.version_id}"
                f"{', whole' if whole else ', NOT whole'}")
