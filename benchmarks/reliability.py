@@ -35,6 +35,7 @@ from benchmarks.reliability_inputs import (
     valid_batch,
 )
 from benchmarks.reliability_pipeline import (
+    GATE,
     RunOutcome,
     VersionSnapshot,
     copy_root,
@@ -42,6 +43,7 @@ from benchmarks.reliability_pipeline import (
     run,
     run_config,
     snapshot,
+    stopped_by_gate,
 )
 from feature_store import FeatureStore
 from orchestration.jobs import full_retrain, landing_ingest
@@ -52,7 +54,6 @@ SHAPE = BatchShape(users=400, items=200)
 # One input case of each verdict (a blocking check, a SourceError at ingest, valid input carried through): what a
 # smoke run feeds after the same baseline. The faults start worker processes, which takes too long for a smoke run.
 SMOKE_CASES = ("null_user_ids", "missing_file", "sql_metacharacter_ids")
-GATE = "compatibility_report_check"  # the blocking check that promotes or retires a candidate version
 
 
 class BaselineError(RuntimeError):
@@ -110,8 +111,7 @@ def _judge_valid(root: Path, outcome: RunOutcome, baseline: VersionSnapshot) -> 
     of the baseline) when it passed, else still the baseline.
     """
     candidate_id = outcome.metadata.get("embedding_candidate", {}).get("version_id")
-    gate_only = outcome.success or (set(outcome.failed_checks) == {GATE}
-                                    and all(e["step"].endswith(GATE) for e in outcome.step_errors))
+    gate_only = outcome.success or stopped_by_gate(outcome)
     kept = snapshot(root, baseline.version_id).same_vectors(baseline)
     if not candidate_id or not gate_only:
         return False, kept and snapshot(root).version_id == baseline.version_id, _stopped_at(outcome)[1]
