@@ -6,8 +6,9 @@ file of the `files` source (the volume check's reference). Then each case runs o
 an in-process Dagster materialization of the full retrain with the ingest pointed at one bad file (see
 benchmarks/reliability_inputs.py), or a fault (benchmarks/reliability_faults.py). `caught` means handled
 correctly: stopped at the expected check, or at ingest with a SourceError, or, for valid but hostile input (ids
-with SQL metacharacters), carried through with the ids intact; `data_intact` means the promoted version reads back
-bit-identical (or, where a run legitimately publishes, the baseline version still does and the new one is whole).
+with SQL metacharacters), carried through to a candidate version with the ids intact, which the compatibility gate
+then promotes or retires on the model's merits; `data_intact` means the promoted version reads back bit-identical
+(or, where a run legitimately publishes, the baseline version still does and the new one is whole).
 
     python -m benchmarks.reliability [--json FILE] [--only CASE ...] [--workdir DIR]
 """
@@ -34,6 +35,7 @@ from benchmarks.reliability_inputs import (
     valid_batch,
 )
 from benchmarks.reliability_pipeline import (
+    GATE,
     RunOutcome,
     VersionSnapshot,
     copy_root,
@@ -41,6 +43,7 @@ from benchmarks.reliability_pipeline import (
     run,
     run_config,
     snapshot,
+    stopped_by_gate,
 )
 from feature_store import FeatureStore
 from orchestration.jobs import full_retrain, landing_ingest
@@ -82,19 +85,50 @@ def _stopped_at(outcome: RunOutcome) -> tuple[str, str]:
     return ("published" if outcome.success else "failed without an error"), ""
 
 
-def _hostile_ids_round_trip(root: Path) -> tuple[bool, str]:
-    """Every hostile id is in the raw table, the id map and the promoted version, and top-k works for it."""
+def _hostile_ids_round_trip(root: Path, version_id: str) -> tuple[bool, str]:
+    """Every hostile id is in the raw table, the id map and the run's version, and top-k works for it there."""
     with connect(root / "warehouse.duckdb") as con:
         raw = [con.execute("SELECT count(*) FROM raw_interactions WHERE user_id = ?", [uid]).fetchall()[0][0]
                for uid in HOSTILE_USER_IDS]
         mapped = set(load_id_map(con, "user")["raw_id"].to_list())
         tables = {name for (name,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
     store = FeatureStore(root / "feature_store")
-    vectors = store.read_vectors("user", list(HOSTILE_USER_IDS))
-    ranked = [store.top_k_items(uid, k=5) for uid in HOSTILE_USER_IDS]
+    vectors = store.read_vectors("user", list(HOSTILE_USER_IDS), version_id)
+    ranked = [store.top_k_items(uid, k=5, version_id=version_id) for uid in HOSTILE_USER_IDS]
     ok = (all(raw) and set(HOSTILE_USER_IDS) <= mapped and {"raw_interactions", "user_index"} <= tables
           and bool(np.isfinite(vectors).all()) and all(len(r) == 5 for r in ranked))
     return ok, f"{len(HOSTILE_USER_IDS)} hostile ids round-tripped: raw rows {raw}, mapped, vectors, top-5"
+
+
+def _judge_valid(root: Path, outcome: RunOutcome, baseline: VersionSnapshot) -> tuple[bool, bool, str]:
+    """(caught, intact, message) for valid input: carried through to a candidate version with the hostile ids
+    intact, that version lined up with the promoted one, and the gate's verdict on it applied cleanly.
+
+    The gate may promote the candidate or retire it (see reliability_inputs.SUCCESS for why either is right);
+    any other stop (a step error, another check) is not. Lined up: the candidate's first rows are the promoted
+    version's ids in the same order, so the gate compared each user and item with itself. Intact: the baseline
+    version reads back bit-identical, the candidate is whole, and the promoted version is the candidate (a child
+    of the baseline) when it passed, else still the baseline.
+    """
+    candidate_id = outcome.metadata.get("embedding_candidate", {}).get("version_id")
+    gate_only = outcome.success or stopped_by_gate(outcome)
+    kept = snapshot(root, baseline.version_id).same_vectors(baseline)
+    if not candidate_id or not gate_only:
+        return False, kept and snapshot(root).version_id == baseline.version_id, _stopped_at(outcome)[1]
+    ok, message = _hostile_ids_round_trip(root, candidate_id)
+    store = FeatureStore(root / "feature_store")
+    info, candidate = store.get_version(candidate_id), snapshot(root, candidate_id)
+    aligned = (candidate.user_ids[:len(baseline.user_ids)] == baseline.user_ids
+               and candidate.item_ids[:len(baseline.item_ids)] == baseline.item_ids)
+    verdict = "promoted" if outcome.success else "retired"
+    whole = len(candidate.user_ids) == info.n_users and len(candidate.item_ids) == info.n_items
+    live = store.promoted_version().version_id
+    intact = kept and whole and info.parent_id == baseline.version_id and (
+        live == candidate_id if outcome.success else live == baseline.version_id)
+    reason = "" if outcome.success else f" ({outcome.failed_checks[GATE]})"
+    message = (f"{message}; candidate {'lined up with' if aligned else 'NOT lined up with'} the promoted version, "
+               f"{verdict} by the gate{reason}")
+    return ok and aligned and info.status == verdict, intact, message
 
 
 def run_input_case(case: InputCase, baseline_root: Path, work: Path, baseline: VersionSnapshot,
@@ -108,9 +142,7 @@ def run_input_case(case: InputCase, baseline_root: Path, work: Path, baseline: V
     stopped_at, message = _stopped_at(outcome)
     kept = snapshot(root, baseline.version_id).same_vectors(baseline)
     if case.expected == SUCCESS:
-        caught, message = _hostile_ids_round_trip(root) if outcome.success else (False, message)
-        promoted = FeatureStore(root / "feature_store").promoted_version()
-        intact = kept and promoted.parent_id == baseline.version_id and len(snapshot(root).user_ids) > 0
+        caught, intact, message = _judge_valid(root, outcome, baseline)
     else:
         nothing_downstream = "clean_interactions" not in outcome.materialized
         if case.expected == SOURCE_ERROR:

@@ -13,7 +13,9 @@ import polars as pl
 from warehouse.demo import DemoConfig, generate_demo
 
 SOURCE_ERROR = "SourceError"  # stopped at ingest, before anything is written
-SUCCESS = "success"  # valid input that must go all the way through, intact
+# Valid input: it must be carried through to a candidate version, intact. Whether that version is then promoted is
+# the compatibility gate's verdict on the retrained model, not on the input (see _hostile_ids).
+SUCCESS = "success"
 SHARE = 20  # every 20th row is spoiled: 5 %, above the checks' 1 % allowance
 # Valid ids that are hostile to string-built SQL, shells and CSV: they must round-trip byte for byte.
 HOSTILE_USER_IDS = ("u1'; DROP TABLE raw_interactions; --", 'u2" OR "1"="1', "u3\\'); DELETE FROM user_index; --",
@@ -78,7 +80,19 @@ def _json(path: Path, frame: pl.DataFrame) -> Path:
 
 
 def _hostile_ids(frame: pl.DataFrame) -> pl.DataFrame:
-    """The first users' rows re-keyed to SQL-hostile ids (each keeps its own history)."""
+    """The first users' rows re-keyed to SQL-hostile ids (each keeps its own history).
+
+    The case once also demanded that the retrain on this batch be promoted; that expectation was wrong. Promotion
+    is the compatibility gate's verdict: the candidate's users must rank the promoted items better than the
+    promoted version's own users (recall@K on validation). On the suite's 400 users and 30 epochs the retrain beats
+    the promoted version by about 0.01 to 0.03 recall, within reach of one batch's noise, and the suite's batch for
+    this case (seed 125) falls short with or without the hostile ids: recall 0.648 against the promoted 0.669 with
+    them, 0.666 against 0.670 with the ordinary ids. Over seeds 101 to 107 the verdict follows the batch, not the
+    ids (seed 102 was promoted with them and retired without). The ids keep their identity across versions (the
+    candidate's first rows are the promoted version's ids, in order), so the gate compares like with like. The
+    case therefore checks the ids through to the candidate version and accepts either verdict of the gate, but
+    nothing else: a step error or another failed check is not handled.
+    """
     first = frame["user_id"].unique().sort().head(len(HOSTILE_USER_IDS)).to_list()
     mapping = dict(zip(first, HOSTILE_USER_IDS))
     return frame.with_columns(pl.col("user_id").replace(mapping))

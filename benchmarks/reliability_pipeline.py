@@ -26,6 +26,8 @@ TRAINING = {"epochs": 30, "eval_every": 3, "lr": 0.01, "batch_size": 1024}
 MODEL_TRAINING = {"shadow_model": {"epochs": 1}}
 # The suite reports every failure itself; Dagster's console log would bury the table under expected tracebacks.
 QUIET = {"console": {"config": {"log_level": "CRITICAL"}}}
+# The blocking check that promotes or retires a candidate version.
+GATE = "compatibility_report_check"
 TRAINING_ASSETS = sorted(spec.key.to_user_string() for spec in defs.resolve_all_asset_specs()
                          if spec.group_name == "training")
 
@@ -77,6 +79,13 @@ class RunOutcome:
     step_errors: list[dict[str, str]] = field(default_factory=list)
     materialized: list[str] = field(default_factory=list)
     metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def stopped_by_gate(outcome: RunOutcome) -> bool:
+    """The run failed only because the compatibility gate retired its candidate: a verdict on the retrained model
+    (its users do not rank the promoted items better than the promoted version's own users), not an error."""
+    return (not outcome.success and set(outcome.failed_checks) == {GATE}
+            and all(error["step"].endswith(GATE) for error in outcome.step_errors))
 
 
 def outcome_of(result: ExecuteInProcessResult) -> RunOutcome:

@@ -1,5 +1,5 @@
 """The reliability suite in full, as the README runs it (a few minutes on 2 cores): every bad input and fault is
-handled and leaves the promoted version intact, except the cases listed in KNOWN_FAILURES with the reason."""
+handled and leaves the promoted version intact."""
 from __future__ import annotations
 
 import json
@@ -10,17 +10,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-# Cases that the suite judges as not handled today, each with why; the test reports any other case that fails.
-KNOWN_FAILURES = {
-    # The compatibility gate retires a candidate whose users rank the promoted items worse than the promoted
-    # version's own users; after the suite's six training epochs the retrain on valid new data does.
-    "sql_metacharacter_ids": "the compatibility gate retires the tiny retrain's candidate",
-    # Since the gate, a version's files are staged by embedding_candidate; published_embeddings only flips the
-    # registry, so a kill during it never finds staged files.
-    "kill9_during_publish": "the fault kills published_embeddings, which no longer stages files",
-    # One run fails clearly on the warehouse file's lock; the other's candidate is retired by the gate, as above.
-    "two_concurrent_materializations": "the run that gets the lock has its candidate retired by the gate",
-}
 TIMEOUT_S = 900
 
 
@@ -32,6 +21,6 @@ def test_reliability_suite_in_full(tmp_path: Path):
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads(out.read_text())
     assert (results["input_cases"], results["fault_cases"]) == (26, 3)
-    unhandled = {e["case"]: e["message"] for e in results["entries"]
-                 if not (e["caught"] and e["data_intact"]) and e["case"] not in KNOWN_FAILURES}
+    unhandled = {e["case"]: e["message"] for e in results["entries"] if not (e["caught"] and e["data_intact"])}
     assert not unhandled, f"cases not handled: {unhandled}\n{done.stdout[-4000:]}"
+    assert (results["caught"], results["data_intact"]) == (29, 29)
