@@ -10,14 +10,10 @@ from datetime import datetime
 
 import duckdb
 
+from warehouse.rules import DEFAULT_WEIGHT, REASONS, active_rules, fails_sql, sql_parameters, suite_parameters
 from warehouse.schema import CLEAN_INTERACTIONS, RAW_INTERACTIONS
 
-# Rule order matters: the first failing reason is the one recorded.
-REASONS = (
-    "null_user_id", "null_item_id", "null_ts", "ts_in_future", "ts_before_start",
-    "weight_not_finite", "weight_out_of_range", "unknown_item", "duplicate",
-)
-DEFAULT_WEIGHT = 1.0  # a NULL weight means "no strength given": an ordinary, unweighted interaction
+__all__ = ["DEFAULT_WEIGHT", "REASONS", "QuarantineResult", "ValidationConfig", "checks_known_items", "quarantine"]
 
 
 @dataclass(frozen=True)
@@ -49,27 +45,19 @@ def checks_known_items(con: duckdb.DuckDBPyConnection, cfg: ValidationConfig) ->
     return cfg.require_known_items and con.execute("SELECT count(*) FROM raw_items").fetchall()[0][0] > 0
 
 
+def known_items(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The item ids of raw_items: the value set of the known-item rule."""
+    return [r[0] for r in con.execute("SELECT DISTINCT item_id FROM raw_items WHERE item_id IS NOT NULL").fetchall()]
+
+
 def _labelled_sql(check_items: bool) -> str:
-    """SQL giving every raw row its reason (NULL when clean), rules in REASONS order."""
-    unknown_item = (
-        "WHEN NOT EXISTS (SELECT 1 FROM raw_items k WHERE k.item_id = r.item_id) THEN 'unknown_item'"
-        if check_items else ""
-    )
+    """SQL giving every raw row its reason (NULL when clean): the first row rule it fails, in rule order."""
+    whens = "\n".join(f"WHEN {fails_sql(r)} THEN '{r.reason}'" for r in active_rules(check_items))
     cols = ", ".join(RAW_INTERACTIONS)
     return f"""
         WITH ruled AS (
-            SELECT {cols},
-                CASE
-                    WHEN user_id IS NULL OR trim(user_id) = '' THEN 'null_user_id'
-                    WHEN item_id IS NULL OR trim(item_id) = '' THEN 'null_item_id'
-                    WHEN ts IS NULL AND split IS NULL THEN 'null_ts'
-                    WHEN ts > $now THEN 'ts_in_future'
-                    WHEN ts < $earliest THEN 'ts_before_start'
-                    WHEN weight IS NOT NULL AND NOT isfinite(weight) THEN 'weight_not_finite'
-                    WHEN coalesce(weight, {DEFAULT_WEIGHT}) NOT BETWEEN $min_w AND $max_w THEN 'weight_out_of_range'
-                    {unknown_item}
-                END AS reason
-            FROM raw_interactions r
+            SELECT {cols}, CASE {whens} END AS reason
+            FROM raw_interactions
         )
         -- Duplicates are counted among rows that passed every other rule, so a bad copy never hides a good one;
         -- the earliest ingested copy is kept. split is part of the identity: a given-split pair listed in both
@@ -85,7 +73,9 @@ def _labelled_sql(check_items: bool) -> str:
 
 def quarantine(con: duckdb.DuckDBPyConnection, cfg: ValidationConfig, now: datetime) -> QuarantineResult:
     """Rebuild clean_interactions and rejected_interactions from raw_interactions in one transaction."""
-    params = {"now": now, "earliest": cfg.earliest_ts, "min_w": cfg.min_weight, "max_w": cfg.max_weight}
+    check_items = checks_known_items(con, cfg)
+    labelled = _labelled_sql(check_items)
+    params = sql_parameters(labelled, suite_parameters(cfg, now, known_items(con) if check_items else None))
     raw_cols = ", ".join(RAW_INTERACTIONS)
     clean_cols = ", ".join(
         f"coalesce(weight, {DEFAULT_WEIGHT})" if c == "weight" else c for c in CLEAN_INTERACTIONS
@@ -93,7 +83,7 @@ def quarantine(con: duckdb.DuckDBPyConnection, cfg: ValidationConfig, now: datet
     con.begin()
     try:
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE _labelled AS {_labelled_sql(checks_known_items(con, cfg))}", params
+            f"CREATE OR REPLACE TEMP TABLE _labelled AS {labelled}", params
         )
         con.execute("DELETE FROM clean_interactions")
         con.execute("DELETE FROM rejected_interactions")
