@@ -1,8 +1,8 @@
-"""Blocking data-quality checks on raw_interactions, one outcome per property, with great-expectations 1.x.
+"""Blocking data-quality checks on raw_interactions, one outcome per property.
 
-Column-level checks run as GE expectations on small pandas frames pulled from DuckDB (GE 1.x cannot validate DuckDB
-through duckdb-engine: every metric fails because its results are read after the connection is closed); schema,
-duplicates and volume are table-level and run as DuckDB SQL.
+The row rules are great-expectations expectations from warehouse.rules (the same definitions the quarantine turns
+into SQL), validated by warehouse.row_checks; schema, duplicates and volume are table-level and run as DuckDB SQL.
+Each run can write a great-expectations Data Docs page of the row rules' results.
 """
 
 from __future__ import annotations
@@ -10,15 +10,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import duckdb
 import pandas as pd
 
+from warehouse.data_docs import write_data_docs
+from warehouse.row_checks import PARTIAL_LIST_SIZE, validate_row_rules
+from warehouse.rules import CHECK_IDS, CHECK_ITEMS, CHECK_TS, CHECK_WEIGHTS, RowRule, suite_parameters
 from warehouse.schema import RAW_INTERACTIONS
-from warehouse.validation import DEFAULT_WEIGHT, ValidationConfig, checks_known_items
-
-PARTIAL_LIST_SIZE = 20
+from warehouse.validation import ValidationConfig
 
 
 @dataclass(frozen=True)
@@ -29,15 +31,6 @@ class ExpectationOutcome:
     passed: bool
     description: str
     details: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class _Rule:
-    """One GE expectation plus how to describe its failures ("have a NULL user_id") and the quarantine reason."""
-
-    expectation: Any
-    problem: str
-    reason: str
 
 
 def _jsonable(value: Any) -> Any:
@@ -55,89 +48,53 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-class _Validator:
-    """An ephemeral GE context with one pandas dataframe asset; each frame is validated as its own batch."""
-
-    def __init__(self) -> None:
-        # great_expectations takes ~7 s to import: only pay for it when checks actually run.
-        import great_expectations as gx
-        import great_expectations.expectations as gxe
-        from great_expectations.data_context.types.base import (
-            DataContextConfig,
-            InMemoryStoreBackendDefaults,
-            ProgressBarsConfig,
-        )
-
-        self._gx = gx
-        self.expect = gxe  # the expectation classes, for callers building rules
-        context = gx.get_context(
-            mode="ephemeral",
-            project_config=DataContextConfig(
-                analytics_enabled=False,  # no network calls from a data check
-                progress_bars=ProgressBarsConfig(globally=False),
-                store_backend_defaults=InMemoryStoreBackendDefaults(),
-            ),
-        )
-        asset = context.data_sources.add_pandas("warehouse").add_dataframe_asset("raw_interactions")
-        self._batch_definition = asset.add_batch_definition_whole_dataframe("whole")
-
-    def outcome(
-        self, name: str, description: str, frame: pd.DataFrame, rules: list[_Rule], allowed: float
-    ) -> ExpectationOutcome:
-        """Validate `frame` against `rules` and fold the results into one outcome with a readable message."""
-        suite = self._gx.ExpectationSuite(name=name)
-        for rule in rules:
-            suite.add_expectation(rule.expectation)
-        batch = self._batch_definition.get_batch(batch_parameters={"dataframe": frame})
-        result = batch.validate(
-            suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": PARTIAL_LIST_SIZE}
-        )
-        per_rule, problems = [], []
-        # Results come back in suite order, so they pair with the rules that made them.
-        for rule, res in zip(rules, result.results):
-            observed = _jsonable(dict(res.result))
-            entry = {
-                "expectation": res.expectation_config.type,
-                "column": res.expectation_config.kwargs.get("column"),
-                "success": bool(res.success),
-                "unexpected_count": observed.get("unexpected_count", 0),
-                "unexpected_percent": observed.get("unexpected_percent"),
-                "partial_unexpected_list": observed.get("partial_unexpected_list", []),
-                "element_count": observed.get("element_count", len(frame)),
-            }
-            if res.exception_info and res.exception_info.get("raised_exception"):
-                entry["exception"] = res.exception_info.get("exception_message")
-            per_rule.append(entry)
-            if not res.success:
-                problems.append(_problem_message(entry, rule, allowed))
-        unexpected = sum(e["unexpected_count"] or 0 for e in per_rule)
-        passed = not problems
-        details = {
-            "message": "; ".join(problems) if problems else f"ok: {len(frame)} rows checked",
-            "element_count": len(frame),
-            "unexpected_count": unexpected,
-            "unexpected_percent": 100.0 * unexpected / len(frame) if len(frame) else 0.0,
-            "partial_unexpected_list": [v for e in per_rule for v in e["partial_unexpected_list"]][:PARTIAL_LIST_SIZE],
-            "expectations": per_rule,
-        }
-        return ExpectationOutcome(name, passed, description, details)
+def _rule_entry(rule: RowRule, res) -> dict[str, Any]:
+    """One rule's great-expectations result as plain JSON for the check's metadata."""
+    observed = _jsonable(dict(res.result))
+    entry = {
+        "reason": rule.reason,
+        "expectation": res.expectation_config.type,
+        "column": res.expectation_config.kwargs.get("column"),
+        "success": bool(res.success),
+        "unexpected_count": observed.get("unexpected_count", 0),
+        "unexpected_percent": observed.get("unexpected_percent"),
+        "partial_unexpected_list": observed.get("partial_unexpected_list", []),
+        "element_count": observed.get("element_count", 0),
+    }
+    if res.exception_info and res.exception_info.get("raised_exception"):
+        entry["exception"] = res.exception_info.get("exception_message")
+    return entry
 
 
-def _problem_message(entry: dict[str, Any], rule: _Rule, allowed: float) -> str:
+def _problem_message(entry: dict[str, Any], problem: str, reason: str, allowed: float) -> str:
     if "exception" in entry:
         return f"expectation {entry['expectation']} on {entry['column']} raised: {entry['exception']}"
     n, total = entry["unexpected_count"] or 0, entry["element_count"] or 0
     pct = 100.0 * n / total if total else 0.0
     return (
-        f"{n} of {total} rows ({pct:.2f}%) {rule.problem}; at most {100 * allowed:.2f}% allowed; "
-        f"quarantine puts them in rejected_interactions with reason {rule.reason}"
+        f"{n} of {total} rows ({pct:.2f}%) {problem}; at most {100 * allowed:.2f}% allowed; "
+        f"quarantine puts them in rejected_interactions with reason {reason}"
     )
 
 
-def _frame(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
-    """Only the columns a check needs, DuckDB -> Polars -> pandas (cheap: measured about 0.1 s for 5 M rows
-    DuckDB -> Polars and 0.03 s for 1 M rows Polars -> pandas)."""
-    return con.sql(sql).pl().to_pandas()
+def _rules_outcome(name: str, description: str, pairs: list, params: dict[str, Any], allowed: float,
+                   ) -> ExpectationOutcome:
+    """Fold the results of one check's rules into one outcome with a readable message."""
+    entries = [_rule_entry(rule, res) for rule, res in pairs]
+    problems = [_problem_message(e, rule.problem.format(**params), rule.reason, allowed)
+                for e, (rule, res) in zip(entries, pairs) if not res.success]
+    # The first rule of a check sees every row its later rules could see.
+    total = entries[0]["element_count"] if entries else 0
+    unexpected = sum(e["unexpected_count"] or 0 for e in entries)
+    details = {
+        "message": "; ".join(problems) if problems else f"ok: {total} rows checked",
+        "element_count": total,
+        "unexpected_count": unexpected,
+        "unexpected_percent": 100.0 * unexpected / total if total else 0.0,
+        "partial_unexpected_list": [v for e in entries for v in e["partial_unexpected_list"]][:PARTIAL_LIST_SIZE],
+        "expectations": entries,
+    }
+    return ExpectationOutcome(name, not problems, description, details)
 
 
 def _schema_outcome(con: duckdb.DuckDBPyConnection) -> ExpectationOutcome:
@@ -246,76 +203,34 @@ def _volume_outcome(con: duckdb.DuckDBPyConnection, cfg: ValidationConfig) -> Ex
 
 
 def run_expectations(
-    con: duckdb.DuckDBPyConnection, cfg: ValidationConfig, now: datetime
+    con: duckdb.DuckDBPyConnection, cfg: ValidationConfig, now: datetime, docs_path: Path | None = None,
 ) -> list[ExpectationOutcome]:
-    """Run every blocking check on raw_interactions; one ExpectationOutcome per check, in a fixed order."""
-    gx_run = _Validator()
-    gxe = gx_run.expect
-    mostly = 1.0 - cfg.max_rejected_fraction
+    """Run every blocking check on raw_interactions; one ExpectationOutcome per check, in a fixed order. With
+    `docs_path`, the row rules' results are also written there as a Data Docs page, named in each row check's
+    details under "data_docs"."""
+    rules, suite_result = validate_row_rules(con, cfg, now)
+    params = suite_parameters(cfg, now)
+    by_check: dict[str, list] = {}
+    for rule, res in zip(rules, suite_result.results):
+        by_check.setdefault(rule.check, []).append((rule, res))
     allowed = cfg.max_rejected_fraction
-    # Blank ids count as NULL, as in the quarantine rules.
-    ids = _frame(
-        con, "SELECT nullif(trim(user_id), '') AS user_id, nullif(trim(item_id), '') AS item_id FROM raw_interactions"
-    )
-    # Rows of given-split sources may lack a timestamp (LightGCN files have none): leave them out here.
-    ts = _frame(con, "SELECT ts FROM raw_interactions WHERE NOT (ts IS NULL AND split IS NOT NULL)")
-    # NULL weight defaults to 1.0; a NaN or infinite weight becomes NULL, so NotBeNull catches exactly those.
-    weights = _frame(
-        con, f"SELECT CASE WHEN isfinite(w) THEN w END AS weight "
-        f"FROM (SELECT coalesce(weight, {DEFAULT_WEIGHT}) AS w FROM raw_interactions)"
-    )
-    return [
-        _schema_outcome(con),
-        gx_run.outcome(
-            "interactions_have_no_null_ids", "user_id and item_id are present (NULL or blank ids are rejected)",
-            ids,
-            [_Rule(gxe.ExpectColumnValuesToNotBeNull(column="user_id", mostly=mostly), "have a NULL user_id",
-                   "null_user_id"),
-             _Rule(gxe.ExpectColumnValuesToNotBeNull(column="item_id", mostly=mostly), "have a NULL item_id",
-                   "null_item_id")],
-            allowed,
-        ),
-        gx_run.outcome(
-            "interactions_timestamps_in_range",
-            f"ts is present and between {cfg.earliest_ts:%Y-%m-%d} and now (given-split rows may lack ts)",
-            ts,
-            [_Rule(gxe.ExpectColumnValuesToNotBeNull(column="ts", mostly=mostly),
-                   "have a NULL ts and no given split", "null_ts"),
-             _Rule(gxe.ExpectColumnValuesToBeBetween(column="ts", max_value=now, mostly=mostly),
-                   f"have a ts in the future (after {now:%Y-%m-%d %H:%M:%S})", "ts_in_future"),
-             _Rule(gxe.ExpectColumnValuesToBeBetween(column="ts", min_value=cfg.earliest_ts, mostly=mostly),
-                   f"have a ts before {cfg.earliest_ts:%Y-%m-%d}", "ts_before_start")],
-            allowed,
-        ),
-        gx_run.outcome(
-            "interactions_weights_finite_and_in_range",
-            f"weight is finite and within [{cfg.min_weight:g}, {cfg.max_weight:g}] (NULL counts as 1.0)",
-            weights,
-            [_Rule(gxe.ExpectColumnValuesToNotBeNull(column="weight", mostly=mostly),
-                   "have a NaN or infinite weight", "weight_not_finite"),
-             _Rule(gxe.ExpectColumnValuesToBeBetween(
-                 column="weight", min_value=cfg.min_weight, max_value=cfg.max_weight, mostly=mostly),
-                 f"have a weight outside [{cfg.min_weight:g}, {cfg.max_weight:g}]", "weight_out_of_range")],
-            allowed,
-        ),
-        _duplicate_outcome(con, cfg),
-        _known_items_outcome(con, cfg, gx_run, ids[["item_id"]], mostly),
-        _volume_outcome(con, cfg),
-    ]
-
-
-def _known_items_outcome(
-    con: duckdb.DuckDBPyConnection, cfg: ValidationConfig, gx_run: _Validator, items: pd.DataFrame, mostly: float,
-) -> ExpectationOutcome:
-    name = "interactions_reference_known_items"
-    description = "every item_id is listed in raw_items (when a source supplied items)"
-    if not checks_known_items(con, cfg):
+    descriptions = {
+        CHECK_IDS: "user_id and item_id are present (NULL or blank ids are rejected)",
+        CHECK_TS: f"ts is present and between {cfg.earliest_ts:%Y-%m-%d} and now (given-split rows may lack ts)",
+        CHECK_WEIGHTS: f"weight is finite and within [{cfg.min_weight:g}, {cfg.max_weight:g}] (NULL counts as 1.0)",
+        CHECK_ITEMS: "every item_id is listed in raw_items (when a source supplied items)",
+    }
+    row = {name: _rules_outcome(name, text, by_check.get(name, []), params, allowed)
+           for name, text in descriptions.items()}
+    if CHECK_ITEMS not in by_check:
         why = "require_known_items is off" if not cfg.require_known_items else "no source supplied raw_items"
-        return ExpectationOutcome(name, True, description, {"message": f"ok: skipped, {why}"})
-    known = [r[0] for r in con.execute("SELECT item_id FROM raw_items WHERE item_id IS NOT NULL").fetchall()]
-    return gx_run.outcome(
-        name, description, items,
-        [_Rule(gx_run.expect.ExpectColumnValuesToBeInSet(column="item_id", value_set=known, mostly=mostly),
-               "reference an item_id missing from raw_items", "unknown_item")],
-        cfg.max_rejected_fraction,
-    )
+        row[CHECK_ITEMS] = ExpectationOutcome(CHECK_ITEMS, True, descriptions[CHECK_ITEMS],
+                                              {"message": f"ok: skipped, {why}"})
+    if docs_path is not None:
+        page = str(write_data_docs(suite_result, docs_path))
+        for outcome in row.values():
+            outcome.details["data_docs"] = page
+    return [
+        _schema_outcome(con), row[CHECK_IDS], row[CHECK_TS], row[CHECK_WEIGHTS],
+        _duplicate_outcome(con, cfg), row[CHECK_ITEMS], _volume_outcome(con, cfg),
+    ]
