@@ -14,12 +14,13 @@ from dagster import (
     AssetExecutionContext,
     AssetSpec,
     MaterializeResult,
+    MetadataValue,
     multi_asset,
     multi_asset_check,
 )
 
 from assets.common import AFTER_UPSTREAM_PASSES
-from orchestration.resources import ValidationRules, Warehouse
+from orchestration.resources import ArtifactStore, ValidationRules, Warehouse
 from warehouse.expectations import run_expectations
 from warehouse.validation import quarantine
 
@@ -53,16 +54,21 @@ WARN_ONLY = {"interactions_duplicate_rate_within_bound", "interactions_volume_ch
            for name, text in EXPECTATIONS.items()],
 )
 def raw_interactions_expectations(context: AssetCheckExecutionContext, validation: ValidationRules,
-                                  warehouse: Warehouse):
-    """Run the great-expectations suite on raw_interactions once and report each expectation as a check."""
+                                  warehouse: Warehouse, artifacts: ArtifactStore):
+    """Run the great-expectations suite on raw_interactions once and report each expectation as a check; the row
+    rules' results are kept as a Data Docs page of this run, linked from each row check."""
+    docs = artifacts.path("data_docs", "raw_interactions", f"{context.run.run_id}.html")
     with warehouse.connection() as con:
-        outcomes = run_expectations(con, validation.rules(), _utc_now())
+        outcomes = run_expectations(con, validation.rules(), _utc_now(), docs_path=docs)
     for outcome in outcomes:
+        metadata = dict(outcome.details)
+        if "data_docs" in metadata:
+            metadata["data_docs"] = MetadataValue.path(metadata["data_docs"])
         yield AssetCheckResult(
             check_name=outcome.check_name, asset_key="raw_interactions", passed=outcome.passed,
             severity=AssetCheckSeverity.WARN if outcome.check_name in WARN_ONLY else AssetCheckSeverity.ERROR,
             description=outcome.details.get("message", outcome.description),
-            metadata=outcome.details,
+            metadata=metadata,
         )
 
 

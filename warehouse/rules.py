@@ -62,7 +62,9 @@ class RowRule:
         return {
             "type": self.expectation,
             "kwargs": {"column": self.column, "mostly": _param("mostly"), **self.bounds},
-            "meta": {"reason": self.reason, "check": self.check, "problem": self.problem},
+            # The SQL is kept beside the expectation so the saved suite says what value each column is.
+            "meta": {"reason": self.reason, "check": self.check, "problem": self.problem,
+                     "sql_value": self.expression, "applies_when": self.where},
         }
 
 

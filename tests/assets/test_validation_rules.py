@@ -1,13 +1,14 @@
 """The one `validation` resource drives both the blocking expectations and the quarantine, in real Dagster runs on a
 file warehouse: MovieLens timestamps from 1996 pass with the defaults, future timestamps fail both, and a bound set
-once on the resource moves both together.
+once on the resource moves both together; each run's row rules are kept as a Data Docs page linked from the checks.
 """
 
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import duckdb
 import polars as pl
-from dagster import DagsterInstance, materialize
+from dagster import DagsterInstance, PathMetadataValue, materialize
 
 from assets.ingest import ingest_source
 from assets.validation import quarantined_interactions, raw_interactions_expectations
@@ -88,3 +89,24 @@ def test_duplicates_warn_without_stopping_the_quarantine(tmp_path, make_resource
     failed = {name: e.severity.value for name, e in evaluations.items() if not e.passed}
     assert failed == {"interactions_duplicate_rate_within_bound": "WARN"}
     assert _rejected(resources["warehouse"].path) == {"duplicate": 5}
+
+
+def test_each_run_links_its_data_docs_page(tmp_path, make_resources):
+    resources = make_resources(tmp_path)
+    rows = [(f"u{i}", f"i{i}", datetime(2026, 1, 1)) for i in range(30)] + [(None, "i0", datetime(2026, 1, 1))]
+    pl.DataFrame({"user_id": [r[0] for r in rows], "item_id": [r[1] for r in rows], "ts": [r[2] for r in rows]},
+                 schema_overrides={"user_id": pl.Utf8}).write_parquet(tmp_path / "one_null.parquet")
+    result = _run(resources, ["raw_interactions", "raw_items"],
+                  {"source": "files", "path": str(tmp_path / "one_null.parquet")})
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert not evaluations["interactions_have_no_null_ids"].passed  # 1 of 31 rows: above the 1% allowed
+    link = evaluations["interactions_have_no_null_ids"].metadata["data_docs"]
+    assert isinstance(link, PathMetadataValue)
+    page = Path(link.path)
+    assert page.is_file() and page.suffix == ".html" and result.run_id in page.name
+    assert page.is_relative_to(tmp_path / "artifacts")
+    html = page.read_text()
+    assert "raw_interactions_rows" in html and "values must not be null" in html
+    for name in ("interactions_timestamps_in_range", "interactions_weights_finite_and_in_range",
+                 "interactions_reference_known_items"):
+        assert evaluations[name].metadata["data_docs"].path == link.path  # one page per run, for every row check
