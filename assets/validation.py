@@ -59,7 +59,8 @@ def raw_interactions_expectations(context: AssetCheckExecutionContext, validatio
     rules' results are kept as a Data Docs page of this run, linked from each row check."""
     docs = artifacts.path("data_docs", "raw_interactions", f"{context.run.run_id}.html")
     with warehouse.connection() as con:
-        outcomes = run_expectations(con, validation.rules(), _utc_now(), docs_path=docs)
+        outcomes = run_expectations(con, validation.rules(), _utc_now(), docs_path=docs,
+                                    run_name=context.run.run_id)
     for outcome in outcomes:
         metadata = dict(outcome.details)
         if "data_docs" in metadata:

@@ -204,11 +204,12 @@ def _volume_outcome(con: duckdb.DuckDBPyConnection, cfg: ValidationConfig) -> Ex
 
 def run_expectations(
     con: duckdb.DuckDBPyConnection, cfg: ValidationConfig, now: datetime, docs_path: Path | None = None,
+    run_name: str | None = None,
 ) -> list[ExpectationOutcome]:
     """Run every blocking check on raw_interactions; one ExpectationOutcome per check, in a fixed order. With
     `docs_path`, the row rules' results are also written there as a Data Docs page, named in each row check's
-    details under "data_docs"."""
-    rules, suite_result = validate_row_rules(con, cfg, now)
+    details under "data_docs" (the page names the run `run_name`)."""
+    rules, suite_result = validate_row_rules(con, cfg, now, run_name=run_name)
     params = suite_parameters(cfg, now)
     by_check: dict[str, list] = {}
     for rule, res in zip(rules, suite_result.results):

@@ -59,10 +59,11 @@ def rule_frame_sql(rules: tuple[RowRule, ...], index: int) -> str:
 
 
 def validate_row_rules(
-    con: duckdb.DuckDBPyConnection, cfg: ValidationConfig, now: datetime, complete: bool = False
+    con: duckdb.DuckDBPyConnection, cfg: ValidationConfig, now: datetime, complete: bool = False,
+    run_name: str | None = None,
 ):
     """Validate every active row rule; returns (rules, great-expectations ExpectationSuiteValidationResult), the
-    results in rule order, each unexpected row named by its rowid."""
+    results in rule order, each unexpected row named by its rowid; `run_name` names the run on its Data Docs page."""
     import great_expectations as gx
     from great_expectations.core.expectation_validation_result import ExpectationSuiteValidationResult
 
@@ -87,7 +88,8 @@ def validate_row_rules(
         statistics={"evaluated_expectations": evaluated, "successful_expectations": passed,
                     "unsuccessful_expectations": evaluated - passed,
                     "success_percent": 100.0 * passed / evaluated if evaluated else 100.0},
-        meta={"great_expectations_version": gx.__version__, "run_at": now.isoformat(),
+        meta={"great_expectations_version": gx.__version__,
+              "run_id": {"run_name": run_name or "row_rules", "run_time": now.isoformat()},
               "active_batch_definition": {"datasource_name": "warehouse", "data_asset_name": "raw_interactions"}},
     )
     return rules, suite_result

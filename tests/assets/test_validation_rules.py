@@ -106,7 +106,7 @@ def test_each_run_links_its_data_docs_page(tmp_path, make_resources):
     assert page.is_file() and page.suffix == ".html" and result.run_id in page.name
     assert page.is_relative_to(tmp_path / "artifacts")
     html = page.read_text()
-    assert "raw_interactions_rows" in html and "values must not be null" in html
+    assert "raw_interactions_rows" in html and "values must not be null" in html and result.run_id in html
     for name in ("interactions_timestamps_in_range", "interactions_weights_finite_and_in_range",
                  "interactions_reference_known_items"):
         assert evaluations[name].metadata["data_docs"].path == link.path  # one page per run, for every row check
