@@ -79,7 +79,8 @@ def validate_row_rules(
         # DuckDB -> Polars -> pandas is cheap (about 0.1 s for 5 M rows to Polars, 0.03 s for 1 M rows to pandas).
         frame: pd.DataFrame = con.sql(sql, params=sql_parameters(sql, params)).pl().to_pandas()
         batch = whole.get_batch(batch_parameters={"dataframe": frame})
-        results.append(batch.validate(expectation, expectation_parameters=params, result_format=summary_format(complete)))
+        results.append(batch.validate(expectation, expectation_parameters=params,
+                                      result_format=summary_format(complete)))
     evaluated = len(results)
     passed = sum(bool(r.success) for r in results)
     suite_result = ExpectationSuiteValidationResult(

@@ -129,7 +129,7 @@ def predicate_sql(rule: RowRule) -> str:
     """SQL that is TRUE exactly for the rows the rule's expectation reports as unexpected.
 
     Written by hand because great-expectations builds such conditions only inside its SQL execution engine (not
-    usable on DuckDB here, see warehouse.expectations); it follows great-expectations' semantics: NULL values are
+    usable on DuckDB here, see warehouse.row_checks); it follows great-expectations' semantics: NULL values are
     unexpected only for not-null, and between/in-set ignore them (a NULL predicate is not TRUE).
     """
     kwargs = rule.config()["kwargs"]
