@@ -44,7 +44,7 @@ def test_lightgcn_model_trains_under_torchrun_and_reports_through_pipes(tmp_path
     embeddings = torch.load(tmp_path / "artifacts" / "lightgcn" / "embeddings.pt", weights_only=True)
     assert embeddings["user_emb"].shape == (200, 64) and embeddings["item_emb"].shape == (100, 64)
     final = torch.load(tmp_path / "artifacts" / "lightgcn" / "final_checkpoint.pt", weights_only=True)
-    assert final["sampler_rng"].size(0) == 2 and final["epoch"] == EPOCHS  # one sampling stream per rank
+    assert final["generator_states"].size(0) == 2 and final["epoch"] == EPOCHS  # one sampling stream per rank
 
 
 def test_torchrun_command_and_kubernetes_pod_spec():
