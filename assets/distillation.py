@@ -122,13 +122,13 @@ def mlp_student(context: AssetExecutionContext, config: MlpStudentConfig, wareho
     data_fingerprint = read_json(artifacts.path(*GRAPH_RECORD))["fingerprint"]
     write_json(artifacts.path(*STUDENT.record), {
         "model": "student", "config": {**config.model_dump(), "teacher": "lightgcn"},
-        "data_fingerprint": data_fingerprint, "code_version": CODE_VERSION, "history": result.history})
+        "data_fingerprint": data_fingerprint, "code_version": CODE_VERSION, "history": result.record.history})
     device_users = torch.arange(min(SPEED_USERS, graph.num_users))
     student_speed = users_per_second(student_scorer(result.model, known_indptr, known_items, user_x, item_emb),
                                      device_users)
     teacher_speed = users_per_second(propagation_scorer(graph, teacher["user_emb"].size(1)), device_users)
     return MaterializeResult(metadata={
-        "train_seconds": result.train_seconds, "epochs": settings.epochs,
+        "train_seconds": result.record.seconds, "epochs": settings.epochs,
         "users": num_users, "users_without_teacher_vector": num_users - graph.num_users,
         "student_users_per_second": student_speed, "teacher_users_per_second": teacher_speed,
         "speedup": student_speed / teacher_speed,

@@ -108,13 +108,13 @@ def shadow_model(context: AssetExecutionContext, config: ShadowModelConfig, arti
     write_json(artifacts.path(*files.record), {
         "model": "shadow", "config": dataclasses.asdict(settings), "scopes": read_json(artifacts.path(*SCOPES_RECORD)),
         "data_fingerprint": read_json(artifacts.path(*GRAPH_RECORD))["fingerprint"], "code_version": CODE_VERSION,
-        "history": result.history})
+        "history": result.record.history})
     return MaterializeResult(metadata={
-        "steps": result.steps, "train_seconds": result.train_seconds, "peak_rss_mb": peak_rss_mb(),
+        "steps": result.record.steps, "train_seconds": result.record.seconds, "peak_rss_mb": peak_rss_mb(),
         "device": str(compute.torch_device()),
-        "valid_recall@20": result.history[-1].get("valid_recall@20", float("nan")),
+        "valid_recall@20": result.record.history[-1].get("valid_recall@20", float("nan")),
         "mean_scope_size": float(scopes.sizes().float().mean()), "layers": settings.num_layers,
-        "history": MetadataValue.md(markdown_table(result.history)),
+        "history": MetadataValue.md(markdown_table(result.record.history)),
     })
 
 
