@@ -72,7 +72,7 @@ class FeatureStudent(nn.Module):
     def items(self, index: Tensor | None = None) -> Tensor:
         """Vectors of the items ``index`` (default: all): features through the MLP, plus the learned id vector of
         known items."""
-        index = torch.arange(self.item_features.size(0)) if index is None else index
+        index = torch.arange(self.item_features.size(0), device=self.item_features.device) if index is None else index
         vectors = self.item_mlp(self.item_features[index])
         known = (index < self.known_items).unsqueeze(1)
         return vectors + torch.where(known, self.item_id(index.clamp(max=self.known_items - 1)), 0.0)
@@ -125,21 +125,23 @@ class StudentResult:
 
 class StudentTask:
     """The student for the training loop: shuffled users with training items in batches of ``batch_size``, each
-    batch's loss over its LLP context items (no validation: it trains for its epochs)."""
+    batch's loss over its LLP context items (no validation: it trains for its epochs). Batches and context sets
+    are drawn on the CPU; the towers and the loss run on ``device``."""
 
     validate = None
     metric = ""
 
     def __init__(self, item_features: Tensor, user_features: Tensor, indptr: Tensor, bag_items: Tensor,
                  teacher_user: Tensor, teacher_item: Tensor, config: RecStudentConfig,
-                 heuristic_context: tuple[Tensor, Tensor] | None) -> None:
+                 heuristic_context: tuple[Tensor, Tensor] | None, device: torch.device | str = "cpu") -> None:
+        self.device = device
         self.user_features, self.indptr, self.bag_items = user_features, indptr, bag_items
         self.teacher_user, self.teacher_item, self.config = teacher_user, teacher_item, config
         self.heuristic_context = heuristic_context
         self.generator = torch.Generator().manual_seed(config.seed)
         self.num_items, dim = teacher_item.shape
         self.model = FeatureStudent(item_features, user_features.size(1), dim, self.num_items, config.hidden,
-                                    config.dropout)
+                                    config.dropout).to(device)
         self.active = torch.nonzero(indptr[1:] - indptr[:-1] > 0).flatten()
 
     def batches(self):
@@ -152,29 +154,29 @@ class StudentTask:
     def loss(self, users: Tensor) -> tuple[Tensor, None]:
         """Embedding regression, LLP-D and LLP-R on the teacher's context scores, BPR on the labels and, with a
         heuristic teacher, LLP-R on its scores."""
-        config, heuristic_context = self.config, self.heuristic_context
-        teacher_user, teacher_item = self.teacher_user, self.teacher_item
+        config, heuristic_context, device = self.config, self.heuristic_context, self.device
         sub_indptr, sub_items = bags_of(self.indptr, self.bag_items, users)
-        user_vec = self.model.users(sub_indptr, sub_items, self.user_features[users])
+        user_vec = self.model.users(sub_indptr.to(device), sub_items.to(device), self.user_features[users].to(device))
         context = user_context(self.indptr, self.bag_items, users, self.num_items, config.context_positives,
                                config.context_random, self.generator)
         scored = context if heuristic_context is None else torch.cat([context, heuristic_context[0][users]], 1)
         # Only the items this step scores go through the item tower (not all items every step).
         batch_items, local = torch.unique(scored, return_inverse=True)
-        item_vec = self.model.items(batch_items)
-        scores = (user_vec.unsqueeze(1) * item_vec[local]).sum(-1)
+        item_vec = self.model.items(batch_items.to(device))
+        scores = (user_vec.unsqueeze(1) * item_vec[local.to(device)]).sum(-1)
         student = scores[:, :context.size(1)]
+        teacher_user, teacher_item = self.teacher_user[users].to(device), self.teacher_item[batch_items].to(device)
         with torch.no_grad():
-            teacher = (teacher_user[users].unsqueeze(1) * teacher_item[context]).sum(-1)
-        loss = config.regression_weight * (F.mse_loss(user_vec, teacher_user[users], reduction="sum")
-                                           / users.numel() + F.mse_loss(item_vec, teacher_item[batch_items],
+            teacher = (teacher_user.unsqueeze(1) * self.teacher_item[context].to(device)).sum(-1)
+        loss = config.regression_weight * (F.mse_loss(user_vec, teacher_user, reduction="sum")
+                                           / users.numel() + F.mse_loss(item_vec, teacher_item,
                                                                         reduction="sum") / batch_items.numel())
         loss = loss + config.distribution_weight * llp_distribution_loss(student, teacher)
         loss = loss + config.rank_weight * llp_rank_loss(student, teacher, config.margin)
         loss = loss + config.label_weight * F.softplus(student[:, config.context_positives] - student[:, 0]).mean()
         if heuristic_context is not None:
             loss = loss + config.heuristic_weight * llp_rank_loss(scores[:, context.size(1):],
-                                                                  heuristic_context[1][users], config.margin)
+                                                                  heuristic_context[1][users].to(device), config.margin)
         return loss, None
 
 
@@ -182,9 +184,11 @@ def train_feature_student(item_features: Tensor, user_features: Tensor, indptr: 
                           teacher_user: Tensor, teacher_item: Tensor, config: RecStudentConfig,
                           heuristic_context: tuple[Tensor, Tensor] | None = None,
                           log: Callable[[str], None] = lambda _: None, checkpoint_path: str | Path | None = None,
-                          fingerprint: str = "", code_version: str = "") -> StudentResult:
+                          fingerprint: str = "", code_version: str = "",
+                          device: torch.device | str = "cpu") -> StudentResult:
     """Distil the teacher's vectors into feature towers, on the users with training items, in
-    :func:`models.runtime.loop.train_loop` (checkpoints and the time budget as there).
+    :func:`models.runtime.loop.train_loop` (checkpoints and the time budget as there), on ``device``; the trained
+    model comes back on the CPU, where serving runs.
 
     Args:
         item_features: ``(I, F)``; user_features: ``(U, F + 1)`` from :mod:`warehouse.features`.
@@ -196,10 +200,10 @@ def train_feature_student(item_features: Tensor, user_features: Tensor, indptr: 
     """
     task, record = train_loop(
         lambda: StudentTask(item_features, user_features, indptr, bag_items, teacher_user, teacher_item, config,
-                            heuristic_context),
+                            heuristic_context, device),
         Schedule.of(config), identity={"config": asdict(config), "fingerprint": fingerprint},
         checkpoint=checkpoint_path, log=log, code_version=code_version)
-    return StudentResult(task.model, record)
+    return StudentResult(task.model.cpu(), record)
 
 
 @torch.no_grad()

@@ -78,11 +78,12 @@ class Task(Protocol):
 
 @dataclass
 class TrainingRecord:
-    """How a fit went: one history row per epoch (validation rows carry the metric and ``lr``), the best epoch and
+    """How a fit went: one history row per epoch (validation rows carry ``metric`` and ``lr``), the best epoch and
     score (0 and -1 without validation), epochs and steps run, training seconds, the epoch a resumed run started
-    from and the process's peak resident memory."""
+    from and the process's peak resident memory. Families that do not train keep the defaults they do not use."""
 
     history: list[dict[str, float]] = field(default_factory=list)
+    metric: str = ""
     best_epoch: int = 0
     best_score: float = -1.0
     epochs_run: int = 0
@@ -203,8 +204,8 @@ def train_loop(build: Callable[[], Task], schedule: Schedule, *, identity: Mappi
     if state["best_epoch"] > 0:
         model.load_state_dict(best)
     model.eval()
-    return task, TrainingRecord(state["history"], state["best_epoch"], state["best_score"], epoch, state["steps"],
-                                state["train_seconds"], resumed_from, peak_rss_mb())
+    return task, TrainingRecord(state["history"], task.metric, state["best_epoch"], state["best_score"], epoch,
+                                state["steps"], state["train_seconds"], resumed_from, peak_rss_mb())
 
 
 def _validate(task: Task, ctx: distributed.DistContext) -> float:

@@ -5,7 +5,7 @@ import pytest
 from dagster import AutomationCondition, validate_run_config
 
 from assets.common import AFTER_UPSTREAM_PASSES
-from assets.training import ModelArtifacts
+from assets.factory import ModelArtifacts
 from models.nodeclf.rawls_protocol import NodeClassificationConfig
 from models.recsys.training import LightGCNConfig
 from orchestration.definitions import defs
