@@ -7,6 +7,7 @@ score) and reads its own settings into a :class:`Schedule`; :func:`train_loop` d
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -79,13 +80,13 @@ class Task(Protocol):
 @dataclass
 class TrainingRecord:
     """How a fit went: one history row per epoch (validation rows carry ``metric`` and ``lr``), the best epoch and
-    score (0 and -1 without validation), epochs and steps run, training seconds, the epoch a resumed run started
+    score (0 and NaN without validation), epochs and steps run, training seconds, the epoch a resumed run started
     from and the process's peak resident memory. Families that do not train keep the defaults they do not use."""
 
     history: list[dict[str, float]] = field(default_factory=list)
     metric: str = ""
     best_epoch: int = 0
-    best_score: float = -1.0
+    best_score: float = math.nan
     epochs_run: int = 0
     steps: int = 0
     seconds: float = 0.0
@@ -120,7 +121,7 @@ def train_loop(build: Callable[[], Task], schedule: Schedule, *, identity: Mappi
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, mode="max", factor=schedule.lr_decay, patience=schedule.lr_decay_patience,
             min_lr=schedule.lr * schedule.lr_decay ** schedule.lr_decays)
-    state = {"epoch": 0, "history": [], "best_score": -1.0, "best_epoch": 0, "train_seconds": 0.0, "steps": 0,
+    state = {"epoch": 0, "history": [], "best_score": -math.inf, "best_epoch": 0, "train_seconds": 0.0, "steps": 0,
              "evals_without_gain": 0, "stopped": False}
     best = _copy(model.state_dict())
     resumed_from = 0
@@ -204,7 +205,8 @@ def train_loop(build: Callable[[], Task], schedule: Schedule, *, identity: Mappi
     if state["best_epoch"] > 0:
         model.load_state_dict(best)
     model.eval()
-    return task, TrainingRecord(state["history"], task.metric, state["best_epoch"], state["best_score"], epoch,
+    best_score = state["best_score"] if state["best_epoch"] else math.nan
+    return task, TrainingRecord(state["history"], task.metric, state["best_epoch"], best_score, epoch,
                                 state["steps"], state["train_seconds"], resumed_from, peak_rss_mb())
 
 
