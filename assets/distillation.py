@@ -19,6 +19,7 @@ from assets.common import (
     AFTER_UPSTREAM_PASSES,
     TRAIN_GRAPH,
     config_class,
+    fingerprint,
     load_tensors,
     markdown_table,
     save_tensors,
@@ -111,9 +112,12 @@ def _fit_student(inputs: TrainingInputs, config: MlpStudentConfig, runtime: Runt
         heuristic = (stored["items"], stored[config.heuristic_teacher] / stored[config.heuristic_teacher].std())
     settings = RecStudentConfig(**config.model_dump(exclude={"heuristic_teacher"}))
     indptr, bag_items = user_csr(graph.edge_index, graph.num_users)
+    # A checkpoint resumes only against the same teacher, features and heuristic scores, not just the same graph.
+    inputs_key = fingerprint(item_x, user_x[:graph.num_users], teacher["user_emb"], teacher["item_emb"],
+                             *(heuristic or ()))
     result = train_feature_student(item_x, user_x[:graph.num_users], indptr, bag_items, teacher["user_emb"],
                                    teacher["item_emb"], settings, heuristic, runtime.log, runtime.checkpoint,
-                                   runtime.fingerprint, runtime.code_version, runtime.device)
+                                   f"{runtime.fingerprint}+{inputs_key}", runtime.code_version, runtime.device)
     known_indptr, known_items = user_csr(known, num_users)
     user_emb, item_emb = student_vectors(result.model, known_indptr, known_items, user_x)
     fitted = Fitted("student", {**config.model_dump(), "teacher": "lightgcn"}, result.record, user_emb=user_emb,

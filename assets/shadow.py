@@ -96,11 +96,14 @@ def _fit_shadow(inputs: TrainingInputs, config: ShadowModelConfig, runtime: Runt
     """The shaDow recommender on the cached PPR scopes of every user and item."""
     scopes = Scopes.from_tensors(load_tensors(inputs.artifacts.path(*SCOPES)))
     settings = from_config(config, ShadowRecConfig)
+    scope_record = read_json(inputs.artifacts.path(*SCOPES_RECORD))
+    # A checkpoint resumes only on the same scopes: their key covers the graph and the PPR settings.
     result = train_shadow_recommender(inputs.graph, scopes, settings, inputs.valid, runtime.log, runtime.device,
-                                      runtime.checkpoint, runtime.fingerprint, runtime.code_version, runtime.deployed)
+                                      runtime.checkpoint, f"{runtime.fingerprint}+{scope_record['key']}",
+                                      runtime.code_version, runtime.deployed)
     fitted = Fitted("shadow", dataclasses.asdict(settings), result.record, user_emb=result.user_emb,
                     item_emb=result.item_emb)
-    return fitted, {"scopes": read_json(inputs.artifacts.path(*SCOPES_RECORD)), "layers": settings.num_layers,
+    return fitted, {"scopes": scope_record, "layers": settings.num_layers,
                     "mean_scope_size": float(scopes.sizes().float().mean())}
 
 
