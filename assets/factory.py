@@ -125,16 +125,18 @@ def recommender_asset(name: str, run_config: type[Config], fit: Fit, *, descript
         save_tensors(artifacts.path(*files.embeddings), **tensors)
         record = fitted.record
         best = {record.metric: record.best_score} if record.metric and record.best_epoch else {}
+        # The loop's peak, or this process's when it is higher (loading and saving after training count too).
+        peak_mb = max(record.peak_memory_mb, peak_rss_mb())
         write_json(artifacts.path(*files.record), {
             "model": name, "config": fitted.config, "data_fingerprint": data_fingerprint,
             "code_version": code_version, "compatible_with": deployed, "best_epoch": record.best_epoch, **best,
-            "history": record.history, "seconds": record.seconds, **figures})
+            "history": record.history, "seconds": record.seconds, "peak_rss_mb": peak_mb, **figures})
         curve = [row for row in record.history if record.metric in row] if best else record.history
         return MaterializeResult(metadata={
             "device": str(runtime.device), "epochs": record.epochs_run, "steps": record.steps,
             "best_epoch": record.best_epoch, **best, "train_seconds": record.seconds,
             "seconds_per_epoch": record.seconds / max(record.epochs_run, 1),
-            "resumed_from_epoch": record.resumed_from_epoch, "peak_rss_mb": peak_rss_mb(),
+            "resumed_from_epoch": record.resumed_from_epoch, "peak_rss_mb": peak_mb,
             "compatible_with": deployed or "", "compatibility_loss": getattr(config, "compatibility", "none"),
             "stored_mb": sum(t.numel() * t.element_size() for t in tensors.values()) / 2**20,
             "config": MetadataValue.json(fitted.config), **figures,

@@ -126,23 +126,21 @@ def train_loop(build: Callable[[], Task], schedule: Schedule, *, identity: Mappi
     best = _copy(model.state_dict())
     resumed_from = 0
     if checkpoint is not None and Path(checkpoint).exists():
-        saved = load_checkpoint(checkpoint, map_location=ctx.device)
-        states = torch.atleast_2d(saved["generator_states"]) if "generator_states" in saved else torch.empty(0)
-        if ("best_state" in saved and all(saved.get(key) == value for key, value in identity.items())
-                and (task.generator is None or len(states) == ctx.world_size)):
+        saved = _resumable(load_checkpoint(checkpoint, map_location=ctx.device), task, identity, ctx)
+        if saved is None:
+            log(f"ignoring checkpoint {checkpoint}: written for another config, data fingerprint, format or "
+                f"number of processes (now {ctx.world_size})")
+        else:
             model.load_state_dict(saved["model"])
             optimizer.load_state_dict(saved["optimizer"])
             if scheduler is not None:
                 scheduler.load_state_dict(saved["scheduler"])
             if task.generator is not None:
-                task.generator.set_state(states[ctx.rank].cpu())
+                task.generator.set_state(saved["generator_states"][ctx.rank].cpu())
             torch.set_rng_state(saved["torch_rng"].cpu())  # dropout and other draws from torch's global generator
             best, state = saved["best_state"], {key: saved[key] for key in state}
             resumed_from = state["epoch"]
             log(f"resumed from {checkpoint} at epoch {resumed_from}")
-        else:
-            log(f"ignoring checkpoint {checkpoint}: written for another config, data fingerprint, format or "
-                f"number of processes ({len(states)}, now {ctx.world_size})")
 
     epoch = state["epoch"]
     while epoch < schedule.epochs and not state["stopped"]:
@@ -208,6 +206,16 @@ def train_loop(build: Callable[[], Task], schedule: Schedule, *, identity: Mappi
     best_score = state["best_score"] if state["best_epoch"] else math.nan
     return task, TrainingRecord(state["history"], task.metric, state["best_epoch"], best_score, epoch,
                                 state["steps"], state["train_seconds"], resumed_from, peak_rss_mb())
+
+
+def _resumable(saved: dict[str, Any], task: Task, identity: Mapping[str, Any], ctx: distributed.DistContext
+               ) -> dict[str, Any] | None:
+    """``saved`` when this run can resume it: the same identity, this loop's format, one batch stream per rank."""
+    if "best_state" not in saved or any(saved.get(key) != value for key, value in identity.items()):
+        return None
+    if task.generator is not None and len(torch.atleast_2d(saved["generator_states"])) != ctx.world_size:
+        return None
+    return {**saved, "generator_states": torch.atleast_2d(saved["generator_states"])}
 
 
 def _validate(task: Task, ctx: distributed.DistContext) -> float:
