@@ -29,36 +29,27 @@ from models.recsys.contract import Fitted, Runtime
 from orchestration.resources import ArtifactStore, Compute, FeatureStoreResource, Warehouse
 
 
+def _file(name: str) -> property:
+    """A ``(model folder, name)`` path of :class:`ModelArtifacts`."""
+    return property(lambda self: (self.model, name))
+
+
 @dataclass(frozen=True)
 class ModelArtifacts:
-    """Where one recommender's files live in the artifact store (paths relative to its root)."""
+    """Where one recommender's files live in the artifact store, as ``(folder, file)`` relative to its root.
+
+    ``checkpoint``: the running checkpoint that a crashed run resumes from; ``final``: the finished run's checkpoint,
+    kept as its record; ``embeddings``: the fit's tensors (``user_emb`` and ``item_emb``, or a scorer's state);
+    ``deployed``: the deployed version's vectors that a launched training process trains compatible with;
+    ``record``: the training record (JSON: model, config, data fingerprint, code version, history).
+    """
 
     model: str
-
-    @property
-    def checkpoint(self) -> tuple[str, str]:
-        """The running checkpoint that a crashed run resumes from."""
-        return self.model, "checkpoint.pt"
-
-    @property
-    def final(self) -> tuple[str, str]:
-        """The finished run's checkpoint, kept as its record."""
-        return self.model, "final_checkpoint.pt"
-
-    @property
-    def embeddings(self) -> tuple[str, str]:
-        """The fit's tensors: user and item embeddings (``user_emb``, ``item_emb``), or a scorer's state."""
-        return self.model, "embeddings.pt"
-
-    @property
-    def deployed(self) -> tuple[str, str]:
-        """The deployed version's vectors that a launched training process trains compatible with."""
-        return self.model, "deployed_version.pt"
-
-    @property
-    def record(self) -> tuple[str, str]:
-        """Training record (JSON): model, config, data fingerprint, code version, history."""
-        return self.model, "training.json"
+    checkpoint = _file("checkpoint.pt")
+    final = _file("final_checkpoint.pt")
+    embeddings = _file("embeddings.pt")
+    deployed = _file("deployed_version.pt")
+    record = _file("training.json")
 
 
 @dataclass
