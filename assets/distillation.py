@@ -1,8 +1,9 @@
 """Distillation stage: heuristic teachers' scores (CN, AA, RA, PPR) from the training edges, and the graph-free
-student, feature towers in LightGCN's embedding space, registered as a recommender beside its teacher.
+student, feature towers in LightGCN's embedding space, an asset of the recommender factory beside its teacher.
 """
 
 import time
+from typing import Any
 
 import torch
 from dagster import (
@@ -16,19 +17,19 @@ from pydantic import Field
 
 from assets.common import (
     AFTER_UPSTREAM_PASSES,
-    GRAPH_RECORD,
     TRAIN_GRAPH,
     config_class,
+    fingerprint,
     load_tensors,
     markdown_table,
-    read_json,
     save_tensors,
-    write_json,
 )
-from assets.training import ModelArtifacts, lightgcn_model
+from assets.factory import ModelArtifacts, TrainingInputs, recommender_asset
+from assets.training import lightgcn_model
 from models.eval.ranking import user_csr
 from models.graph.bipartite import BipartiteGraph
 from models.graph.heuristics import HEURISTICS, bipartite_heuristic_scores
+from models.recsys.contract import Fitted, Runtime
 from models.recsys.serving import propagation_scorer, student_scorer, users_per_second
 from models.recsys.student import (
     RecStudentConfig,
@@ -36,7 +37,7 @@ from models.recsys.student import (
     train_feature_student,
     user_context,
 )
-from orchestration.resources import ArtifactStore, Warehouse
+from orchestration.resources import ArtifactStore
 from warehouse.features import (
     interaction_matrix,
     item_table,
@@ -91,14 +92,11 @@ class MlpStudentConfig(config_class(RecStudentConfig, "MlpStudentBaseConfig", {"
     heuristic_teacher: str = Field(default="ra", description="A heuristic of heuristic_scores, or '' for none.")
 
 
-@asset(group_name="distillation", kinds={"pytorch"}, code_version=CODE_VERSION,
-       deps=[lightgcn_model, heuristic_scores, "id_maps"], automation_condition=AFTER_UPSTREAM_PASSES)
-def mlp_student(context: AssetExecutionContext, config: MlpStudentConfig, warehouse: Warehouse,
-                artifacts: ArtifactStore) -> MaterializeResult:
-    """Graph-free student in LightGCN's space (item features, a user's own interactions), distilled from it and a heuristic."""
-    graph = BipartiteGraph.load(artifacts.path(*TRAIN_GRAPH))
+def _fit_student(inputs: TrainingInputs, config: MlpStudentConfig, runtime: Runtime) -> tuple[Fitted, dict[str, Any]]:
+    """The student from item features and each user's interactions, distilled from LightGCN and a heuristic."""
+    graph, artifacts = inputs.graph, inputs.artifacts
     teacher = load_tensors(artifacts.path(*TEACHER.embeddings))
-    with warehouse.connection() as con:
+    with inputs.warehouse.connection() as con:
         items = item_table(con).head(graph.num_items)
         num_users = int(con.sql("SELECT count(*) FROM user_index").fetchall()[0][0])
         later = torch.from_numpy(later_user_interactions(con, graph.num_users, graph.num_items))
@@ -114,23 +112,30 @@ def mlp_student(context: AssetExecutionContext, config: MlpStudentConfig, wareho
         heuristic = (stored["items"], stored[config.heuristic_teacher] / stored[config.heuristic_teacher].std())
     settings = RecStudentConfig(**config.model_dump(exclude={"heuristic_teacher"}))
     indptr, bag_items = user_csr(graph.edge_index, graph.num_users)
+    # A checkpoint resumes only against the same teacher, features and heuristic scores, not just the same graph.
+    inputs_key = fingerprint(item_x, user_x[:graph.num_users], teacher["user_emb"], teacher["item_emb"],
+                             *(heuristic or ()))
     result = train_feature_student(item_x, user_x[:graph.num_users], indptr, bag_items, teacher["user_emb"],
-                                   teacher["item_emb"], settings, heuristic, context.log.info)
+                                   teacher["item_emb"], settings, heuristic, runtime.log, runtime.checkpoint,
+                                   f"{runtime.fingerprint}+{inputs_key}", runtime.code_version, runtime.device)
     known_indptr, known_items = user_csr(known, num_users)
     user_emb, item_emb = student_vectors(result.model, known_indptr, known_items, user_x)
-    save_tensors(artifacts.path(*STUDENT.embeddings), user_emb=user_emb, item_emb=item_emb)
-    data_fingerprint = read_json(artifacts.path(*GRAPH_RECORD))["fingerprint"]
-    write_json(artifacts.path(*STUDENT.record), {
-        "model": "student", "config": {**config.model_dump(), "teacher": "lightgcn"},
-        "data_fingerprint": data_fingerprint, "code_version": CODE_VERSION, "history": result.history})
+    fitted = Fitted("student", {**config.model_dump(), "teacher": "lightgcn"}, result.record, user_emb=user_emb,
+                    item_emb=item_emb)
     device_users = torch.arange(min(SPEED_USERS, graph.num_users))
     student_speed = users_per_second(student_scorer(result.model, known_indptr, known_items, user_x, item_emb),
                                      device_users)
     teacher_speed = users_per_second(propagation_scorer(graph, teacher["user_emb"].size(1)), device_users)
-    return MaterializeResult(metadata={
-        "train_seconds": result.train_seconds, "epochs": settings.epochs,
+    return fitted, {
         "users": num_users, "users_without_teacher_vector": num_users - graph.num_users,
         "student_users_per_second": student_speed, "teacher_users_per_second": teacher_speed,
         "speedup": student_speed / teacher_speed,
         "latency_ms_per_user": 1000.0 / student_speed, "speed_device": "cpu (both models, same batch of users)",
-    })
+    }
+
+
+mlp_student = recommender_asset(
+    "student", MlpStudentConfig, _fit_student, key="mlp_student", code_version=CODE_VERSION, group_name="distillation",
+    deps=[lightgcn_model, heuristic_scores, "id_maps"],
+    description="Graph-free student in LightGCN's space (item features, a user's own interactions), distilled from "
+                "it and a heuristic.")

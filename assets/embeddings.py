@@ -25,8 +25,8 @@ from assets.common import (
     read_json,
     write_json,
 )
+from assets.factory import ModelArtifacts
 from assets.recommenders import RECOMMENDERS
-from assets.training import ModelArtifacts
 from assets.version_table import versions_table
 from assets.versions import dense_raw_ids, version_vectors
 from feature_store import VersionMeta

@@ -1,5 +1,5 @@
 """shaDow-GNN stage: PPR scopes of every node of the training graph (cached by graph and settings), the shaDow
-recommender trained on them, PPR audiences per item in the warehouse, and shaDow node classification on the benchmark
+recommender trained on them (an asset of the recommender factory), PPR audiences per item in the warehouse, and shaDow node classification on the benchmark
 graphs next to full-graph GCNs.
 """
 
@@ -8,6 +8,7 @@ import hashlib
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import torch
@@ -18,19 +19,17 @@ from assets.common import (
     AFTER_UPSTREAM_PASSES,
     GRAPH_RECORD,
     TRAIN_GRAPH,
-    VALID_EDGES,
     config_class,
     from_config,
     load_tensors,
     markdown_table,
-    peak_rss_mb,
     read_json,
     save_tensors,
     write_json,
 )
+from assets.factory import TrainingInputs, recommender_asset
 from assets.node_classification import GRAPHS_RECORD
 from assets.node_classification import GROUP as BENCHMARK_GROUP
-from assets.training import ModelArtifacts
 from models.graph.audience import VARIANTS, match_audience
 from models.graph.bipartite import BipartiteGraph, to_homogeneous_edge_index
 from models.graph.ppr import DAMPING, adjacency, forward_push
@@ -38,8 +37,9 @@ from models.graph.scopes import Scopes, receptive_field_sizes
 from models.graph.scopes import ppr_scopes as scopes_from_ppr
 from models.nodeclf.npz_graphs import load_npz_graph
 from models.nodeclf.shadow import ShadowNodeConfig, run_comparison
+from models.recsys.contract import Fitted, Runtime
 from models.recsys.shadow import ShadowRecConfig, train_shadow_recommender
-from orchestration.resources import ArtifactStore, Compute, Warehouse
+from orchestration.resources import ArtifactStore, Warehouse
 from orchestration.settings import environment
 from warehouse.id_maps import load_id_map
 
@@ -92,30 +92,24 @@ def ppr_scopes(context: AssetExecutionContext, config: PPRScopeConfig, artifacts
     return MaterializeResult(metadata={**record, "cached": False})
 
 
-@asset(group_name="training", kinds={"pytorch"}, code_version=CODE_VERSION, deps=["training_graph", ppr_scopes],
-       automation_condition=AFTER_UPSTREAM_PASSES)
-def shadow_model(context: AssetExecutionContext, config: ShadowModelConfig, artifacts: ArtifactStore,
-                 compute: Compute) -> MaterializeResult:
-    """shaDow-GNN embeddings: a deep GNN on each user's and item's own PPR scope, trained with BPR."""
-    graph = BipartiteGraph.load(artifacts.path(*TRAIN_GRAPH))
-    valid = load_tensors(artifacts.path(*VALID_EDGES))["edge_index"]
-    scopes = Scopes.from_tensors(load_tensors(artifacts.path(*SCOPES)))
+def _fit_shadow(inputs: TrainingInputs, config: ShadowModelConfig, runtime: Runtime) -> tuple[Fitted, dict[str, Any]]:
+    """The shaDow recommender on the cached PPR scopes of every user and item."""
+    scopes = Scopes.from_tensors(load_tensors(inputs.artifacts.path(*SCOPES)))
     settings = from_config(config, ShadowRecConfig)
-    result = train_shadow_recommender(graph, scopes, settings, valid, context.log.info, compute.torch_device())
-    files = ModelArtifacts("shadow")
-    save_tensors(artifacts.path(*files.embeddings), user_emb=result.user_emb, item_emb=result.item_emb)
-    save_tensors(artifacts.path(*files.final), **result.state_dict)
-    write_json(artifacts.path(*files.record), {
-        "model": "shadow", "config": dataclasses.asdict(settings), "scopes": read_json(artifacts.path(*SCOPES_RECORD)),
-        "data_fingerprint": read_json(artifacts.path(*GRAPH_RECORD))["fingerprint"], "code_version": CODE_VERSION,
-        "history": result.history})
-    return MaterializeResult(metadata={
-        "steps": result.steps, "train_seconds": result.train_seconds, "peak_rss_mb": peak_rss_mb(),
-        "device": str(compute.torch_device()),
-        "valid_recall@20": result.history[-1].get("valid_recall@20", float("nan")),
-        "mean_scope_size": float(scopes.sizes().float().mean()), "layers": settings.num_layers,
-        "history": MetadataValue.md(markdown_table(result.history)),
-    })
+    scope_record = read_json(inputs.artifacts.path(*SCOPES_RECORD))
+    # A checkpoint resumes only on the same scopes: their key covers the graph and the PPR settings.
+    result = train_shadow_recommender(inputs.graph, scopes, settings, inputs.valid, runtime.log, runtime.device,
+                                      runtime.checkpoint, f"{runtime.fingerprint}+{scope_record['key']}",
+                                      runtime.code_version, runtime.deployed)
+    fitted = Fitted("shadow", dataclasses.asdict(settings), result.record, user_emb=result.user_emb,
+                    item_emb=result.item_emb)
+    return fitted, {"scopes": scope_record, "layers": settings.num_layers,
+                    "mean_scope_size": float(scopes.sizes().float().mean())}
+
+
+shadow_model = recommender_asset(
+    "shadow", ShadowModelConfig, _fit_shadow, code_version=CODE_VERSION, deps=["training_graph", ppr_scopes],
+    description="shaDow-GNN embeddings: a deep GNN on each user's and item's own PPR scope, trained with BPR.")
 
 
 class PPRAudienceConfig(Config):

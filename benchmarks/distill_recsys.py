@@ -209,7 +209,7 @@ def main() -> None:
             speed_rows.append([labels[path], size, format_spread(runs["teacher"]), format_spread(runs["student"]),
                                results[f"{prefix}speedup"]])
     results.update({"teacher.train_seconds": teacher.train_seconds, "teacher.epochs": teacher.epochs_run,
-                    "teacher.best_epoch": teacher.best_epoch, "student.train_seconds": student.train_seconds,
+                    "teacher.best_epoch": teacher.best_epoch, "student.train_seconds": student.record.seconds,
                     "threads": torch.get_num_threads(), "peak_rss_mb": peak_rss_mb()})
     for group, label in (("", "warm"), ("cold.", f"cold (1–{COLD_MAX} training items)"), ("new.", "new (unseen)")):
         rows.append([label, results[f"{group}users"], results[f"{group}teacher.recall@20"],

@@ -160,7 +160,7 @@ def recsys_part(args, graph, valid, test) -> dict[str, float]:
                                                           max_train_seconds=args.rec_minutes * 60, seed=args.seed),
                               log=lambda m: print(m, flush=True))
     results, rows = {"recsys.scope_seconds": scope_seconds, "recsys.mean_scope_size": float(scopes.sizes().float().mean())}, []
-    for name, run, seconds in (("shadow", shadow, shadow.train_seconds), ("lightgcn", lightgcn, lightgcn.train_seconds)):
+    for name, run, seconds in (("shadow", shadow, shadow.record.seconds), ("lightgcn", lightgcn, lightgcn.train_seconds)):
         metrics = evaluate_full_ranking(run.user_emb, run.item_emb, graph, test, also_masked=valid).summary()
         results.update({f"recsys.{name}.{key}": value for key, value in metrics.items()})
         results[f"recsys.{name}.train_seconds"] = seconds
@@ -172,7 +172,7 @@ def recsys_part(args, graph, valid, test) -> dict[str, float]:
         rows.append([label,
                      converged["recall@20"], converged["ndcg@20"], converged["train_seconds"]])
     print_table(f"{args.dataset} test quality (full ranking; same split and evaluation; {args.rec_minutes} min training "
-                f"budget each; shaDow scopes: top-{args.rec_top_k} PPR, {shadow.steps} steps)",
+                f"budget each; shaDow scopes: top-{args.rec_top_k} PPR, {shadow.record.steps} steps)",
                 ["model", "recall@20", "ndcg@20", "train s"], rows)
     return results
 

@@ -1,6 +1,7 @@
 """Test-wide setup: settings pinned to a local throwaway folder (a developer's GRAPHREC_ENV=prod or data folder
-never leaks into tests), a factory for graphrec resources in a temporary folder, and the small real data sets kept
-in ``tests/fixtures`` so the suite runs without the shared folder.
+never leaks into tests), a factory for graphrec resources in a temporary folder, a one-thread fixture for modules
+of many small tensor ops, and the small real data sets kept in ``tests/fixtures`` so the suite runs without the
+shared folder.
 """
 
 import os
@@ -18,6 +19,18 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["GRAPHREC_ENV"] = "local"
     os.environ["GRAPHREC_DATA_DIR"] = os.path.join(tempfile.gettempdir(), "graphrec-tests-unused")
     os.environ["GRAPHREC_DEVICE"] = "cpu"
+
+
+@pytest.fixture
+def single_thread():
+    """One intra-op thread: on the shared 2-core machine, OpenMP's spin-waiting makes many small ops up to 50x
+    slower with two threads whenever another process holds a core. Modules of such ops use it for every test."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

@@ -2,23 +2,20 @@
 (Shen et al., CVPR 2020) and the hyperbolic entailment-cone loss with uncertainty-weighted contrastive alignment
 (Bui et al., ICML 2025).
 
-Both plug into :func:`models.recsys.training.train_lightgcn` as its ``auxiliary_loss``. Old vectors are indexed by the
+Both plug into :func:`models.runtime.loop.train_loop` as its ``auxiliary_loss``. Old vectors are indexed by the
 append-only id maps, so row ``k`` of an old table is the same entity as row ``k`` of the new one; ids appended
 after the old version (rows beyond the old table) have no old vector and contribute nothing.
 """
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from models.recsys.hyperbolic import entailment_loss, polar, polar_distance
-
-if TYPE_CHECKING:  # models.recsys.training builds these losses, so importing it here at run time would be a cycle
-    from models.recsys.training import AuxiliaryLoss
+from models.runtime.loop import AuxiliaryLoss
 
 METHODS = ("none", "bct", "hyperbolic")
 
@@ -191,7 +188,7 @@ class HyperbolicCompatibilityLoss(_FrozenOldVersion):
 
 def make_compatibility_loss(method: str, old_user_emb: Tensor | None = None, old_item_emb: Tensor | None = None,
                             weight: float | None = None, **hyperparameters: float) -> AuxiliaryLoss | None:
-    """The auxiliary loss of ``method`` against the old version's final vectors, for ``train_lightgcn``.
+    """The auxiliary loss of ``method`` against the old version's final vectors, for the training loop's hook.
 
     ``none`` (or no old version yet) returns ``None``: train without compatibility. ``bct`` returns
     :class:`BCTLoss`, ``hyperbolic`` :class:`HyperbolicCompatibilityLoss`; ``weight`` (default: the class's) and
@@ -205,3 +202,16 @@ def make_compatibility_loss(method: str, old_user_emb: Tensor | None = None, old
         hyperparameters["weight"] = weight
     loss = BCTLoss if method == "bct" else HyperbolicCompatibilityLoss
     return loss(old_user_emb, old_item_emb, **hyperparameters)
+
+
+def compatibility_hook(method: str, weight: float | None, old_version: tuple[Tensor, Tensor] | None,
+                       auxiliary_loss: AuxiliaryLoss | None = None) -> AuxiliaryLoss | None:
+    """The auxiliary loss a family trains with: ``method``'s loss against ``old_version`` (the deployed version's
+    ``(user_emb, item_emb)``; None while nothing is deployed), or a hand-made ``auxiliary_loss``, never both."""
+    if method not in METHODS:
+        raise ValueError(f"compatibility is {method!r}; use one of {METHODS}")
+    if old_version is None:
+        return auxiliary_loss
+    if auxiliary_loss is not None:
+        raise ValueError("pass either old_version (config.compatibility's loss) or auxiliary_loss, not both")
+    return make_compatibility_loss(method, *old_version, weight=weight)

@@ -2,9 +2,9 @@
 
 A family is a config dataclass plus ``fit(graph, valid, config, runtime) -> Fitted``. ``Fitted`` holds either
 user and item vectors (a dot-product model, publishable as an embedding version) or a scorer over item rows (a
-family that is not a plain dot product, e.g. an item–item filter), with the training record. What a scorer
-needs to score again is kept as named tensors (``state``), so a fitted model is saved and restored without
-pickles.
+family that is not a plain dot product, e.g. an item–item filter), with the training record (the one of
+models.runtime.loop, also for families that do not train). What a scorer needs to score again is kept as named
+tensors (``state``), so a fitted model is saved and restored without pickles.
 """
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ import torch
 from torch import Tensor
 
 from models.graph.bipartite import BipartiteGraph
+from models.runtime.loop import TrainingRecord
+
+__all__ = ["Family", "Fitted", "Runtime", "Scorer", "TrainingRecord", "resolved", "restore_vectors"]
 
 # Scores of every item for a batch of users: users ``(B,)`` → ``(B, num_items)``.
 Scorer = Callable[[Tensor], Tensor]
@@ -33,17 +36,6 @@ class Runtime:
     fingerprint: str = ""
     code_version: str = ""
     deployed: tuple[Tensor, Tensor] | None = None
-
-
-@dataclass
-class TrainingRecord:
-    """How a fit went: the time-to-quality history (one row per evaluation, with ``elapsed_seconds``), the best
-    epoch (0 for families that do not train), wall-clock seconds and the epoch a resumed run started from."""
-
-    history: list[dict[str, float]] = field(default_factory=list)
-    best_epoch: int = 0
-    seconds: float = 0.0
-    resumed_from_epoch: int = 0
 
 
 @dataclass

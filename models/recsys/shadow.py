@@ -9,9 +9,9 @@ evaluated.
 """
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
@@ -24,7 +24,9 @@ from models.graph.bipartite import BipartiteGraph, to_homogeneous_edge_index
 from models.graph.ppr import DAMPING, adjacency, forward_push
 from models.graph.scopes import GraphIndex, Scopes, SubgraphBatch, isolated_batch, ppr_scopes
 from models.graph.shadow_gnn import ShadowGNN
+from models.recsys.compat import compatibility_hook
 from models.recsys.sampling import BPRSampler
+from models.runtime.loop import BatchVectors, Schedule, TrainingRecord, train_loop
 
 
 class ShadowRecError(ValueError):
@@ -43,9 +45,15 @@ class ShadowRecConfig:
     l2: float = 1e-4  # λ on ½‖z‖² of the batch's output vectors, divided by the batch size
     batch_size: int = 512  # BPR triples per step (three scopes each)
     epochs: int = 5  # passes over as many triples as training edges
+    eval_every: int = 0  # epochs between validation evaluations; 0: only after the last
+    patience: int = 10  # evaluations without improvement before stopping
+    eval_k: int = 20
     eval_batch_size: int = 1024  # scopes per inference batch
     max_train_seconds: float = 0.0  # wall-clock budget; 0 means none
     seed: int = 2020
+    # Compatibility with the deployed version (models.recsys.compat): none | bct | hyperbolic, and the loss weight.
+    compatibility: str = "none"
+    compatibility_weight: float | None = None
 
 
 @dataclass
@@ -55,9 +63,7 @@ class ShadowRecResult:
     user_emb: Tensor
     item_emb: Tensor
     state_dict: dict[str, Tensor]
-    history: list[dict[str, float]] = field(default_factory=list)
-    steps: int = 0
-    train_seconds: float = 0.0
+    record: TrainingRecord
 
 
 class ShadowRecommender(nn.Module):
@@ -105,62 +111,82 @@ def embed_nodes(model: ShadowRecommender, scopes: Scopes, graph: GraphIndex, nod
                       for i in range(0, nodes.numel(), batch_size)])
 
 
+class ShadowRecTask:
+    """The shaDow recommender for the training loop: BPR triples sampled an epoch at a time, each batch's three
+    scopes extracted on the CPU as one isolated batch and run on ``device``; validation Recall@``eval_k`` by full
+    ranking of every node's vector."""
+
+    def __init__(self, graph: BipartiteGraph, scopes: Scopes, config: ShadowRecConfig, valid_edge_index: Tensor | None,
+                 device: torch.device | str) -> None:
+        self.graph, self.scopes, self.config, self.device = graph, scopes, config, device
+        self.num_nodes = graph.num_users + graph.num_items
+        self.index = GraphIndex(adjacency(to_homogeneous_edge_index(graph), self.num_nodes))
+        self.model = ShadowRecommender(graph.num_users, graph.num_items, config).to(device)
+        self.sampler = BPRSampler(graph, seed=config.seed)
+        self.generator = self.sampler.generator
+        self.steps_per_epoch = -(-graph.num_edges // config.batch_size)
+        self.valid = valid_edge_index
+        self.validate = self._validate if valid_edge_index is not None and valid_edge_index.numel() else None
+        self.metric = f"valid_recall@{config.eval_k}"
+        self.validated: tuple[Tensor, Tensor] | None = None  # the vectors of the last validation
+
+    def batches(self):
+        """``batch_size`` triples per step, as many steps as cover the training edges; each step weighs the same."""
+        users, pos, neg = self.sampler.sample(self.steps_per_epoch * self.config.batch_size)
+        for step in range(self.steps_per_epoch):
+            batch = slice(step * self.config.batch_size, (step + 1) * self.config.batch_size)
+            yield (users[batch], pos[batch], neg[batch]), 1.0
+
+    def loss(self, batch: tuple[Tensor, Tensor, Tensor]) -> tuple[Tensor, BatchVectors]:
+        """BPR on ``⟨z_u, z_i⟩`` plus ``l2 · ½‖z‖² / B`` on the batch's output vectors."""
+        users, pos, neg = batch
+        rows = torch.cat([users, self.graph.num_users + pos, self.graph.num_users + neg])
+        z_u, z_p, z_n = self.model(isolated_batch(self.scopes, rows, self.index).to(self.device)).chunk(3)
+        loss = F.softplus((z_u * z_n).sum(1) - (z_u * z_p).sum(1)).mean()
+        loss = loss + self.config.l2 * 0.5 * (z_u.square().sum() + z_p.square().sum() + z_n.square().sum()) / z_u.size(0)
+        device = z_u.device
+        return loss, (users.to(device), z_u, torch.cat([pos, neg]).to(device), torch.cat([z_p, z_n]))
+
+    def vectors(self) -> tuple[Tensor, Tensor]:
+        """User and item vectors of every node's scope, on the CPU."""
+        z = embed_nodes(self.model, self.scopes, self.index, torch.arange(self.num_nodes), self.config.eval_batch_size)
+        return z[:self.graph.num_users], z[self.graph.num_users:]
+
+    def _validate(self) -> float:
+        self.validated = self.vectors()
+        k = self.config.eval_k
+        return evaluate_full_ranking(*self.validated, self.graph, self.valid, ks=(k,)).summary()[f"recall@{k}"]
+
+
 def train_shadow_recommender(graph: BipartiteGraph, scopes: Scopes, config: ShadowRecConfig,
                              valid_edge_index: Tensor | None = None, log: Callable[[str], None] = print,
-                             device: torch.device | str = "cpu") -> ShadowRecResult:
-    """BPR training of a :class:`ShadowRecommender` on the PPR scopes of every node of ``graph``.
+                             device: torch.device | str = "cpu", checkpoint_path: str | Path | None = None,
+                             fingerprint: str = "", code_version: str = "",
+                             old_version: tuple[Tensor, Tensor] | None = None) -> ShadowRecResult:
+    """BPR training of a :class:`ShadowRecommender` on the PPR scopes of every node of ``graph``, in
+    :func:`models.runtime.loop.train_loop`.
 
-    Each step samples ``batch_size`` triples (models.recsys.sampling), extracts the user's, the positive's and the negative's
-    scopes as one isolated batch and scores ``⟨z_u, z_i⟩``. With ``valid_edge_index``, validation Recall@20 is
-    logged after training. Scopes are extracted on the CPU and each batch runs on ``device``. Deterministic for
-    ``config.seed`` on a given device.
+    Each step samples ``batch_size`` triples (models.recsys.sampling), extracts the user's, the positive's and the
+    negative's scopes as one isolated batch and scores ``⟨z_u, z_i⟩``. With ``valid_edge_index``, validation
+    Recall@``eval_k`` is measured every ``eval_every`` epochs (0: after the last) and the best weights are kept.
+    Checkpoints, ``old_version`` (the compatibility loss) and the time budget work as in
+    :func:`models.recsys.training.train_lightgcn`. Deterministic for ``config.seed`` on a given device.
 
     Shapes:
         scopes: one per node, node ``v``'s scope at row ``v`` (``targets == arange(U + I)``).
     """
-    num_nodes = graph.num_users + graph.num_items
-    _check_scopes(scopes, num_nodes)
-    torch.manual_seed(config.seed)
-    index = GraphIndex(adjacency(to_homogeneous_edge_index(graph), num_nodes))
-    model = ShadowRecommender(graph.num_users, graph.num_items, config).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    sampler = BPRSampler(graph, seed=config.seed)
-    steps_per_epoch = -(-graph.num_edges // config.batch_size)
-    history, steps, started = [], 0, time.perf_counter()
-    out_of_time = False
-    for epoch in range(1, config.epochs + 1):
-        model.train()
-        users, pos, neg = sampler.sample(steps_per_epoch * config.batch_size)
-        total = 0.0
-        for step in range(steps_per_epoch):
-            batch = slice(step * config.batch_size, (step + 1) * config.batch_size)
-            rows = torch.cat([users[batch], graph.num_users + pos[batch], graph.num_users + neg[batch]])
-            z_u, z_p, z_n = model(isolated_batch(scopes, rows, index).to(device)).chunk(3)
-            loss = F.softplus((z_u * z_n).sum(1) - (z_u * z_p).sum(1)).mean()
-            loss = loss + config.l2 * 0.5 * (z_u.square().sum() + z_p.square().sum() + z_n.square().sum()) / z_u.size(0)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.item()
-            steps += 1
-            out_of_time = 0 < config.max_train_seconds <= time.perf_counter() - started
-            if out_of_time:
-                break
-        history.append({"epoch": epoch, "steps": steps, "loss": total / max(step + 1, 1),
-                        "elapsed_seconds": time.perf_counter() - started})
-        log(f"epoch {epoch}: loss {history[-1]['loss']:.4f}, {steps} steps, {history[-1]['elapsed_seconds']:.1f} s")
-        if out_of_time:
-            log(f"stopping after {steps} steps: time budget of {config.max_train_seconds:.0f} s reached")
-            break
-    train_seconds = time.perf_counter() - started
-    z = embed_nodes(model, scopes, index, torch.arange(num_nodes), config.eval_batch_size)
-    user_emb, item_emb = z[:graph.num_users], z[graph.num_users:]
-    if valid_edge_index is not None and valid_edge_index.numel():
-        recall = evaluate_full_ranking(user_emb, item_emb, graph, valid_edge_index, ks=(20,)).summary()["recall@20"]
-        history[-1]["valid_recall@20"] = recall
-        log(f"validation recall@20 {recall:.4f}")
-    state = {name: tensor.cpu() for name, tensor in model.state_dict().items()}
-    return ShadowRecResult(user_emb, item_emb, state, history, steps, train_seconds)
+    _check_scopes(scopes, graph.num_users + graph.num_items)
+    auxiliary_loss = compatibility_hook(config.compatibility, config.compatibility_weight, old_version)
+    resolved = asdict(config)
+    task, record = train_loop(lambda: ShadowRecTask(graph, scopes, config, valid_edge_index, device),
+                              Schedule.of(config), identity={"config": resolved, "fingerprint": fingerprint},
+                              checkpoint=checkpoint_path, log=log, auxiliary_loss=auxiliary_loss,
+                              code_version=code_version)
+    # Inference over every scope is the costly part: the best weights' vectors are reused when they are the last.
+    fresh = task.validated is not None and record.best_epoch == record.epochs_run
+    user_emb, item_emb = task.validated if fresh else task.vectors()
+    state = {name: tensor.cpu() for name, tensor in task.model.state_dict().items()}
+    return ShadowRecResult(user_emb, item_emb, state, record)
 
 
 def recommend_for_new_user(model: ShadowRecommender, graph: BipartiteGraph, item_emb: Tensor, items: Tensor,

@@ -7,9 +7,9 @@ that arrived after training; its vectors go to the feature store like the teache
 """
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from models.linkpred.llp_losses import llp_distribution_loss, llp_rank_loss
 from models.linkpred.students import Dropout
+from models.runtime.loop import Schedule, TrainingRecord, train_loop
 
 
 @dataclass
@@ -36,6 +37,7 @@ class RecStudentConfig:
     margin: float = 0.1
     context_positives: int = 6  # the user's own training items ("nearby") in each context set
     context_random: int = 6  # uniform items in each context set
+    max_train_seconds: float = 0.0  # wall-clock budget; 0 means none
     seed: int = 0
 
 
@@ -70,7 +72,7 @@ class FeatureStudent(nn.Module):
     def items(self, index: Tensor | None = None) -> Tensor:
         """Vectors of the items ``index`` (default: all): features through the MLP, plus the learned id vector of
         known items."""
-        index = torch.arange(self.item_features.size(0)) if index is None else index
+        index = torch.arange(self.item_features.size(0), device=self.item_features.device) if index is None else index
         vectors = self.item_mlp(self.item_features[index])
         known = (index < self.known_items).unsqueeze(1)
         return vectors + torch.where(known, self.item_id(index.clamp(max=self.known_items - 1)), 0.0)
@@ -115,18 +117,78 @@ def user_context(indptr: Tensor, bag_items: Tensor, users: Tensor, num_items: in
 
 @dataclass
 class StudentResult:
-    """The trained student, its training record, and a function to embed any users from their interactions."""
+    """The trained student and its training record."""
 
     model: FeatureStudent
-    history: list[dict[str, float]]
-    train_seconds: float
+    record: TrainingRecord
+
+
+class StudentTask:
+    """The student for the training loop: shuffled users with training items in batches of ``batch_size``, each
+    batch's loss over its LLP context items (no validation: it trains for its epochs). Batches and context sets
+    are drawn on the CPU; the towers and the loss run on ``device``."""
+
+    validate = None
+    metric = ""
+
+    def __init__(self, item_features: Tensor, user_features: Tensor, indptr: Tensor, bag_items: Tensor,
+                 teacher_user: Tensor, teacher_item: Tensor, config: RecStudentConfig,
+                 heuristic_context: tuple[Tensor, Tensor] | None, device: torch.device | str = "cpu") -> None:
+        self.device = device
+        self.user_features, self.indptr, self.bag_items = user_features, indptr, bag_items
+        self.teacher_user, self.teacher_item, self.config = teacher_user, teacher_item, config
+        self.heuristic_context = heuristic_context
+        self.generator = torch.Generator().manual_seed(config.seed)
+        self.num_items, dim = teacher_item.shape
+        self.model = FeatureStudent(item_features, user_features.size(1), dim, self.num_items, config.hidden,
+                                    config.dropout).to(device)
+        self.active = torch.nonzero(indptr[1:] - indptr[:-1] > 0).flatten()
+
+    def batches(self):
+        """The users with training items in a new order each epoch, weighted by their number."""
+        order = self.active[torch.randperm(self.active.numel(), generator=self.generator)]
+        for start in range(0, order.numel(), self.config.batch_size):
+            users = order[start:start + self.config.batch_size]
+            yield users, users.numel()
+
+    def loss(self, users: Tensor) -> tuple[Tensor, None]:
+        """Embedding regression, LLP-D and LLP-R on the teacher's context scores, BPR on the labels and, with a
+        heuristic teacher, LLP-R on its scores."""
+        config, heuristic_context, device = self.config, self.heuristic_context, self.device
+        sub_indptr, sub_items = bags_of(self.indptr, self.bag_items, users)
+        user_vec = self.model.users(sub_indptr.to(device), sub_items.to(device), self.user_features[users].to(device))
+        context = user_context(self.indptr, self.bag_items, users, self.num_items, config.context_positives,
+                               config.context_random, self.generator)
+        scored = context if heuristic_context is None else torch.cat([context, heuristic_context[0][users]], 1)
+        # Only the items this step scores go through the item tower (not all items every step).
+        batch_items, local = torch.unique(scored, return_inverse=True)
+        item_vec = self.model.items(batch_items.to(device))
+        scores = (user_vec.unsqueeze(1) * item_vec[local.to(device)]).sum(-1)
+        student = scores[:, :context.size(1)]
+        teacher_user, teacher_item = self.teacher_user[users].to(device), self.teacher_item[batch_items].to(device)
+        with torch.no_grad():
+            teacher = (teacher_user.unsqueeze(1) * self.teacher_item[context].to(device)).sum(-1)
+        loss = config.regression_weight * (F.mse_loss(user_vec, teacher_user, reduction="sum")
+                                           / users.numel() + F.mse_loss(item_vec, teacher_item,
+                                                                        reduction="sum") / batch_items.numel())
+        loss = loss + config.distribution_weight * llp_distribution_loss(student, teacher)
+        loss = loss + config.rank_weight * llp_rank_loss(student, teacher, config.margin)
+        loss = loss + config.label_weight * F.softplus(student[:, config.context_positives] - student[:, 0]).mean()
+        if heuristic_context is not None:
+            loss = loss + config.heuristic_weight * llp_rank_loss(scores[:, context.size(1):],
+                                                                  heuristic_context[1][users].to(device), config.margin)
+        return loss, None
 
 
 def train_feature_student(item_features: Tensor, user_features: Tensor, indptr: Tensor, bag_items: Tensor,
                           teacher_user: Tensor, teacher_item: Tensor, config: RecStudentConfig,
                           heuristic_context: tuple[Tensor, Tensor] | None = None,
-                          log: Callable[[str], None] = lambda _: None) -> StudentResult:
-    """Distil the teacher's vectors into feature towers, on the users with training items.
+                          log: Callable[[str], None] = lambda _: None, checkpoint_path: str | Path | None = None,
+                          fingerprint: str = "", code_version: str = "",
+                          device: torch.device | str = "cpu") -> StudentResult:
+    """Distil the teacher's vectors into feature towers, on the users with training items, in
+    :func:`models.runtime.loop.train_loop` (checkpoints and the time budget as there), on ``device``; the trained
+    model comes back on the CPU, where serving runs.
 
     Args:
         item_features: ``(I, F)``; user_features: ``(U, F + 1)`` from :mod:`warehouse.features`.
@@ -136,51 +198,12 @@ def train_feature_student(item_features: Tensor, user_features: Tensor, indptr: 
             ``(U, C)`` scores (``models.graph.heuristics.bipartite_heuristic_scores``), matched by LLP-R with weight
             ``heuristic_weight``.
     """
-    started = time.perf_counter()
-    torch.manual_seed(config.seed)
-    generator = torch.Generator().manual_seed(config.seed)
-    num_items, dim = teacher_item.shape
-    model = FeatureStudent(item_features, user_features.size(1), dim, num_items, config.hidden, config.dropout)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    degree = indptr[1:] - indptr[:-1]
-    active = torch.nonzero(degree > 0).flatten()
-    history = []
-    for epoch in range(1, config.epochs + 1):
-        model.train()
-        order = active[torch.randperm(active.numel(), generator=generator)]
-        total = 0.0
-        for start in range(0, order.numel(), config.batch_size):
-            users = order[start:start + config.batch_size]
-            sub_indptr, sub_items = bags_of(indptr, bag_items, users)
-            user_vec = model.users(sub_indptr, sub_items, user_features[users])
-            context = user_context(indptr, bag_items, users, num_items, config.context_positives,
-                                   config.context_random, generator)
-            scored = context if heuristic_context is None else torch.cat([context, heuristic_context[0][users]], 1)
-            # Only the items this step scores go through the item tower (not all items every step).
-            batch_items, local = torch.unique(scored, return_inverse=True)
-            item_vec = model.items(batch_items)
-            scores = (user_vec.unsqueeze(1) * item_vec[local]).sum(-1)
-            student = scores[:, :context.size(1)]
-            with torch.no_grad():
-                teacher = (teacher_user[users].unsqueeze(1) * teacher_item[context]).sum(-1)
-            loss = config.regression_weight * (F.mse_loss(user_vec, teacher_user[users], reduction="sum")
-                                               / users.numel() + F.mse_loss(item_vec, teacher_item[batch_items],
-                                                                            reduction="sum") / batch_items.numel())
-            loss = loss + config.distribution_weight * llp_distribution_loss(student, teacher)
-            loss = loss + config.rank_weight * llp_rank_loss(student, teacher, config.margin)
-            loss = loss + config.label_weight * F.softplus(student[:, config.context_positives]
-                                                           - student[:, 0]).mean()
-            if heuristic_context is not None:
-                loss = loss + config.heuristic_weight * llp_rank_loss(scores[:, context.size(1):],
-                                                                      heuristic_context[1][users], config.margin)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * users.numel()
-        history.append({"epoch": epoch, "loss": total / active.numel(), "elapsed_seconds": time.perf_counter() - started})
-        log(f"student epoch {epoch}: loss {history[-1]['loss']:.4f}")
-    model.eval()
-    return StudentResult(model, history, time.perf_counter() - started)
+    task, record = train_loop(
+        lambda: StudentTask(item_features, user_features, indptr, bag_items, teacher_user, teacher_item, config,
+                            heuristic_context, device),
+        Schedule.of(config), identity={"config": asdict(config), "fingerprint": fingerprint},
+        checkpoint=checkpoint_path, log=log, code_version=code_version)
+    return StudentResult(task.model.cpu(), record)
 
 
 @torch.no_grad()

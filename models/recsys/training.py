@@ -1,12 +1,10 @@
-"""LightGCN training: BPR with vectorized sampling, early stopping on validation Recall@K, resumable checkpoints.
-
-Reads like nanoGPT's train loop: one config with visible defaults, the resolved config, seed, data
-fingerprint and code version saved in every checkpoint, and ``resume`` that continues exactly. The same loop runs
-under torchrun with DistributedDataParallel (see models.runtime.distributed and models.runtime.train_entry).
+"""LightGCN training: BPR with vectorized sampling as a task of the shared training loop (models.runtime.loop),
+which early-stops on validation Recall@K and resumes from checkpoints holding the resolved config, seed, data
+fingerprint and code version. The same task runs under torchrun with DistributedDataParallel (see
+models.runtime.distributed and models.runtime.train_entry).
 """
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -17,12 +15,11 @@ from torch import Tensor
 from models.eval.ranking import evaluate_full_ranking
 from models.graph.bipartite import BipartiteGraph
 from models.graph.propagation import propagation_matrix
-from models.recsys.compat import METHODS as COMPATIBILITY_METHODS
-from models.recsys.compat import make_compatibility_loss
+from models.recsys.compat import compatibility_hook
 from models.recsys.lightgcn import build_lightgcn, split_embeddings
 from models.recsys.sampling import BPRSampler
 from models.runtime import distributed
-from models.runtime.checkpoint import load_checkpoint, save_checkpoint
+from models.runtime.loop import AuxiliaryLoss, BatchVectors, Schedule, train_loop
 
 
 @dataclass
@@ -75,38 +72,74 @@ def _propagated(model: torch.nn.Module, adj: Tensor, num_users: int) -> tuple[Te
     return split_embeddings(model.get_embedding(adj), num_users)
 
 
-# An extra training term on the batch's final embeddings, e.g. a compatibility loss against a deployed version:
-# auxiliary_loss(users, user_emb, items, item_emb) with items = cat(positives, negatives).
-AuxiliaryLoss = Callable[[Tensor, Tensor, Tensor, Tensor], Tensor]
-
-
-def bpr_loss(model, adj: Tensor, num_users: int, users: Tensor, pos: Tensor, neg: Tensor, l2: float,
-             auxiliary_loss: AuxiliaryLoss | None = None) -> Tensor:
+def bpr_terms(model, adj: Tensor, num_users: int, users: Tensor, pos: Tensor, neg: Tensor, l2: float
+              ) -> tuple[Tensor, BatchVectors]:
     """Mean BPR loss ``softplus(ŷ_uj − ŷ_ui)`` of a batch plus ``l2 · ½‖e⁽⁰⁾‖² / B`` on the batch's layer-0 rows,
-    plus ``auxiliary_loss`` on the batch's final embeddings when given."""
+    and the batch's final vectors ``(users, user_emb, cat(pos, neg), item_emb)`` for an auxiliary loss."""
     node_emb = model.get_embedding(adj)
     user_e, pos_e, neg_e = node_emb[users], node_emb[num_users + pos], node_emb[num_users + neg]
     pos_rank, neg_rank = (user_e * pos_e).sum(-1), (user_e * neg_e).sum(-1)
     node_id = torch.cat([users, num_users + pos, num_users + neg])
     # PyG's BPRLoss regularizes λ‖e‖²/B; the reference uses λ·½‖e‖²/B, hence l2 / 2.
     loss = model.recommendation_loss(pos_rank, neg_rank, node_id=node_id, lambda_reg=l2 / 2)
-    if auxiliary_loss is not None:
-        loss = loss + auxiliary_loss(users, user_e, torch.cat([pos, neg]), torch.cat([pos_e, neg_e]))
-    return loss
+    return loss, (users, user_e, torch.cat([pos, neg]), torch.cat([pos_e, neg_e]))
+
+
+def bpr_loss(model, adj: Tensor, num_users: int, users: Tensor, pos: Tensor, neg: Tensor, l2: float) -> Tensor:
+    """The loss of :func:`bpr_terms` alone."""
+    return bpr_terms(model, adj, num_users, users, pos, neg, l2)[0]
 
 
 class BPRObjective(torch.nn.Module):
-    """:func:`bpr_loss` as a module over a fixed adjacency, so that DistributedDataParallel sees a batch's whole
+    """:func:`bpr_terms` as a module over a fixed adjacency, so that DistributedDataParallel sees a batch's whole
     computation in ``forward`` and all-reduces the gradients in backward."""
 
-    def __init__(self, model: torch.nn.Module, adj: Tensor, num_users: int, l2: float,
-                 auxiliary_loss: AuxiliaryLoss | None = None) -> None:
+    def __init__(self, model: torch.nn.Module, adj: Tensor, num_users: int, l2: float) -> None:
         super().__init__()
         self.model, self.adj, self.num_users, self.l2 = model, adj, num_users, l2
-        self.auxiliary_loss = auxiliary_loss
 
-    def forward(self, users: Tensor, pos: Tensor, neg: Tensor) -> Tensor:
-        return bpr_loss(self.model, self.adj, self.num_users, users, pos, neg, self.l2, self.auxiliary_loss)
+    def forward(self, users: Tensor, pos: Tensor, neg: Tensor) -> tuple[Tensor, BatchVectors]:
+        return bpr_terms(self.model, self.adj, self.num_users, users, pos, neg, self.l2)
+
+
+class LightGCNTask:
+    """LightGCN for the training loop: BPR batches of triples sampled an epoch at a time, this rank's share of
+    each, and validation Recall@``eval_k`` by full ranking."""
+
+    def __init__(self, graph: BipartiteGraph, valid_edge_index: Tensor, config: LightGCNConfig,
+                 ctx: distributed.DistContext) -> None:
+        self.graph, self.valid, self.config, self.ctx = graph, valid_edge_index.to(ctx.device), config, ctx
+        self.model = build_lightgcn(graph.num_users, graph.num_items, config.embedding_dim, config.num_layers,
+                                    config.init_std).to(ctx.device)
+        self.adj = propagation_matrix(graph, config.propagation, config.balance_strength).to(ctx.device)
+        self.sampler = BPRSampler(graph, seed=distributed.rank_seed(config.seed, ctx.rank))
+        self.generator = self.sampler.generator
+        self.objective = distributed.wrap(BPRObjective(self.model, self.adj, graph.num_users, config.l2), ctx)
+        self.local_sizes = distributed.local_batch_sizes(graph.num_edges, config.batch_size, ctx.world_size)
+        self.metric = f"valid_recall@{config.eval_k}"
+
+    def batches(self):
+        """This rank's share of every batch of the epoch (all of it with one process), weighted by size."""
+        users, pos, neg = (t.to(self.ctx.device) for t in self.sampler.sample(sum(self.local_sizes)))
+        start = 0
+        for size in self.local_sizes:
+            yield (users[start:start + size], pos[start:start + size], neg[start:start + size]), size
+            start += size
+
+    def loss(self, batch: tuple[Tensor, Tensor, Tensor]) -> tuple[Tensor, BatchVectors]:
+        """BPR with L2 on the batch, through the (DDP-wrapped) objective."""
+        return self.objective(*batch)
+
+    def validate(self) -> float:
+        """Recall@``eval_k`` of the propagated vectors on the validation edges."""
+        user_emb, item_emb = self.vectors()
+        return evaluate_full_ranking(user_emb, item_emb, self.graph, self.valid,
+                                     ks=(self.config.eval_k,)).summary()[f"recall@{self.config.eval_k}"]
+
+    def vectors(self) -> tuple[Tensor, Tensor]:
+        """Final user and item vectors of the model's current weights."""
+        with torch.no_grad():
+            return _propagated(self.model, self.adj, self.graph.num_users)
 
 
 def train_lightgcn(
@@ -122,13 +155,14 @@ def train_lightgcn(
     dist_ctx: distributed.DistContext | None = None,
     old_version: tuple[Tensor, Tensor] | None = None,
 ) -> TrainResult:
-    """Train LightGCN on ``graph`` with BPR, evaluating Recall@``eval_k`` on ``valid_edge_index``.
+    """Train LightGCN on ``graph`` with BPR in :func:`models.runtime.loop.train_loop`, evaluating
+    Recall@``eval_k`` on ``valid_edge_index``.
 
-    With ``checkpoint_path``, the state is saved after every evaluation, and an existing checkpoint with the
+    With ``checkpoint_path``, the state is saved after every epoch, and an existing checkpoint with the
     same config and fingerprint is resumed (a crashed run continues where it stopped). ``auxiliary_loss`` adds a
-    term on each batch's final embeddings (see :data:`AuxiliaryLoss`). ``old_version``, the deployed version's
-    final ``(user_emb, item_emb)`` (rows by dense id), adds ``config.compatibility``'s loss against it; without it
-    (nothing deployed yet) the model trains on BPR alone.
+    term on each batch's final embeddings (see :data:`models.runtime.loop.AuxiliaryLoss`). ``old_version``, the
+    deployed version's final ``(user_emb, item_emb)`` (rows by dense id), adds ``config.compatibility``'s loss
+    against it; without it (nothing deployed yet) the model trains on BPR alone.
 
     Under torchrun, pass ``dist_ctx`` (:func:`models.runtime.distributed.init_distributed`; it overrides ``device``):
     each rank samples its share of every batch with its own generator, DDP all-reduces the gradients, rank 0
@@ -137,124 +171,14 @@ def train_lightgcn(
     Shapes:
         graph.edge_index: ``(2, E)`` training (user, item); valid_edge_index: ``(2, V)`` (user, item).
     """
-    if config.compatibility not in COMPATIBILITY_METHODS:
-        raise ValueError(f"LightGCNConfig.compatibility is {config.compatibility!r}; use one of {COMPATIBILITY_METHODS}")
-    if old_version is not None:
-        if auxiliary_loss is not None:
-            raise ValueError("pass either old_version (config.compatibility's loss) or auxiliary_loss, not both")
-        auxiliary_loss = make_compatibility_loss(config.compatibility, *old_version, weight=config.compatibility_weight)
+    auxiliary_loss = compatibility_hook(config.compatibility, config.compatibility_weight, old_version,
+                                        auxiliary_loss)
     ctx = dist_ctx or distributed.DistContext(device=torch.device(device))
-    device = ctx.device
-    torch.manual_seed(config.seed)
-    model = build_lightgcn(graph.num_users, graph.num_items, config.embedding_dim, config.num_layers, config.init_std)
-    model.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    scheduler = None
-    if config.lr_decay < 1.0:
-        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode="max", factor=config.lr_decay, patience=config.lr_decay_patience,
-            min_lr=config.lr * config.lr_decay ** config.lr_decays)
-    adj = propagation_matrix(graph, config.propagation, config.balance_strength).to(device)
-    sampler = BPRSampler(graph, seed=distributed.rank_seed(config.seed, ctx.rank))
-    objective = distributed.wrap(BPRObjective(model, adj, graph.num_users, config.l2, auxiliary_loss), ctx)
     resolved = asdict(config)
-
-    state = {"epoch": 0, "history": [], "best_recall": -1.0, "best_epoch": 0,
-             "best_weight": model.embedding.weight.detach().clone(), "train_seconds": 0.0}
-    resumed_from = 0
-    if checkpoint_path is not None and Path(checkpoint_path).exists():
-        saved = load_checkpoint(checkpoint_path, map_location=device)
-        # One sampler state per rank (checkpoints of single-process runs before DDP held one flat state).
-        sampler_states = torch.atleast_2d(saved["sampler_rng"])
-        if (saved["config"] == resolved and saved["fingerprint"] == fingerprint
-                and len(sampler_states) == ctx.world_size):
-            model.load_state_dict(saved["model"])
-            optimizer.load_state_dict(saved["optimizer"])
-            if scheduler is not None:
-                scheduler.load_state_dict(saved["scheduler"])
-            sampler.generator.set_state(sampler_states[ctx.rank])
-            state = {k: saved[k] for k in state}
-            resumed_from = state["epoch"]
-            log(f"resumed from {checkpoint_path} at epoch {resumed_from}")
-        else:
-            log(f"ignoring checkpoint {checkpoint_path}: written for another config, data fingerprint or "
-                f"number of processes ({len(sampler_states)}, now {ctx.world_size})")
-
-    evals_without_gain = 0
-    num_train = graph.num_edges
-    local_sizes = distributed.local_batch_sizes(num_train, config.batch_size, ctx.world_size)
-    epoch = state["epoch"]
-    while epoch < config.epochs:
-        epoch += 1
-        started = time.perf_counter()
-        model.train()
-        # This rank's share of every batch of the epoch (all of it with one process).
-        users, pos, neg = (t.to(device) for t in sampler.sample(sum(local_sizes)))
-        total, start = 0.0, 0
-        for size in local_sizes:
-            batch = slice(start, start + size)
-            loss = objective(users[batch], pos[batch], neg[batch])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * size
-            start += size
-        epoch_seconds = time.perf_counter() - started
-        state["train_seconds"] += epoch_seconds
-        loss_mean = distributed.sum_float(total, ctx) / (start * ctx.world_size)
-        record = {"epoch": epoch, "loss": loss_mean, "epoch_seconds": epoch_seconds,
-                  "elapsed_seconds": state["train_seconds"]}
-
-        # Rank 0's clock decides, so that every rank evaluates and stops at the same epoch.
-        out_of_time = bool(distributed.broadcast_float(
-            float(0 < config.max_train_seconds <= state["train_seconds"]), ctx))
-        if epoch % config.eval_every == 0 or epoch == config.epochs or out_of_time:
-            recall = 0.0
-            if ctx.is_main:
-                model.eval()
-                with torch.no_grad():
-                    user_emb, item_emb = _propagated(model, adj, graph.num_users)
-                    recall = evaluate_full_ranking(user_emb, item_emb, graph, valid_edge_index.to(device),
-                                                   ks=(config.eval_k,)).summary()[f"recall@{config.eval_k}"]
-            # Every rank holds the same weights (DDP), so with rank 0's recall each keeps the same best state.
-            recall = distributed.broadcast_float(recall, ctx)
-            record[f"valid_recall@{config.eval_k}"] = recall
-            if recall > state["best_recall"]:
-                state.update(best_recall=recall, best_epoch=epoch, best_weight=model.embedding.weight.detach().clone())
-                evals_without_gain = 0
-            else:
-                evals_without_gain += 1
-            if scheduler is not None:
-                lr_before = optimizer.param_groups[0]["lr"]
-                scheduler.step(recall)
-                if optimizer.param_groups[0]["lr"] < lr_before:
-                    evals_without_gain = 0  # the lower rate gets its own patience
-                    log(f"epoch {epoch}: validation plateau, learning rate {lr_before:g} → "
-                        f"{optimizer.param_groups[0]['lr']:g}")
-            record["lr"] = optimizer.param_groups[0]["lr"]
-            state["epoch"] = epoch
-            state["history"].append(record)
-            if checkpoint_path is not None:
-                # Every rank takes part in the gather, so that rank 0's checkpoint resumes every sampling stream.
-                rng_states = distributed.gather_generator_states(sampler.generator, ctx)
-                if ctx.is_main:
-                    save_checkpoint(checkpoint_path, {
-                        **state, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                        **({"scheduler": scheduler.state_dict()} if scheduler is not None else {}),
-                        "sampler_rng": rng_states, "config": resolved,
-                        "seed": config.seed, "fingerprint": fingerprint, "code_version": code_version})
-            log(f"epoch {epoch}: loss {record['loss']:.4f}, valid recall@{config.eval_k} {recall:.4f}, "
-                f"{epoch_seconds:.1f} s/epoch")
-            if evals_without_gain >= config.patience or out_of_time:
-                log(f"stopping at epoch {epoch}: " + ("time budget reached" if out_of_time else
-                    f"no gain in {config.patience} evaluations (best epoch {state['best_epoch']})"))
-                break
-        else:
-            state["history"].append(record)
-
-    with torch.no_grad():
-        model.embedding.weight.copy_(state["best_weight"])
-        model.eval()
-        user_emb, item_emb = _propagated(model, adj, graph.num_users)
-    return TrainResult(user_emb.cpu(), item_emb.cpu(), state["history"], state["best_epoch"], state["best_recall"],
-                       epoch, state["train_seconds"], resumed_from, resolved, state["best_weight"].cpu())
+    task, record = train_loop(lambda: LightGCNTask(graph, valid_edge_index, config, ctx), Schedule.of(config),
+                              identity={"config": resolved, "fingerprint": fingerprint}, checkpoint=checkpoint_path,
+                              log=log, auxiliary_loss=auxiliary_loss, ctx=ctx, code_version=code_version)
+    user_emb, item_emb = task.vectors()
+    layer0 = task.model.embedding.weight.detach().clone()
+    return TrainResult(user_emb.cpu(), item_emb.cpu(), record.history, record.best_epoch, record.best_score,
+                       record.epochs_run, record.seconds, record.resumed_from_epoch, resolved, layer0.cpu())

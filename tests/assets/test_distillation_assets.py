@@ -12,7 +12,7 @@ import torch
 from dagster import AssetSelection, DagsterInstance, materialize
 
 from assets.distillation import HEURISTIC_SCORES, STUDENT, TEACHER
-from assets.training import ModelArtifacts
+from assets.factory import ModelArtifacts
 from feature_store import FeatureStore, VersionMeta
 from models.eval.ranking import evaluate_full_ranking
 from models.graph.bipartite import BipartiteGraph

@@ -17,7 +17,7 @@ from dagster import DagsterInstance, materialize
 
 from assets.champion import CHAMPION, choose_champion
 from assets.common import RANKING_REPORT, read_json
-from assets.training import ModelArtifacts
+from assets.factory import ModelArtifacts
 from assets.version_table import VERSIONS_SCHEMA
 from feature_store import FeatureStore
 from orchestration.definitions import defs

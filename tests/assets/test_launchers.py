@@ -39,12 +39,12 @@ def test_lightgcn_model_trains_under_torchrun_and_reports_through_pipes(tmp_path
     assert len(evaluated) == EPOCHS // 2 and metadata["valid_recall@20"] == pytest.approx(max(evaluated))
     assert 0.1 < metadata["valid_recall@20"] <= 1.0  # 20 of 100 items by chance would be 0.2 at best
     # Rank 0's log lines arrive in the run's log through Pipes.
-    assert any("valid recall@20" in entry.user_message for entry in instance.all_logs(result.run_id))
+    assert any("valid_recall@20" in entry.user_message for entry in instance.all_logs(result.run_id))
 
     embeddings = torch.load(tmp_path / "artifacts" / "lightgcn" / "embeddings.pt", weights_only=True)
     assert embeddings["user_emb"].shape == (200, 64) and embeddings["item_emb"].shape == (100, 64)
     final = torch.load(tmp_path / "artifacts" / "lightgcn" / "final_checkpoint.pt", weights_only=True)
-    assert final["sampler_rng"].size(0) == 2 and final["epoch"] == EPOCHS  # one sampling stream per rank
+    assert final["generator_states"].size(0) == 2 and final["epoch"] == EPOCHS  # one sampling stream per rank
 
 
 def test_torchrun_command_and_kubernetes_pod_spec():

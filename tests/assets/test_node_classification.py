@@ -50,12 +50,15 @@ def cora_ml_run(tmp_path_factory):
     return _materialize(tmp_path_factory.mktemp("benchmark_graphs_cora_ml"), "cora_ml")
 
 
-def test_graph_sizes(cora_slice_run):
-    _, metadata = cora_slice_run
+def _assert_sizes(metadata, dataset: str, sizes: tuple[int, int, int, int]) -> None:
+    """The graph asset reports ``dataset``'s nodes, edges, classes and features, and shows them in its table."""
     graphs = metadata["node_classification_graphs"]
-    assert {key: graphs[f"cora_slice.{key}"] for key in SIZES} == {
-        "nodes": 1700, "edges": 3598, "classes": 7, "features": 1433}
-    assert "| cora_slice | 1700 | 3598 | 7 | 1433 |" in graphs["graphs"]
+    assert tuple(graphs[f"{dataset}.{key}"] for key in SIZES) == sizes
+    assert f"| {dataset} | " + " | ".join(map(str, sizes)) + " |" in graphs["graphs"]
+
+
+def test_graph_sizes(cora_slice_run):
+    _assert_sizes(cora_slice_run[1], "cora_slice", (1700, 3598, 7, 1433))
 
 
 def test_each_method_trains_and_graph_balancing_lowers_the_bias(cora_slice_run):
@@ -81,10 +84,7 @@ def test_each_method_trains_and_graph_balancing_lowers_the_bias(cora_slice_run):
 
 def test_full_cora_ml_sizes_and_paper_like_accuracy(cora_ml_run):
     root, metadata = cora_ml_run
-    graphs = metadata["node_classification_graphs"]
-    assert {key: graphs[f"cora_ml.{key}"] for key in SIZES} == {
-        "nodes": 2995, "edges": 8158, "classes": 7, "features": 2879}
-    assert "| cora_ml | 2995 | 8158 | 7 | 2879 |" in graphs["graphs"]
+    _assert_sizes(metadata, "cora_ml", (2995, 8158, 7, 2879))
     figures = metadata["rawls_node_classification"]
     for method in METHODS:
         # Paper-like accuracy after 40 of the 100 epochs (the authors' code: 77.9–78.9% after 100).

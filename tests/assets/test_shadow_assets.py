@@ -9,8 +9,8 @@ import torch
 from dagster import DagsterInstance, materialize
 
 from assets.common import load_tensors
+from assets.factory import ModelArtifacts
 from assets.shadow import AUDIENCE_TABLE, SCOPES
-from assets.training import ModelArtifacts
 from orchestration.definitions import defs
 from warehouse.connection import connect
 from warehouse.id_maps import load_id_map

@@ -34,18 +34,21 @@ def _write_lightgcn_folder(folder: Path, users: int, items: int) -> tuple[int, i
     return train, test
 
 
-def test_small_lightgcn_folder_given_split_end_to_end(con, tmp_path):
-    assert _write_lightgcn_folder(tmp_path, 60, 100) == (390, 120)  # 60 * 5 + 15 * (0 + 1 + 2 + 3); 60 * 2
-    interactions, items = read_source("lightgcn", tmp_path)
-    added = ingest(con, interactions, items, "small", content_key_for(source_files("lightgcn", tmp_path)))
-    assert added.rows_added == 510
-
+def _ingest_clean_lightgcn_folder(con, folder, name: str) -> tuple[int, int, int]:
+    """Ingest a LightGCN-format folder, assert that every expectation passes and nothing is quarantined, build the id
+    maps; return the rows added, users and items."""
+    interactions, items = read_source("lightgcn", folder)
+    added = ingest(con, interactions, items, name, content_key_for(source_files("lightgcn", folder)))
     outcomes = run_expectations(con, ValidationConfig(), NOW)
     assert [o.check_name for o in outcomes if not o.passed] == []
     assert quarantine(con, ValidationConfig(), NOW).rejected_rows == 0
-
     maps = update_id_maps(con)
-    assert (maps.users_total, maps.items_total) == (60, 100)
+    return added.rows_added, maps.users_total, maps.items_total
+
+
+def test_small_lightgcn_folder_given_split_end_to_end(con, tmp_path):
+    assert _write_lightgcn_folder(tmp_path, 60, 100) == (390, 120)  # 60 * 5 + 15 * (0 + 1 + 2 + 3); 60 * 2
+    assert _ingest_clean_lightgcn_folder(con, tmp_path, "small") == (510, 60, 100)
     # Numeric ids without timestamps keep their own number as index, whatever the order of the lines.
     for entity in ("user", "item"):
         assert con.execute(f"SELECT count(*) FROM {entity}_index WHERE CAST(raw_id AS BIGINT) <> idx").fetchall() == [
@@ -59,16 +62,7 @@ def test_small_lightgcn_folder_given_split_end_to_end(con, tmp_path):
 
 
 def test_gowalla_given_split_end_to_end(con, gowalla_dir):
-    interactions, items = read_source("lightgcn", gowalla_dir)
-    added = ingest(con, interactions, items, "gowalla", content_key_for(source_files("lightgcn", gowalla_dir)))
-    assert added.rows_added == 1_027_370
-
-    outcomes = run_expectations(con, ValidationConfig(), NOW)
-    assert [o.check_name for o in outcomes if not o.passed] == []
-    assert quarantine(con, ValidationConfig(), NOW).rejected_rows == 0
-
-    maps = update_id_maps(con)
-    assert (maps.users_total, maps.items_total) == (29_858, 40_981)
+    assert _ingest_clean_lightgcn_folder(con, gowalla_dir, "gowalla") == (1_027_370, 29_858, 40_981)
     # Numeric ids without timestamps keep their own number as index, so LightGCN files line up.
     assert con.execute(
         "SELECT count(*) FROM user_index WHERE CAST(raw_id AS BIGINT) <> idx"

@@ -127,13 +127,18 @@ def test_missing_column_names_column_and_file(tmp_path):
         read_source("files", path)
 
 
-def test_empty_and_header_only_files(tmp_path):
-    (tmp_path / "empty.csv").write_bytes(b"")
-    with pytest.raises(SourceError, match=r"empty\.csv is empty"):
-        read_source("files", tmp_path / "empty.csv")
-    (tmp_path / "header.csv").write_text("user_id,item_id,ts\n")
-    with pytest.raises(SourceError, match=r"header\.csv: has a header but no rows"):
-        read_source("files", tmp_path / "header.csv")
+@pytest.mark.parametrize(("name", "content", "message"), [
+    ("empty.csv", b"", r"empty\.csv is empty"),
+    ("header.csv", b"user_id,item_id,ts\n", r"header\.csv: has a header but no rows"),
+    ("latin.csv", "user_id,item_id,ts\nJosé,2,2026-01-05\n".encode("latin-1"), r"latin\.csv: not valid UTF-8.*iconv"),
+    # Bad values name the column, the row and the value.
+    ("ts.csv", b"user_id,item_id,ts\n1,2,2026-01-05\n1,3,yesterday\n", r"ts\.csv: column 'ts' row 2 has 'yesterday'"),
+    ("w.csv", b"user_id,item_id,ts,weight\n1,2,2026-01-05,heavy\n", r"w\.csv: column 'weight' row 1 has 'heavy'"),
+])
+def test_unreadable_csv_files_say_what_is_wrong_and_where(tmp_path, name, content, message):
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(SourceError, match=message):
+        read_source("files", tmp_path / name)
 
 
 def test_truncated_parquet(tmp_path):
@@ -144,21 +149,6 @@ def test_truncated_parquet(tmp_path):
     (tmp_path / "cut.parquet").write_bytes(data[: len(data) // 2])
     with pytest.raises(SourceError, match=r"cut\.parquet: unreadable Parquet"):
         read_source("files", tmp_path / "cut.parquet")
-
-
-def test_non_utf8_csv(tmp_path):
-    (tmp_path / "latin.csv").write_bytes("user_id,item_id,ts\nJosé,2,2026-01-05\n".encode("latin-1"))
-    with pytest.raises(SourceError, match=r"latin\.csv: not valid UTF-8.*iconv"):
-        read_source("files", tmp_path / "latin.csv")
-
-
-def test_bad_values_name_the_row(tmp_path):
-    (tmp_path / "ts.csv").write_text("user_id,item_id,ts\n1,2,2026-01-05\n1,3,yesterday\n")
-    with pytest.raises(SourceError, match=r"ts\.csv: column 'ts' row 2 has 'yesterday'"):
-        read_source("files", tmp_path / "ts.csv")
-    (tmp_path / "w.csv").write_text("user_id,item_id,ts,weight\n1,2,2026-01-05,heavy\n")
-    with pytest.raises(SourceError, match=r"w\.csv: column 'weight' row 1 has 'heavy'"):
-        read_source("files", tmp_path / "w.csv")
 
 
 def test_missing_paths_and_kinds(tmp_path):

@@ -9,15 +9,8 @@ import torch
 
 from models.graph.sinkhorn import SinkhornInputError, sinkhorn_knopp
 
-
-@pytest.fixture(autouse=True)
-def single_thread():
-    """One intra-op thread: on the shared 2-core machine, OpenMP's spin-waiting makes these many small
-    ops up to 50x slower with two threads whenever another process holds a core."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Many small ops: one intra-op thread for every test here (see tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def random_graph(num_nodes: int, density: float, seed: int, symmetric: bool) -> torch.Tensor:

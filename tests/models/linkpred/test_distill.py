@@ -158,7 +158,7 @@ def test_recommendation_student_embeds_users_from_their_interactions():
     users, item_vectors = student_vectors(result.model, indptr, items, user_x)
     assert users.shape == (6, 8) and item_vectors.shape == (4, 8)
     assert torch.nn.functional.cosine_similarity(users[:5], teacher_user[:5]).min() > 0.9
-    assert result.history[-1]["loss"] < result.history[0]["loss"]
+    assert result.record.history[-1]["loss"] < result.record.history[0]["loss"]
 
 
 def test_user_tower_ignores_items_newer_than_training_in_the_learned_context():

@@ -29,15 +29,8 @@ SHARED_NPZ = shared_dir() / NPZ_FOLDER
 EDGE_INDEX = torch.tensor([[0, 1, 0, 2, 1, 2, 2, 3, 3, 4], [1, 0, 2, 0, 2, 1, 3, 2, 4, 3]])
 NUM_NODES = 5
 
-
-@pytest.fixture(autouse=True)
-def single_thread():
-    """One intra-op thread: on the shared 2-core machine, OpenMP's spin-waiting makes these many small
-    ops up to 50x slower with two threads whenever another process holds a core."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Many small ops: one intra-op thread for every test here (see tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def tiny_problem():

@@ -106,10 +106,10 @@ def test_a_ddp_epoch_equals_one_process_on_the_joined_batches(tmp_path):
         replay = model.get_embedding(adj)
     torch.testing.assert_close(two["user_emb"], replay[:graph.num_users], atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(two["item_emb"], replay[graph.num_users:], atol=1e-5, rtol=1e-4)
-    # Rank 0's checkpoint holds both ranks' sampler states, so a resumed job continues both streams.
+    # Rank 0's checkpoint holds both ranks' batch generator states, so a resumed job continues both streams.
     checkpoint = torch.load(tmp_path / "ckpt.pt", weights_only=True)
-    assert checkpoint["sampler_rng"].shape == (2, samplers[0].generator.get_state().numel())
-    assert torch.equal(checkpoint["sampler_rng"][1], samplers[1].generator.get_state())
+    assert checkpoint["generator_states"].shape == (2, samplers[0].generator.get_state().numel())
+    assert torch.equal(checkpoint["generator_states"][1], samplers[1].generator.get_state())
 
 
 @pytest.mark.parametrize("bad", ['{"epochs": ', '[1, 2]', '{"epochs": 2, "learning_rate": 0.1}'])

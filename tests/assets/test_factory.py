@@ -1,0 +1,99 @@
+"""The recommender asset factory with a stand-in family: what its fit is handed (device, checkpoint, fingerprint,
+the deployed version), the artifact layout it leaves, the metadata it reports, and the launcher choice."""
+from dataclasses import dataclass
+
+import torch
+from dagster import materialize
+
+from assets.common import GRAPH_RECORD, TRAIN_GRAPH, VALID_EDGES, config_class, load_tensors, read_json, save_tensors
+from assets.common import write_json as write_record
+from assets.factory import ModelArtifacts, recommender_asset
+from models.graph.bipartite import BipartiteGraph
+from models.recsys.contract import Fitted
+from models.runtime.checkpoint import save_checkpoint
+from models.runtime.loop import TrainingRecord
+from orchestration.resources import Compute
+
+
+@dataclass
+class StandInConfig:
+    dim: int = 4
+    compatibility: str = "bct"
+
+
+def _artifacts(root):
+    (root / "artifacts" / "graph").mkdir(parents=True)
+    BipartiteGraph(torch.tensor([[0, 1, 2], [0, 1, 0]]), 3, 2).save(root / "artifacts" / "graph" / TRAIN_GRAPH[1])
+    save_tensors(root / "artifacts" / "graph" / VALID_EDGES[1], edge_index=torch.tensor([[0], [1]]))
+    write_record(root / "artifacts" / "graph" / GRAPH_RECORD[1], {"fingerprint": "data"})
+
+
+def _stand_in(calls):
+    def fit(inputs, config, runtime):
+        calls.append({"how": "fit", "config": config.model_dump(), "device": runtime.device,
+                      "fingerprint": runtime.fingerprint, "deployed": runtime.deployed,
+                      "checkpoint": runtime.checkpoint, "users": inputs.graph.num_users})
+        save_checkpoint(runtime.checkpoint, {"epoch": 2})  # as the training loop leaves it
+        record = TrainingRecord([{"epoch": 1, "loss": 0.5, "valid_recall@20": 0.2},
+                                 {"epoch": 2, "loss": 0.4, "valid_recall@20": 0.3}], "valid_recall@20", 2, 0.3, 2, 6,
+                                1.5)
+        fitted = Fitted("standin", {**config.model_dump()}, record, user_emb=torch.ones(3, config.dim),
+                        item_emb=torch.zeros(2, config.dim))
+        return fitted, {"own_figure": 7}
+
+    def launch(inputs, config, runtime):
+        calls.append({"how": "launch"})
+        fitted, figures = fit(inputs, config, runtime)
+        return fitted, {**figures, "world_size": 2}
+
+    return fit, launch
+
+
+def test_the_factory_hands_every_family_the_same_runtime_and_writes_the_same_layout(tmp_path, make_resources):
+    _artifacts(tmp_path)
+    calls = []
+    fit, launch = _stand_in(calls)
+    run_config = config_class(StandInConfig, "StandInModelConfig")
+    standin = recommender_asset("standin", run_config, fit, launch=launch, description="test", code_version="s-1")
+    result = materialize([standin], resources=make_resources(tmp_path))
+    assert result.success
+
+    (call,) = calls
+    assert call["how"] == "fit" and call["device"] == torch.device("cpu") and call["users"] == 3
+    # Nothing deployed yet: no compatibility loss, and the config that ran says so.
+    assert call["deployed"] is None and call["config"]["compatibility"] == "none"
+    assert call["fingerprint"] == "data"
+    files = ModelArtifacts("standin")
+    artifacts = tmp_path / "artifacts"
+    assert call["checkpoint"] == artifacts.joinpath(*files.checkpoint)
+    # The finished run's checkpoint is kept as its record, so that the next run starts fresh.
+    assert not artifacts.joinpath(*files.checkpoint).exists() and artifacts.joinpath(*files.final).exists()
+    assert torch.equal(load_tensors(artifacts.joinpath(*files.embeddings))["user_emb"], torch.ones(3, 4))
+    record = read_json(artifacts.joinpath(*files.record))
+    assert (record["model"], record["best_epoch"], record["valid_recall@20"], record["own_figure"]) == (
+        "standin", 2, 0.3, 7)
+    assert record["config"]["compatibility"] == "none" and record["compatible_with"] is None
+
+    metadata = {k: v.value for k, v in result.asset_materializations_for_node("standin_model")[0].metadata.items()}
+    assert (metadata["device"], metadata["epochs"], metadata["steps"], metadata["best_epoch"]) == ("cpu", 2, 6, 2)
+    assert metadata["valid_recall@20"] == 0.3 and metadata["train_seconds"] == 1.5 and metadata["peak_rss_mb"] > 0
+    assert metadata["compatibility_loss"] == "none" and metadata["own_figure"] == 7
+    assert "| epoch |" in metadata["time_to_quality"]
+
+
+def test_a_family_with_a_launcher_is_launched_and_one_without_trains_here(tmp_path, make_resources):
+    _artifacts(tmp_path)
+    calls = []
+    fit, launch = _stand_in(calls)
+    run_config = config_class(StandInConfig, "StandInModelConfig")
+    resources = {**make_resources(tmp_path), "compute": Compute(device="cpu", num_processes=2, launcher="torchrun")}
+    launched = recommender_asset("standin", run_config, fit, launch=launch, description="test", code_version="s-1")
+    result = materialize([launched], resources=resources)
+    assert [call["how"] for call in calls] == ["launch", "fit"]
+    metadata = result.asset_materializations_for_node("standin_model")[0].metadata
+    assert metadata["world_size"].value == 2
+
+    calls.clear()
+    here = recommender_asset("standin", run_config, fit, description="test", code_version="s-1")
+    assert materialize([here], resources=resources).success
+    assert [call["how"] for call in calls] == ["fit"]
