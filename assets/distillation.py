@@ -18,7 +18,6 @@ from pydantic import Field
 from assets.common import (
     AFTER_UPSTREAM_PASSES,
     TRAIN_GRAPH,
-    config_class,
     fingerprint,
     load_tensors,
     markdown_table,
@@ -37,6 +36,7 @@ from models.recsys.student import (
     train_feature_student,
     user_context,
 )
+from orchestration.config_classes import config_class
 from orchestration.resources import ArtifactStore
 from warehouse.features import (
     interaction_matrix,

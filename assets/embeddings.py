@@ -27,13 +27,13 @@ from assets.common import (
 )
 from assets.factory import ModelArtifacts
 from assets.recommenders import RECOMMENDERS
-from assets.version_table import versions_table
 from assets.versions import dense_raw_ids, version_vectors
 from feature_store import VersionMeta
 from feature_store.gate import gate_and_promote
 from models.eval.compat_report import compatibility_report, report_markdown
 from models.graph.bipartite import BipartiteGraph
 from orchestration.resources import ArtifactStore, FeatureStoreResource, Warehouse
+from orchestration.version_table import versions_table
 
 CODE_VERSION = "publish-3"
 CANDIDATE = ("reports", "embedding_candidate.json")

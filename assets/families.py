@@ -7,10 +7,11 @@ from typing import Any
 
 from dagster import AssetsDefinition, Config
 
-from assets.common import config_class, from_config, load_tensors, read_json
+from assets.common import load_tensors, read_json
 from assets.factory import ModelArtifacts, TrainingInputs, recommender_asset
 from models.recsys.contract import Family, Fitted, Runtime, restore_vectors
 from models.recsys.registry import FAMILIES
+from orchestration.config_classes import config_class, from_config
 from orchestration.resources import ArtifactStore
 
 CODE_VERSION = "family-1"

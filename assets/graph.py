@@ -24,15 +24,14 @@ from assets.common import (
     TEST_EDGES,
     TRAIN_GRAPH,
     VALID_EDGES,
-    config_class,
     fingerprint,
-    from_config,
     load_tensors,
     markdown_image,
     save_tensors,
     write_json,
 )
 from models.graph.bipartite import BipartiteGraph
+from orchestration.config_classes import config_class, from_config
 from orchestration.resources import ArtifactStore, Warehouse
 from warehouse.id_maps import update_id_maps
 from warehouse.split import SplitConfig, build_split, load_pair_times, load_pairs

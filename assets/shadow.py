@@ -19,8 +19,6 @@ from assets.common import (
     AFTER_UPSTREAM_PASSES,
     GRAPH_RECORD,
     TRAIN_GRAPH,
-    config_class,
-    from_config,
     load_tensors,
     markdown_table,
     read_json,
@@ -39,6 +37,7 @@ from models.nodeclf.npz_graphs import load_npz_graph
 from models.nodeclf.shadow import ShadowNodeConfig, run_comparison
 from models.recsys.contract import Fitted, Runtime
 from models.recsys.shadow import ShadowRecConfig, train_shadow_recommender
+from orchestration.config_classes import config_class, from_config
 from orchestration.resources import ArtifactStore, Warehouse
 from orchestration.settings import environment
 from warehouse.id_maps import load_id_map

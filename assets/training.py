@@ -7,7 +7,7 @@ from typing import Any
 
 from dagster import AssetsDefinition, Config
 
-from assets.common import config_class, from_config, save_tensors
+from assets.common import save_tensors
 from assets.factory import ModelArtifacts, TrainingInputs, recommender_asset
 from assets.launchers import train_in_processes
 from models.graph.bipartite import BipartiteGraph, normalized_adjacency
@@ -15,6 +15,7 @@ from models.graph.sinkhorn import sinkhorn_knopp
 from models.recsys.contract import Fitted, Runtime
 from models.recsys.training import LightGCNConfig, TrainResult, train_lightgcn
 from models.runtime.loop import TrainingRecord
+from orchestration.config_classes import config_class, from_config
 from orchestration.settings import training_defaults
 
 CODE_VERSION = "1"  # shared by every recommender asset: they run the same code

@@ -8,9 +8,9 @@ observation, each with the versions table, so the asset page always shows the st
 from dagster import AssetMaterialization, AssetObservation, Config, OpExecutionContext, job, op
 from pydantic import Field
 
-from assets.version_table import versions_table
 from feature_store import FeatureStore, VersionInfo
 from orchestration.resources import FeatureStoreResource
+from orchestration.version_table import versions_table
 
 ASSET = "published_embeddings"
 OPERATOR_TAGS = {"graphrec/kind": "operator"}

@@ -13,9 +13,9 @@ import torch
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field, PrivateAttr
 
-from assets.common import config_class, from_config
 from feature_store.store import FeatureStore
 from models.runtime.machine import DeviceError, resolve_device
+from orchestration.config_classes import config_class, from_config
 from orchestration.settings import Settings
 from warehouse.connection import connect
 from warehouse.validation import ValidationConfig

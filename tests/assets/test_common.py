@@ -9,7 +9,8 @@ import torch
 from dagster import DagsterInvalidConfigError, asset, materialize
 from matplotlib.figure import Figure
 
-from assets.common import config_class, fingerprint, from_config, markdown_image, markdown_table
+from assets.common import fingerprint, markdown_image, markdown_table
+from orchestration.config_classes import config_class, from_config
 
 
 @dataclass(frozen=True)

@@ -18,11 +18,11 @@ from dagster import DagsterInstance, materialize
 from assets.champion import CHAMPION, choose_champion
 from assets.common import RANKING_REPORT, read_json
 from assets.factory import ModelArtifacts
-from assets.version_table import VERSIONS_SCHEMA
 from feature_store import FeatureStore
 from orchestration.definitions import defs
 from orchestration.jobs import full_retrain
 from orchestration.resources import Warehouse
+from orchestration.version_table import VERSIONS_SCHEMA
 from warehouse.connection import connect
 from warehouse.demo import DemoConfig, generate_demo
 from warehouse.id_maps import load_id_map

@@ -5,13 +5,14 @@ from dataclasses import dataclass
 import torch
 from dagster import materialize
 
-from assets.common import GRAPH_RECORD, TRAIN_GRAPH, VALID_EDGES, config_class, load_tensors, read_json, save_tensors
+from assets.common import GRAPH_RECORD, TRAIN_GRAPH, VALID_EDGES, load_tensors, read_json, save_tensors
 from assets.common import write_json as write_record
 from assets.factory import ModelArtifacts, recommender_asset
 from models.graph.bipartite import BipartiteGraph
 from models.recsys.contract import Fitted
 from models.runtime.checkpoint import save_checkpoint
 from models.runtime.loop import TrainingRecord
+from orchestration.config_classes import config_class
 from orchestration.resources import Compute
 
 
