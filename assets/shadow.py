@@ -30,9 +30,10 @@ from assets.node_classification import GRAPHS_RECORD
 from assets.node_classification import GROUP as BENCHMARK_GROUP
 from models.graph.audience import VARIANTS, match_audience
 from models.graph.bipartite import BipartiteGraph, to_homogeneous_edge_index
-from models.graph.ppr import DAMPING, adjacency, forward_push
+from models.graph.ppr import DAMPING, forward_push
 from models.graph.scopes import Scopes, receptive_field_sizes
 from models.graph.scopes import ppr_scopes as scopes_from_ppr
+from models.graph.sparse import binary_adjacency
 from models.nodeclf.npz_graphs import load_npz_graph
 from models.nodeclf.shadow import ShadowNodeConfig, run_comparison
 from models.recsys.contract import Fitted, Runtime
@@ -79,7 +80,7 @@ def ppr_scopes(context: AssetExecutionContext, config: PPRScopeConfig, artifacts
         rate = done / max(time.perf_counter() - started, 1e-9)
         context.log.info(f"ppr: {done}/{total} targets ({100 * done / total:.0f}%), {rate:.0f} targets/s")
 
-    ppr = forward_push(adjacency(to_homogeneous_edge_index(graph), num_nodes), torch.arange(num_nodes),
+    ppr = forward_push(binary_adjacency(to_homogeneous_edge_index(graph), num_nodes), torch.arange(num_nodes),
                        config.damping, config.epsilon, config.top_k, progress=progress)
     scopes = scopes_from_ppr(ppr, config.threshold)
     seconds = time.perf_counter() - started
@@ -138,7 +139,7 @@ def ppr_audience(context: AssetExecutionContext, config: PPRAudienceConfig, arti
         chosen = torch.tensor([index[raw] for raw in config.items])
     else:
         chosen = torch.argsort(graph.item_degree(), descending=True, stable=True)[:config.top_items]
-    adj = adjacency(to_homogeneous_edge_index(graph), graph.num_users + graph.num_items)
+    adj = binary_adjacency(to_homogeneous_edge_index(graph), graph.num_users + graph.num_items)
     audience = match_audience(adj, graph.num_users, graph.num_users + chosen, config.top_n, config.damping,
                               config.epsilon)
     frame = pl.DataFrame({
@@ -177,7 +178,7 @@ def shadow_node_classification(context: AssetExecutionContext, config: ShadowNod
     for graph in read_json(artifacts.path(*GRAPHS_RECORD))["graphs"]:
         data = load_npz_graph(Path(graph["path"]))
         by_model, scopes = run_comparison(data, config.models, settings, context.log.info)
-        receptive = float(receptive_field_sizes(adjacency(data.edge_index, data.num_nodes), 5).float().mean())
+        receptive = float(receptive_field_sizes(binary_adjacency(data.edge_index, data.num_nodes), 5).float().mean())
         scope = float(scopes.sizes().float().mean())
         results[graph["dataset"]] = {"mean_scope_size": scope, "mean_5hop_receptive_field": receptive,
                                      **{m: {**dataclasses.asdict(r), **r.summary()} for m, r in by_model.items()}}

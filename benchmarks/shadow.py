@@ -41,11 +41,12 @@ from benchmarks.common import (
 )
 from models.eval.ranking import evaluate_full_ranking
 from models.graph.bipartite import to_homogeneous_edge_index
-from models.graph.ppr import DAMPING, adjacency, forward_push, power_iteration
+from models.graph.ppr import DAMPING, forward_push, power_iteration
 from models.graph.scopes import isolated_batch, ppr_scopes, receptive_field_sizes
 from models.graph.shadow_gnn import activation_megabytes
+from models.graph.sparse import binary_adjacency, gcn_adjacency
 from models.nodeclf.npz_graphs import load_npz_graph
-from models.nodeclf.rawls_protocol import class_balanced_split, normalized_adjacency
+from models.nodeclf.rawls_protocol import class_balanced_split
 from models.nodeclf.rawlsgcn import SparseOperand
 from models.nodeclf.shadow import FullGraphGCN, ShadowClassifier, ShadowNodeConfig, node_scopes, run_comparison
 from models.recsys.shadow import ShadowRecConfig, train_shadow_recommender
@@ -61,7 +62,7 @@ LIGHTGCN_CONVERGED = Path("benchmarks/results/lightgcn_gowalla_quality.json")
 def ppr_part(args, graph) -> dict[str, float]:
     """Forward push for ``--ppr-targets`` random Gowalla nodes (users and items), checked against power iteration."""
     n = graph.num_users + graph.num_items
-    adj = adjacency(to_homogeneous_edge_index(graph), n)
+    adj = binary_adjacency(to_homogeneous_edge_index(graph), n)
     targets = torch.from_numpy(np.random.default_rng(args.seed).choice(n, args.ppr_targets, replace=False))
     wall, cpu = [], []
     for _ in range(args.ppr_repeats):
@@ -101,7 +102,7 @@ def nodeclf_part(args) -> dict[str, float]:
         data = load_npz_graph(dataset, folder=npz_dir(args.smoke))
         by_model, scopes = run_comparison(data, args.models, config,
                                           log=lambda line, d=dataset: print(f"{d}: {line}", flush=True))
-        field = float(receptive_field_sizes(adjacency(data.edge_index, data.num_nodes), 5).float().mean())
+        field = float(receptive_field_sizes(binary_adjacency(data.edge_index, data.num_nodes), 5).float().mean())
         scope = float(scopes.sizes().float().mean())
         scope_sizes.append(scope)
         results.update({f"nodeclf.{dataset}.mean_scope_size": scope,
@@ -126,7 +127,7 @@ def memory_part(args) -> dict[str, float]:
     targets = class_balanced_split(data.y, 20, 500, 1000, config.split_seed).train[:config.batch_size]
     sub = isolated_batch(scopes, targets, graph)
     x = data.x.to_sparse_coo().coalesce()
-    operand, adj = SparseOperand.of(data.x), SparseOperand.of(normalized_adjacency(data.edge_index, data.num_nodes))
+    operand, adj = SparseOperand.of(data.x), SparseOperand.of(gcn_adjacency(data.edge_index, data.num_nodes, self_loops=True))
     results = {}
     for depth in (3, 5):
         torch.manual_seed(0)
@@ -150,7 +151,7 @@ def recsys_part(args, graph, valid, test) -> dict[str, float]:
     """shaDow (scopes of every node, trained under the budget) and LightGCN (same budget) on the same split."""
     n = graph.num_users + graph.num_items
     started = time.perf_counter()
-    ppr = forward_push(adjacency(to_homogeneous_edge_index(graph), n), torch.arange(n), DAMPING, args.epsilon,
+    ppr = forward_push(binary_adjacency(to_homogeneous_edge_index(graph), n), torch.arange(n), DAMPING, args.epsilon,
                        args.rec_top_k, workers=args.threads)
     scope_seconds = time.perf_counter() - started
     scopes = ppr_scopes(ppr)

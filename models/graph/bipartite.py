@@ -81,13 +81,7 @@ def normalized_adjacency(graph: BipartiteGraph, self_loops: bool = False) -> Ten
     Shapes:
         output: ``(N, N)`` with ``N = num_users + num_items``, float32 sparse CSR.
     """
-    from torch_geometric.utils import add_self_loops, to_torch_csr_tensor
+    from models.graph.sparse import gcn_adjacency  # lazily: torch_geometric takes seconds to import
 
     num_nodes = graph.num_users + graph.num_items
-    edge_index = to_homogeneous_edge_index(graph)
-    if self_loops:
-        edge_index, _ = add_self_loops(edge_index, num_nodes=num_nodes)
-    degree = torch.bincount(edge_index[0], minlength=num_nodes).float()
-    inv_sqrt = degree.pow(-0.5).masked_fill_(degree == 0, 0.0)
-    weight = inv_sqrt[edge_index[0]] * inv_sqrt[edge_index[1]]
-    return to_torch_csr_tensor(edge_index, weight, size=(num_nodes, num_nodes))
+    return gcn_adjacency(to_homogeneous_edge_index(graph), num_nodes, self_loops)

@@ -13,26 +13,13 @@ from torch import Tensor
 
 from models.graph.bipartite import BipartiteGraph
 from models.graph.ppr import DAMPING
+from models.graph.sparse import binary_adjacency
 
 HEURISTICS = ("cn", "aa", "ra", "ppr")
 
 
 class HeuristicError(ValueError):
     """A heuristic request names an unknown heuristic or pairs outside the graph."""
-
-
-def adjacency(edge_index: Tensor, num_nodes: int) -> sp.csr_array:
-    """Binary symmetric adjacency (duplicates and self-loops dropped) of an edge list, as a scipy CSR array.
-
-    Pass the training edges only: the heuristics then cannot see validation or test edges.
-    """
-    row, col = edge_index.cpu().numpy()
-    keep = row != col
-    row, col = row[keep], col[keep]
-    matrix = sp.coo_array((np.ones(2 * row.size, dtype=np.float32), (np.r_[row, col], np.r_[col, row])),
-                          shape=(num_nodes, num_nodes)).tocsr()
-    matrix.data[:] = 1.0  # duplicates were summed
-    return matrix
 
 
 def _node_weight(adj: sp.csr_array, name: str) -> np.ndarray:
@@ -61,7 +48,7 @@ def neighbourhood_overlap(adj: sp.csr_array, pairs: Tensor, name: str, batch_siz
     """CN, AA or RA of each pair: ``Σ_{w ∈ N(u) ∩ N(v)} weight(w)`` via sparse row products, batch by batch.
 
     Args:
-        adj: symmetric binary adjacency of the training graph (:func:`adjacency`).
+        adj: symmetric binary adjacency of the training graph (:func:`models.graph.sparse.binary_adjacency`).
         pairs: ``(2, P)`` node indices.
         name: ``"cn"``, ``"aa"`` or ``"ra"``.
         batch_size: pairs per sparse product (bounds memory).
@@ -129,7 +116,7 @@ def bipartite_heuristic_scores(graph: BipartiteGraph, users: Tensor, items: Tens
     if unknown:
         raise HeuristicError(f"unknown heuristics {sorted(unknown)}; choose from {HEURISTICS}")
     num_nodes = graph.num_users + graph.num_items
-    homogeneous = adjacency(torch.stack([graph.edge_index[0], graph.edge_index[1] + graph.num_users]), num_nodes)
+    homogeneous = binary_adjacency(torch.stack([graph.edge_index[0], graph.edge_index[1] + graph.num_users]), num_nodes)
     pairs = torch.stack([users, items + graph.num_users])
     _check_pairs(pairs, num_nodes)
     user_items = homogeneous[:graph.num_users, graph.num_users:].tocsr()  # (U, I)

@@ -63,15 +63,6 @@ class TopKPPR:
         return cls(tensors["targets"], tensors["indptr"], tensors["nodes"], tensors["scores"])
 
 
-def adjacency(edge_index: Tensor, num_nodes: int) -> sp.csr_matrix:
-    """Unweighted ``(N, N)`` CSR adjacency of an edge list that holds both directions (duplicates count once)."""
-    row, col = edge_index.cpu().numpy()
-    adj = sp.csr_matrix((np.ones(row.size, dtype=np.float32), (row, col)), shape=(num_nodes, num_nodes))
-    adj.sum_duplicates()
-    adj.data[:] = 1.0
-    return adj
-
-
 def _check(adj: sp.csr_matrix, targets: np.ndarray, damping: float, epsilon: float) -> None:
     if not 0.0 < damping < 1.0:
         raise PPRError(f"damping must lie in (0, 1) ({DAMPING} is the usual value), got {damping}.")

@@ -14,7 +14,8 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor
 
-from models.graph.heuristics import adjacency, heuristic_scores
+from models.graph.heuristics import heuristic_scores
+from models.graph.sparse import binary_adjacency
 from models.linkpred.ensemble import (
     GATE_INPUTS,
     GateConfig,
@@ -78,7 +79,7 @@ def train_ehdm(split: LinkSplit, teachers: tuple[str, ...], student_config: Link
     gate (``gate_config.inputs``) on the training edges with the students frozen. ``train_seconds`` counts
     everything (heuristics too)."""
     started = time.perf_counter()
-    adj = adjacency(split.train_edges, split.num_nodes)
+    adj = binary_adjacency(split.train_edges, split.num_nodes)
     students, seconds = {}, {}
     for name in teachers:
         student = build_link_model(split.x.size(1), student_config)
@@ -96,7 +97,7 @@ def train_ehdm_gate(split: LinkSplit, students: dict[str, LinkModel], gate_confi
     if gate_config.inputs not in GATE_INPUTS:
         raise ValueError(f"unknown gate inputs {gate_config.inputs!r}; use one of {GATE_INPUTS}")
     started = time.perf_counter()
-    adj = adjacency(split.train_edges, split.num_nodes) if gate_config.inputs == "heuristics" else None
+    adj = binary_adjacency(split.train_edges, split.num_nodes) if gate_config.inputs == "heuristics" else None
     scorers = [model_scorer(student, split.x) for student in students.values()]
     x_dense = split.x.to_dense() if split.x.layout != torch.strided else split.x
     generator = torch.Generator().manual_seed(gate_config.seed)

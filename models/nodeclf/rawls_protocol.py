@@ -13,11 +13,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.data import Data
-from torch_geometric.nn.conv.gcn_conv import gcn_norm
-from torch_geometric.utils import to_torch_csr_tensor
 
 from models.eval.ranking import group_means, rawls_bias
 from models.graph.sinkhorn import sinkhorn_knopp
+from models.graph.sparse import gcn_adjacency
 from models.nodeclf.rawlsgcn import Operand, RawlsGCN, SparseOperand
 
 METHODS = ("gcn", "rawls_graph", "rawls_grad")
@@ -137,16 +136,6 @@ def class_balanced_split(y: Tensor, num_train_per_class: int, num_val: int, num_
     return NodeSplit(train, remaining[:num_val], remaining[num_val:num_val + num_test])
 
 
-def normalized_adjacency(edge_index: Tensor, num_nodes: int) -> Tensor:
-    """Â = D̃^-1/2 (A + I) D̃^-1/2 as a float32 sparse CSR tensor (PyG's ``gcn_norm``).
-
-    Shapes:
-        edge_index: ``(2, E)`` undirected, no self-loops. output: ``(N, N)``.
-    """
-    edge_index, weight = gcn_norm(edge_index, num_nodes=num_nodes, add_self_loops=True)
-    return to_torch_csr_tensor(edge_index, weight, size=(num_nodes, num_nodes))
-
-
 def raw_degree(edge_index: Tensor, num_nodes: int) -> Tensor:
     """Integer degree per node: column sums of A without self-loops, the grouping of the Bias metric."""
     return torch.bincount(edge_index[1], minlength=num_nodes)
@@ -157,7 +146,7 @@ def build_propagation(method: str, edge_index: Tensor, num_nodes: int, config: N
     if method not in METHODS:
         raise ProtocolError(f"unknown method {method!r}; use one of {METHODS}.")
     start = time.perf_counter()
-    adj = normalized_adjacency(edge_index, num_nodes)
+    adj = gcn_adjacency(edge_index, num_nodes, self_loops=True)
     if method == "gcn":
         return Propagation(SparseOperand.of(adj), None, None, time.perf_counter() - start)
     balanced = sinkhorn_knopp(adj, tol=config.sinkhorn_tol, max_iter=config.sinkhorn_max_iter)

@@ -16,10 +16,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
-from models.graph.ppr import DAMPING, adjacency, forward_push
+from models.graph.ppr import DAMPING, forward_push
 from models.graph.scopes import GraphIndex, Scopes, SubgraphBatch, isolated_batch, ppr_scopes
 from models.graph.shadow_gnn import ShadowError, ShadowGNN
-from models.nodeclf.rawls_protocol import NodeSplit, class_balanced_split, normalized_adjacency
+from models.graph.sparse import binary_adjacency, gcn_adjacency
+from models.nodeclf.rawls_protocol import NodeSplit, class_balanced_split
 from models.nodeclf.rawlsgcn import Operand, SparseOperand, matmul
 
 MODEL_NAME = re.compile(r"^(gcn|gcn_res|shadow_(gcn|sage|gat))(\d+)$")
@@ -139,7 +140,7 @@ class ShadowClassifier(nn.Module):
 
 def node_scopes(data: Data, config: ShadowNodeConfig) -> tuple[Scopes, GraphIndex]:
     """PPR scopes of every node (top-k, ε, relative threshold of ``config``) and the graph index to batch them."""
-    adj = adjacency(data.edge_index.cpu(), data.num_nodes)
+    adj = binary_adjacency(data.edge_index.cpu(), data.num_nodes)
     ppr = forward_push(adj, torch.arange(data.num_nodes), config.damping, config.epsilon, config.top_k)
     return ppr_scopes(ppr, config.threshold), GraphIndex(adj)
 
@@ -151,7 +152,7 @@ def _accuracy(logits: Tensor, y: Tensor) -> float:
 def _train_full(data: Data, split: NodeSplit, family: str, layers: int, config: ShadowNodeConfig) -> float:
     """Full-batch training of a ``gcn`` (:class:`FullGraphGCN`) or ``gcn_res`` (:class:`FullGraphResGCN`); the test
     accuracy at the best validation evaluation."""
-    x, adj = SparseOperand.of(data.x), SparseOperand.of(normalized_adjacency(data.edge_index, data.num_nodes))
+    x, adj = SparseOperand.of(data.x), SparseOperand.of(gcn_adjacency(data.edge_index, data.num_nodes, self_loops=True))
     model_class = FullGraphResGCN if family == "gcn_res" else FullGraphGCN
     model = model_class(data.num_features, config.hidden_channels, int(data.y.max()) + 1, layers, config.dropout)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)

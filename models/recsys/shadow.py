@@ -21,9 +21,10 @@ from torch import Tensor, nn
 
 from models.eval.ranking import evaluate_full_ranking
 from models.graph.bipartite import BipartiteGraph, to_homogeneous_edge_index
-from models.graph.ppr import DAMPING, adjacency, forward_push
+from models.graph.ppr import DAMPING, forward_push
 from models.graph.scopes import GraphIndex, Scopes, SubgraphBatch, isolated_batch, ppr_scopes
 from models.graph.shadow_gnn import ShadowGNN
+from models.graph.sparse import binary_adjacency
 from models.recsys.compat import compatibility_hook
 from models.recsys.sampling import BPRSampler
 from models.runtime.loop import BatchVectors, Schedule, TrainingRecord, train_loop
@@ -120,7 +121,7 @@ class ShadowRecTask:
                  device: torch.device | str) -> None:
         self.graph, self.scopes, self.config, self.device = graph, scopes, config, device
         self.num_nodes = graph.num_users + graph.num_items
-        self.index = GraphIndex(adjacency(to_homogeneous_edge_index(graph), self.num_nodes))
+        self.index = GraphIndex(binary_adjacency(to_homogeneous_edge_index(graph), self.num_nodes))
         self.model = ShadowRecommender(graph.num_users, graph.num_items, config).to(device)
         self.sampler = BPRSampler(graph, seed=config.seed)
         self.generator = self.sampler.generator
@@ -201,7 +202,7 @@ def recommend_for_new_user(model: ShadowRecommender, graph: BipartiteGraph, item
     if items.numel() == 0 or items.min() < 0 or items.max() >= graph.num_items:
         raise ShadowRecError(f"a new user needs 1 or more known item ids in [0, {graph.num_items}); got {items.tolist()}.")
     n = graph.num_users + graph.num_items
-    base = adjacency(to_homogeneous_edge_index(graph), n)
+    base = binary_adjacency(to_homogeneous_edge_index(graph), n)
     link = sp.csr_matrix((np.ones(items.numel(), dtype=np.float32), (np.zeros(items.numel(), dtype=np.int64),
                                                                        (graph.num_users + items).numpy())), shape=(1, n))
     augmented = sp.bmat([[base, link.T], [link, None]], format="csr")

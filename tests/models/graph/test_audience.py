@@ -5,7 +5,7 @@ import torch
 
 from models.graph.audience import VARIANTS, match_audience
 from models.graph.bipartite import BipartiteGraph, to_homogeneous_edge_index
-from models.graph.ppr import adjacency
+from models.graph.sparse import binary_adjacency
 
 DAMPING = 0.85
 
@@ -15,7 +15,7 @@ def _graph():
     users = torch.tensor([0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4])
     items = torch.tensor([0, 1, 2, 3, 0, 1, 0, 2, 0, 3, 3])
     graph = BipartiteGraph(torch.stack([users, items]), 5, 4)
-    return adjacency(to_homogeneous_edge_index(graph), 9)
+    return binary_adjacency(to_homogeneous_edge_index(graph), 9)
 
 
 def test_audiences_follow_the_closed_form_plain_and_per_degree():

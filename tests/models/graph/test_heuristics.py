@@ -12,12 +12,12 @@ from benchmarks.distill_linkpred import edge_split
 from models.graph.bipartite import BipartiteGraph
 from models.graph.heuristics import (
     HeuristicError,
-    adjacency,
     bipartite_heuristic_scores,
     heuristic_scores,
     neighbourhood_overlap,
     personalized_pagerank,
 )
+from models.graph.sparse import binary_adjacency
 
 # 0-1, 0-2, 1-2, 1-3, 2-3, 3-4 (a duplicate and a self-loop that must be ignored); degrees 2, 3, 3, 3, 1.
 EDGES = torch.tensor([[0, 0, 1, 1, 2, 3, 1, 4], [1, 2, 2, 3, 3, 4, 0, 4]])
@@ -25,7 +25,7 @@ PAIRS = torch.tensor([[0, 1, 0, 2], [3, 2, 4, 4]])
 
 
 def test_overlap_heuristics_equal_hand_computed_values():
-    adj = adjacency(EDGES, 5)
+    adj = binary_adjacency(EDGES, 5)
     scores = heuristic_scores(adj, PAIRS, ("cn", "aa", "ra"))
     # (0,3) share {1,2}; (1,2) share {0,3}; (0,4) share nothing; (2,4) share {3}.
     assert scores["cn"].tolist() == [2.0, 2.0, 0.0, 1.0]
@@ -35,13 +35,13 @@ def test_overlap_heuristics_equal_hand_computed_values():
 
 
 def test_batching_does_not_change_scores():
-    adj = adjacency(EDGES, 5)
+    adj = binary_adjacency(EDGES, 5)
     for name in ("cn", "aa", "ra"):
         assert torch.equal(neighbourhood_overlap(adj, PAIRS, name, batch_size=1), neighbourhood_overlap(adj, PAIRS, name))
 
 
 def test_ppr_equals_the_closed_form():
-    adj = adjacency(EDGES, 5)
+    adj = binary_adjacency(EDGES, 5)
     walk = adj.toarray() / adj.toarray().sum(1, keepdims=True)
     exact = 0.15 * np.linalg.inv(np.eye(5) - 0.85 * walk)  # row u: π_u
     scores = personalized_pagerank(adj, PAIRS, alpha=0.15, iterations=200, batch_size=2)
@@ -61,22 +61,22 @@ def test_bipartite_overlap_counts_three_hop_paths():
 
 def test_heuristics_never_read_validation_or_test_edges(cora_slice):
     split = edge_split(str(cora_slice), seed=0)
-    adj = adjacency(split.train_edges, split.num_nodes)
+    adj = binary_adjacency(split.train_edges, split.num_nodes)
     held_out = torch.cat([split.valid_pos, split.test_pos], dim=1)
     assert adj.toarray()[held_out[0], held_out[1]].sum() == 0
     # Scores from the training adjacency equal those of the full graph with the held-out edges removed.
-    full = adjacency(torch.cat([split.train_edges, held_out], dim=1), split.num_nodes).toarray()
+    full = binary_adjacency(torch.cat([split.train_edges, held_out], dim=1), split.num_nodes).toarray()
     full[held_out[0], held_out[1]] = full[held_out[1], held_out[0]] = 0
     expected = (full[split.test_pos[0]] * full[split.test_pos[1]]).sum(1)
     assert int((expected > 0).sum()) == 157  # of 359 test edges: the comparison is not between zeros
     assert heuristic_scores(adj, split.test_pos, ("cn",))["cn"].tolist() == expected.tolist()
     # A pair joined only by a held-out edge gets no PPR mass through it.
-    isolated = adjacency(torch.tensor([[0], [1]]), 3)
+    isolated = binary_adjacency(torch.tensor([[0], [1]]), 3)
     assert personalized_pagerank(isolated, torch.tensor([[0], [2]])).item() == 0.0
 
 
 def test_unknown_heuristic_and_out_of_range_pairs_are_refused():
-    adj = adjacency(EDGES, 5)
+    adj = binary_adjacency(EDGES, 5)
     with pytest.raises(HeuristicError, match="katz"):
         heuristic_scores(adj, PAIRS, ("katz",))
     with pytest.raises(HeuristicError, match=r"range \[0, 5\)"):

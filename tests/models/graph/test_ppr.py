@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from models.graph.ppr import PPRError, adjacency, forward_push, power_iteration
+from models.graph.ppr import PPRError, forward_push, power_iteration
+from models.graph.sparse import binary_adjacency
 
 # A triangle 0-1-2 with a tail 2-3-4, and node 5 alone.
 EDGES = torch.tensor([[0, 1], [0, 2], [1, 2], [2, 3], [3, 4]]).T
@@ -13,7 +14,7 @@ DAMPING = 0.85
 
 
 def _graph():
-    return adjacency(torch.cat([EDGES, EDGES.flip(0)], 1), NUM_NODES)
+    return binary_adjacency(torch.cat([EDGES, EDGES.flip(0)], 1), NUM_NODES)
 
 
 def _closed_form(adj) -> np.ndarray:

@@ -3,7 +3,7 @@
 import torch
 from torch_geometric.utils import erdos_renyi_graph, subgraph, to_undirected
 
-from models.graph.ppr import TopKPPR, adjacency, forward_push
+from models.graph.ppr import TopKPPR, forward_push
 from models.graph.scopes import (
     GraphIndex,
     Scopes,
@@ -14,6 +14,7 @@ from models.graph.scopes import (
     khop_scopes,
     ppr_scopes,
 )
+from models.graph.sparse import binary_adjacency
 
 # Two triangles 0-1-2 and 2-3-4 sharing node 2, plus 4-5.
 EDGES = torch.tensor([[0, 1], [0, 2], [1, 2], [2, 3], [2, 4], [3, 4], [4, 5]]).T
@@ -34,7 +35,7 @@ def test_relative_threshold_is_taken_against_the_best_other_node():
 
 
 def test_khop_scopes_take_every_neighbour_within_budget_and_sample_above_it():
-    adj = adjacency(UNDIRECTED, NUM_NODES)
+    adj = binary_adjacency(UNDIRECTED, NUM_NODES)
     full = khop_scopes(adj, torch.tensor([0, 5]), depth=2, budget=10)
     assert full.nodes.tolist() == [0, 1, 2, 3, 4, 5, 2, 3, 4]
     # Node 2 has 4 neighbours; with a budget of 1 each frontier node adds one draw.
@@ -45,7 +46,7 @@ def test_khop_scopes_take_every_neighbour_within_budget_and_sample_above_it():
 
 
 def test_scopes_in_a_batch_are_isolated_copies():
-    adj = adjacency(UNDIRECTED, NUM_NODES)
+    adj = binary_adjacency(UNDIRECTED, NUM_NODES)
     scopes = Scopes(targets=torch.tensor([0, 4]), indptr=torch.tensor([0, 3, 7]),
                     nodes=torch.tensor([0, 1, 2, 4, 2, 3, 5]))
     sub = isolated_batch(scopes, torch.tensor([0, 1, 0]), GraphIndex(adj))
@@ -66,7 +67,7 @@ def test_pair_lookup_and_neighbour_lists_find_the_same_scope_edges():
     # isolated_batch picks the cheaper strategy per batch; both must give the induced subgraphs exactly.
     torch.manual_seed(0)
     edge_index = to_undirected(erdos_renyi_graph(300, 0.03))
-    adj = adjacency(edge_index, 300)
+    adj = binary_adjacency(edge_index, 300)
     graph = GraphIndex(adj)
     scopes = ppr_scopes(forward_push(adj, torch.arange(300), top_k=20))
     rows = torch.randint(300, (50,), generator=torch.Generator().manual_seed(0))

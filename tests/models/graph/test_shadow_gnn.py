@@ -5,9 +5,10 @@ import pytest
 import torch
 
 from models.graph.bipartite import BipartiteGraph, to_homogeneous_edge_index
-from models.graph.ppr import adjacency, forward_push
+from models.graph.ppr import forward_push
 from models.graph.scopes import GraphIndex, Scopes, isolated_batch, ppr_scopes
 from models.graph.shadow_gnn import CONVS, READOUTS, ShadowError, ShadowGNN, activation_megabytes
+from models.graph.sparse import binary_adjacency
 from models.nodeclf.shadow import parse_model
 from models.recsys.shadow import ShadowRecConfig, ShadowRecError, recommend_for_new_user, train_shadow_recommender
 
@@ -31,7 +32,7 @@ def test_a_scope_reads_out_the_same_alone_or_batched(conv, readout):
     torch.manual_seed(0)
     model = ShadowGNN(3, 8, 2, num_layers=4, conv=conv, readout=readout).eval()
     x = torch.randn(6, 3)
-    graph = GraphIndex(adjacency(UNDIRECTED, 6))
+    graph = GraphIndex(binary_adjacency(UNDIRECTED, 6))
     both = isolated_batch(SCOPES, torch.tensor([0, 1]), graph)
     alone = isolated_batch(SCOPES, torch.tensor([1]), graph)
     out_both = model(x[both.node_id], both.edge_index, both.batch, both.center)
@@ -49,7 +50,7 @@ def test_unknown_layer_or_readout_is_refused():
 
 
 def test_activation_memory_grows_by_one_layer_of_the_scope_per_layer():
-    graph = GraphIndex(adjacency(UNDIRECTED, 6))
+    graph = GraphIndex(binary_adjacency(UNDIRECTED, 6))
     sub = isolated_batch(SCOPES, torch.tensor([0, 1] * 50), graph)
     x = torch.randn(6, 32)[sub.node_id]
 
@@ -67,7 +68,7 @@ def test_activation_memory_grows_by_one_layer_of_the_scope_per_layer():
 def test_an_unseen_user_with_two_items_gets_recommendations_without_retraining():
     graph = _community_graph()
     n = graph.num_users + graph.num_items
-    ppr = forward_push(adjacency(to_homogeneous_edge_index(graph), n), torch.arange(n), top_k=16)
+    ppr = forward_push(binary_adjacency(to_homogeneous_edge_index(graph), n), torch.arange(n), top_k=16)
     config = ShadowRecConfig(embedding_dim=16, num_layers=2, batch_size=32, epochs=3, lr=0.02, seed=0)
     result = train_shadow_recommender(graph, ppr_scopes(ppr), config, log=lambda _: None)
     model_state = result.state_dict

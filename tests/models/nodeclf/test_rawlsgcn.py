@@ -10,13 +10,13 @@ import torch
 import torch.nn.functional as F
 
 from models.eval.ranking import rawls_bias
+from models.graph.sparse import gcn_adjacency
 from models.nodeclf.npz_graphs import NPZ_FOLDER, NpzGraphError, load_npz_graph, npz_path
 from models.nodeclf.rawls_protocol import (
     NodeClassificationConfig,
     ProtocolError,
     build_propagation,
     class_balanced_split,
-    normalized_adjacency,
     raw_degree,
     run_protocol,
 )
@@ -37,7 +37,7 @@ def tiny_problem():
     generator = torch.Generator().manual_seed(0)
     x = torch.rand(NUM_NODES, 4, generator=generator, dtype=torch.float64)
     y = torch.tensor([0, 1, 2, 0, 1])
-    adj = normalized_adjacency(EDGE_INDEX, NUM_NODES).to(torch.float64)
+    adj = gcn_adjacency(EDGE_INDEX, NUM_NODES, self_loops=True).to(torch.float64)
     # A deliberately non-symmetric "balanced" matrix, so using Pᵀ instead of P would show.
     balanced = (adj.to_dense() * torch.rand(NUM_NODES, NUM_NODES, generator=generator, dtype=torch.float64))
     model = RawlsGCN(4, 3, hidden_channels=6, dropout=0.0).double()

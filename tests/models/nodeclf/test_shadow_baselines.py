@@ -3,7 +3,7 @@ backbone computes when the scope is the whole graph, so the two differ only in r
 import torch
 
 from models.graph.shadow_gnn import ShadowGNN
-from models.nodeclf.rawls_protocol import normalized_adjacency
+from models.graph.sparse import gcn_adjacency
 from models.nodeclf.shadow import FullGraphResGCN, parse_model
 
 EDGES = torch.tensor([[0, 1], [0, 2], [1, 2], [2, 3], [2, 4], [3, 4], [4, 5]]).T
@@ -28,5 +28,5 @@ def test_same_backbone_gcn_equals_shadow_gcn_on_a_scope_that_is_the_whole_graph(
         full.out.load_state_dict(shadow.out.state_dict())
         encoded = full.encode(x)
         expected = shadow(encoded, UNDIRECTED, torch.zeros(6, dtype=torch.long), torch.arange(6))
-        got = full(x, normalized_adjacency(UNDIRECTED, 6))
+        got = full(x, gcn_adjacency(UNDIRECTED, 6, self_loops=True))
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
