@@ -1,7 +1,8 @@
 """An operator's rollback from the UI: two small full_retrain runs each publish and promote an embedding version (the
-second on a later batch of the demo's world), then `rollback_embeddings` is launched with the launchpad's own GraphQL mutation; the feature store on disk must
-serve the earlier version again and have retired the later one. Headless Chromium renders the asset page of
-published_embeddings, whose versions table must show both versions; its screenshot is kept (path printed).
+second on a later batch of the demo's world), then `rollback_embeddings` is launched with the launchpad's own GraphQL
+mutation; the feature store on disk must serve the earlier version again and have retired the later one. Headless
+Chromium renders the asset page of published_embeddings, whose versions table must show both versions with their
+statuses; its screenshot is kept (path printed).
 """
 
 import re
@@ -27,7 +28,8 @@ def _later_batch(folder: Path) -> dict:
 
     Retrained on the very same rows, the candidate is no better than the served version on its own items (recall@20
     0.7016 against 0.7024 when measured), so the compatibility gate rightly retires it and nothing is published; with
-    this batch the data doubles and the candidate passes (0.727 against 0.709), as a weekly retrain on new data would."""
+    this batch the data doubles and the candidate passes (0.727 against 0.709), as a weekly retrain on new data
+    would."""
     shape = ui.TINY_RUN["ops"]["ingest_source"]["config"]
     interactions, _ = generate_demo(DemoConfig(batch=1, n_users=shape["demo_users"], n_items=shape["demo_items"]))
     path = folder / "demo_batch_1.parquet"
