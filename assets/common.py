@@ -75,9 +75,14 @@ def markdown_table(rows: Sequence[Mapping[str, Any]], floats: str = ".4f") -> st
     return "\n".join(lines)
 
 
-def markdown_image(figure: Figure, alt: str) -> str:
-    """The figure as an inline base64 PNG in markdown (rendered without pyplot's global state)."""
+def png_bytes(figure: Figure) -> bytes:
+    """The figure as PNG bytes (rendered without pyplot's global state)."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-    encoded = base64.b64encode(buffer.getvalue()).decode()
-    return f"![{alt}](data:image/png;base64,{encoded})"
+    return buffer.getvalue()
+
+
+def markdown_image(figure: Figure | bytes, alt: str) -> str:
+    """The figure (or its PNG bytes) as an inline base64 PNG in markdown."""
+    png = figure if isinstance(figure, bytes) else png_bytes(figure)
+    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"

@@ -23,7 +23,8 @@ from assets.common import (
     markdown_table,
     save_tensors,
 )
-from assets.factory import ModelArtifacts, TrainingInputs, recommender_asset
+from assets.factory import TrainingInputs, recommender_asset
+from assets.runs import ModelArtifacts
 from assets.training import lightgcn_model
 from models.eval.ranking import user_csr
 from models.graph.bipartite import BipartiteGraph
@@ -95,7 +96,7 @@ class MlpStudentConfig(config_class(RecStudentConfig, "MlpStudentBaseConfig", {"
 def _fit_student(inputs: TrainingInputs, config: MlpStudentConfig, runtime: Runtime) -> tuple[Fitted, dict[str, Any]]:
     """The student from item features and each user's interactions, distilled from LightGCN and a heuristic."""
     graph, artifacts = inputs.graph, inputs.artifacts
-    teacher = load_tensors(artifacts.path(*TEACHER.embeddings))
+    teacher = load_tensors(TEACHER.latest_run(artifacts).embeddings)
     with inputs.warehouse.connection() as con:
         items = item_table(con).head(graph.num_items)
         num_users = int(con.sql("SELECT count(*) FROM user_index").fetchall()[0][0])

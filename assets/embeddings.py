@@ -25,8 +25,8 @@ from assets.common import (
     read_json,
     write_json,
 )
-from assets.factory import ModelArtifacts
 from assets.recommenders import RECOMMENDERS
+from assets.runs import ModelArtifacts
 from assets.versions import dense_raw_ids, version_vectors
 from feature_store import VersionMeta
 from feature_store.gate import gate_and_promote
@@ -49,9 +49,9 @@ def embedding_candidate(context: AssetExecutionContext, warehouse: Warehouse, ar
                         feature_store: FeatureStoreResource) -> MaterializeResult:
     """The champion's vectors as a candidate version keyed by raw id, with lineage, config and metrics; not served."""
     champion = read_json(artifacts.path(*CHAMPION))
-    files = ModelArtifacts(champion["model"])
-    vectors = load_tensors(artifacts.path(*files.embeddings))
-    record = read_json(artifacts.path(*files.record))
+    run = ModelArtifacts(champion["model"]).latest_run(artifacts)
+    vectors = load_tensors(run.embeddings)
+    record = read_json(run.record)
     with warehouse.connection() as con:
         user_ids = dense_raw_ids(con, "user", vectors["user_emb"].size(0))
         item_ids = dense_raw_ids(con, "item", vectors["item_emb"].size(0))

@@ -1,11 +1,15 @@
 """The one factory of recommender assets: every family, trained or not, gets the same inputs, device, deployed
-version to stay compatible with, resumable checkpoint, artifact layout, training record and UI metadata.
+version to stay compatible with, resumable checkpoint, per-run artifact folder, training record and UI metadata
+(links to the run's files and its time-to-quality plot).
 
 A family's asset supplies only its ``fit`` (and the figures that are its own); the factory does the rest.
 """
 
+import os
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -17,39 +21,19 @@ from assets.common import (
     TRAIN_GRAPH,
     VALID_EDGES,
     load_tensors,
+    markdown_image,
     markdown_table,
     peak_rss_mb,
     read_json,
     save_tensors,
     write_json,
 )
+from assets.curves import curve_rows, time_to_quality_png
+from assets.runs import ModelArtifacts, RunFiles, new_run, prune_runs
 from assets.versions import version_vectors
 from models.graph.bipartite import BipartiteGraph
 from models.recsys.contract import Fitted, Runtime
 from orchestration.resources import ArtifactStore, Compute, FeatureStoreResource, Warehouse
-
-
-def _file(name: str) -> property:
-    """A ``(model folder, name)`` path of :class:`ModelArtifacts`."""
-    return property(lambda self: (self.model, name))
-
-
-@dataclass(frozen=True)
-class ModelArtifacts:
-    """Where one recommender's files live in the artifact store, as ``(folder, file)`` relative to its root.
-
-    ``checkpoint``: the running checkpoint that a crashed run resumes from; ``final``: the finished run's checkpoint,
-    kept as its record; ``embeddings``: the fit's tensors (``user_emb`` and ``item_emb``, or a scorer's state);
-    ``deployed``: the deployed version's vectors that a launched training process trains compatible with;
-    ``record``: the training record (JSON: model, config, data fingerprint, code version, history).
-    """
-
-    model: str
-    checkpoint = _file("checkpoint.pt")
-    final = _file("final_checkpoint.pt")
-    embeddings = _file("embeddings.pt")
-    deployed = _file("deployed_version.pt")
-    record = _file("training.json")
 
 
 @dataclass
@@ -83,16 +67,47 @@ def _deployed(context: AssetExecutionContext, config: Config, warehouse: Warehou
     return config, deployed.version_id, vectors
 
 
+def _keep_checkpoint(checkpoint: Path, run: RunFiles) -> None:
+    """Keep the running checkpoint as the run's final one: a hard link (no copy of a large file), a copy where the
+    file system has none. The running checkpoint stays until the run is published, so a failure while writing the
+    run's files leaves it for the next run to resume."""
+    if not checkpoint.exists():
+        return
+    try:
+        os.link(checkpoint, run.final)
+    except OSError:
+        shutil.copy2(checkpoint, run.final)
+
+
+def _promoted_run(feature_store: FeatureStoreResource, model: str) -> Callable[[dict[str, Any]], bool]:
+    """Whether a run's training record is the one the promoted embedding version came from. A version records the
+    model, config, data fingerprint and code version of its run (not the run's id), so runs that match all four are
+    kept: every run that could have produced it, usually one."""
+    promoted = feature_store.store().promoted_version()
+    if promoted is None or promoted.model != model:
+        return lambda record: False
+    lineage = (promoted.config, promoted.data_fingerprint, promoted.code_version)
+    return lambda record: (record.get("config"), record.get("data_fingerprint"), record.get("code_version")) == lineage
+
+
+def _run_links(run_id: str, run: RunFiles) -> dict[str, Any]:
+    """The run's folder and main files as path metadata (the final checkpoint only for fits that checkpoint)."""
+    files = {"run_folder": run.folder, "embeddings_file": run.embeddings, "training_record": run.record,
+             "time_to_quality_plot": run.curve, "final_checkpoint": run.final}
+    return {"run_id": run_id, **{key: MetadataValue.path(str(path)) for key, path in files.items() if path.exists()}}
+
+
 def recommender_asset(name: str, run_config: type[Config], fit: Fit, *, description: str, code_version: str,
                       deps: Sequence[Any] = ("training_graph",), group_name: str = "training",
                       launch: Fit | None = None, key: str | None = None) -> AssetsDefinition:
-    """The asset ``key`` (default ``<name>_model``): ``fit`` on the training graph, its files under
-    ``ModelArtifacts(name)``.
+    """The asset ``key`` (default ``<name>_model``): ``fit`` on the training graph, each finished run's files in a
+    run folder of ``ModelArtifacts(name)`` (see assets.runs), linked from the materialization with its
+    time-to-quality plot; older runs beyond the artifact store's ``keep_runs`` are deleted after a successful run.
 
     ``launch`` trains in processes of their own when the ``Compute`` resource asks for that (torchrun, Kubernetes);
     a family without one trains in this process and says so. A checkpoint resumes only against the same data and
-    deployed version (the compatibility loss shaped the weights); the finished run's checkpoint is kept as
-    ``final`` so that the next run starts fresh.
+    deployed version (the compatibility loss shaped the weights); the finished run's checkpoint is kept in its run
+    folder as ``final`` so that the next run starts fresh.
     """
     files = ModelArtifacts(name)
 
@@ -110,19 +125,29 @@ def recommender_asset(name: str, run_config: type[Config], fit: Fit, *, descript
         if compute.launches_processes() and launch is None:
             context.log.warning(f"{name} has no launcher: it trains in this process on {runtime.device}")
         fitted, figures = (launch if compute.launches_processes() and launch else fit)(inputs, config, runtime)
-        if runtime.checkpoint.exists():
-            runtime.checkpoint.replace(artifacts.path(*files.final))
+        # A step retried within one Dagster run gets a folder of its own: the first try's may already be published.
+        run_id = f"{context.run_id}-retry{context.retry_number}" if context.retry_number else context.run_id
         tensors = fitted.tensors()
-        save_tensors(artifacts.path(*files.embeddings), **tensors)
         record = fitted.record
         best = {record.metric: record.best_score} if record.metric and record.best_epoch else {}
         # The loop's peak, or this process's when it is higher (loading and saving after training count too).
         peak_mb = max(record.peak_memory_mb, peak_rss_mb())
-        write_json(artifacts.path(*files.record), {
-            "model": name, "config": fitted.config, "data_fingerprint": data_fingerprint,
-            "code_version": code_version, "compatible_with": deployed, "best_epoch": record.best_epoch, **best,
-            "history": record.history, "seconds": record.seconds, "peak_rss_mb": peak_mb, **figures})
-        curve = [row for row in record.history if record.metric in row] if best else record.history
+        curve_png = time_to_quality_png(record.history, record.metric if best else "", name)
+        with new_run(artifacts, files, run_id) as run:
+            save_tensors(run.embeddings, **tensors)
+            write_json(run.record, {
+                "model": name, "run_id": run_id, "config": fitted.config, "data_fingerprint": data_fingerprint,
+                "code_version": code_version, "compatible_with": deployed, "best_epoch": record.best_epoch, **best,
+                "history": record.history, "seconds": record.seconds, "peak_rss_mb": peak_mb, **figures})
+            run.curve.write_bytes(curve_png)
+            _keep_checkpoint(runtime.checkpoint, run)
+        # Only now that the run is published does the next run start fresh rather than resume.
+        runtime.checkpoint.unlink(missing_ok=True)
+        run = files.run(artifacts, run_id)
+        deleted = prune_runs(artifacts, files, artifacts.keep_runs, _promoted_run(feature_store, name))
+        if deleted:
+            context.log.info(f"retention (keep_runs={artifacts.keep_runs}) deleted runs {', '.join(deleted)}")
+        curve = curve_rows(record.history, record.metric if best else "")
         return MaterializeResult(metadata={
             "device": str(runtime.device), "epochs": record.epochs_run, "steps": record.steps,
             "best_epoch": record.best_epoch, **best, "train_seconds": record.seconds,
@@ -130,8 +155,9 @@ def recommender_asset(name: str, run_config: type[Config], fit: Fit, *, descript
             "resumed_from_epoch": record.resumed_from_epoch, "peak_rss_mb": peak_mb,
             "compatible_with": deployed or "", "compatibility_loss": getattr(config, "compatibility", "none"),
             "stored_mb": sum(t.numel() * t.element_size() for t in tensors.values()) / 2**20,
-            "config": MetadataValue.json(fitted.config), **figures,
-            "time_to_quality": MetadataValue.md(markdown_table(curve)),
+            "config": MetadataValue.json(fitted.config), **figures, **_run_links(run_id, run),
+            "time_to_quality": MetadataValue.md(
+                markdown_image(curve_png, f"{name} time to quality") + "\n\n" + markdown_table(curve)),
         })
 
     return recommender

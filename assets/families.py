@@ -8,7 +8,8 @@ from typing import Any
 from dagster import AssetsDefinition, Config
 
 from assets.common import load_tensors, read_json
-from assets.factory import ModelArtifacts, TrainingInputs, recommender_asset
+from assets.factory import TrainingInputs, recommender_asset
+from assets.runs import ModelArtifacts
 from models.recsys.contract import Family, Fitted, Runtime, restore_vectors
 from models.recsys.registry import FAMILIES
 from orchestration.config_classes import config_class, from_config
@@ -20,10 +21,10 @@ CODE_VERSION = "family-1"
 def load_fitted(artifacts: ArtifactStore, model: str) -> Fitted:
     """A recommender's saved fit: a registry family restores its own (vectors or scorer); the other recommender
     assets save dot-product vectors."""
-    files = ModelArtifacts(model)
-    tensors = load_tensors(artifacts.path(*files.embeddings))
+    run = ModelArtifacts(model).latest_run(artifacts)
+    tensors = load_tensors(run.embeddings)
     if model in FAMILIES:
-        return FAMILIES[model].restore(tensors, read_json(artifacts.path(*files.record))["config"])
+        return FAMILIES[model].restore(tensors, read_json(run.record)["config"])
     return restore_vectors(model, tensors, {})
 
 

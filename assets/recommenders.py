@@ -1,4 +1,4 @@
-"""Every recommender by model name, baselines included. Each writes its fit at ``ModelArtifacts(name)``: the
+"""Every recommender by model name, baselines included. Each writes its runs under ``ModelArtifacts(name)``: the
 ranking report evaluates them all side by side, the champion is one of them, and its vectors are published.
 """
 

@@ -8,8 +8,9 @@ from typing import Any
 from dagster import AssetsDefinition, Config
 
 from assets.common import save_tensors
-from assets.factory import ModelArtifacts, TrainingInputs, recommender_asset
+from assets.factory import TrainingInputs, recommender_asset
 from assets.launchers import train_in_processes
+from assets.runs import ModelArtifacts
 from models.graph.bipartite import BipartiteGraph, normalized_adjacency
 from models.graph.sinkhorn import sinkhorn_knopp
 from models.recsys.contract import Fitted, Runtime

@@ -62,6 +62,8 @@ class ArtifactStore(ConfigurableResource):
     """A folder for tensors, checkpoints and reports (never pickled objects)."""
 
     root: str = Field(description="Folder that holds every artifact.")
+    keep_runs: int = Field(default=5, ge=1, description="Finished run folders kept per model (`<model>/runs/`); "
+                           "older ones are deleted after a successful run, never the latest nor the promoted one's.")
 
     def path(self, *parts: str) -> Path:
         """`root/parts...`, with its parent folders created."""

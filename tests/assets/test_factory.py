@@ -1,5 +1,6 @@
 """The recommender asset factory with a stand-in family: what its fit is handed (device, checkpoint, fingerprint,
-the deployed version), the artifact layout it leaves, the metadata it reports, and the launcher choice."""
+the deployed version), the run folder it leaves, the metadata it reports (links to the run's files, the
+time-to-quality plot), and the launcher choice."""
 from dataclasses import dataclass
 
 import torch
@@ -13,7 +14,7 @@ from models.recsys.contract import Fitted
 from models.runtime.checkpoint import save_checkpoint
 from models.runtime.loop import TrainingRecord
 from orchestration.config_classes import config_class
-from orchestration.resources import Compute
+from orchestration.resources import ArtifactStore, Compute
 
 
 @dataclass
@@ -67,15 +68,23 @@ def test_the_factory_hands_every_family_the_same_runtime_and_writes_the_same_lay
     files = ModelArtifacts("standin")
     artifacts = tmp_path / "artifacts"
     assert call["checkpoint"] == artifacts.joinpath(*files.checkpoint)
-    # The finished run's checkpoint is kept as its record, so that the next run starts fresh.
-    assert not artifacts.joinpath(*files.checkpoint).exists() and artifacts.joinpath(*files.final).exists()
-    assert torch.equal(load_tensors(artifacts.joinpath(*files.embeddings))["user_emb"], torch.ones(3, 4))
-    record = read_json(artifacts.joinpath(*files.record))
+    # The finished run's files are in a folder named by the Dagster run; its checkpoint is kept there as its record,
+    # so that the next run starts fresh.
+    run = files.latest_run(ArtifactStore(root=str(artifacts)))
+    assert run.folder == artifacts / "standin" / "runs" / result.run_id
+    assert not artifacts.joinpath(*files.checkpoint).exists() and run.final.exists()
+    assert torch.equal(load_tensors(run.embeddings)["user_emb"], torch.ones(3, 4))
+    record = read_json(run.record)
     assert (record["model"], record["best_epoch"], record["valid_recall@20"], record["own_figure"]) == (
         "standin", 2, 0.3, 7)
     assert record["config"]["compatibility"] == "none" and record["compatible_with"] is None
+    assert record["run_id"] == result.run_id
 
     metadata = {k: v.value for k, v in result.asset_materializations_for_node("standin_model")[0].metadata.items()}
+    assert metadata["run_folder"] == str(run.folder) and metadata["embeddings_file"] == str(run.embeddings)
+    assert metadata["training_record"] == str(run.record) and metadata["final_checkpoint"] == str(run.final)
+    assert metadata["time_to_quality_plot"] == str(run.curve) and run.curve.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "![standin time to quality](data:image/png;base64," in metadata["time_to_quality"]
     assert (metadata["device"], metadata["epochs"], metadata["steps"], metadata["best_epoch"]) == ("cpu", 2, 6, 2)
     assert metadata["valid_recall@20"] == 0.3 and metadata["train_seconds"] == 1.5 and metadata["peak_rss_mb"] > 0
     assert metadata["compatibility_loss"] == "none" and metadata["own_figure"] == 7
