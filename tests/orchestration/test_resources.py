@@ -29,6 +29,12 @@ def test_artifact_paths_get_their_folders(tmp_path):
     assert path == tmp_path / "graph" / "train_graph.pt" and path.parent.is_dir() and not path.exists()
 
 
+def test_artifact_store_keeps_five_runs_by_default_and_at_least_one():
+    assert ArtifactStore(root="a").keep_runs == 5
+    with pytest.raises(ValueError, match="keep_runs"):
+        ArtifactStore(root="a", keep_runs=0)
+
+
 def test_compute_device():
     assert Compute(device="cpu").torch_device() == torch.device("cpu")
     expected = "cuda" if torch.cuda.is_available() else "cpu"
