@@ -95,7 +95,7 @@ class ModelArtifacts:
     def finished_runs(self, artifacts: ArtifactStore) -> list[RunFiles]:
         """Every finished run, newest first (by the folder's modification time, which publishing fixes: nothing
         is written into a run folder after it is renamed into place)."""
-        runs = artifacts.path(*self.runs, STAGING).parent
+        runs = artifacts.path(*self.runs)
         folders = [p for p in runs.iterdir() if p.is_dir() and not p.name.startswith(".")] if runs.exists() else []
         folders.sort(key=lambda p: (p.stat().st_mtime_ns, p.name), reverse=True)
         return [RunFiles(p) for p in folders]

@@ -12,7 +12,7 @@ import torch
 from dagster import AssetSelection, DagsterInstance, materialize
 
 from assets.distillation import HEURISTIC_SCORES, STUDENT, TEACHER
-from assets.factory import ModelArtifacts
+from assets.runs import ModelArtifacts
 from feature_store import FeatureStore, VersionMeta
 from models.eval.ranking import evaluate_full_ranking
 from models.graph.bipartite import BipartiteGraph
@@ -65,8 +65,8 @@ def test_heuristics_score_own_items_above_random_ones(distilled):
 
 def test_student_vectors_live_in_the_teacher_space_and_rank_well(distilled):
     assert distilled.first.success and distilled.second.success
-    student = torch.load(str(distilled.artifacts.path(*STUDENT.embeddings)), weights_only=True)
-    teacher = torch.load(str(distilled.artifacts.path(*TEACHER.embeddings)), weights_only=True)
+    student = torch.load(str(STUDENT.latest_run(distilled.artifacts).embeddings), weights_only=True)
+    teacher = torch.load(str(TEACHER.latest_run(distilled.artifacts).embeddings), weights_only=True)
     graph = BipartiteGraph.load(distilled.artifacts.path("graph", "train_graph.pt"))
     test = torch.load(str(distilled.artifacts.path("graph", "test_edge_index.pt")), weights_only=True)["edge_index"]
     # One more user row than the teacher: the user appended after training.
@@ -91,7 +91,7 @@ def test_student_reports_its_serving_speed_next_to_full_propagation(distilled):
 
 
 def test_feature_store_publishes_the_user_the_teacher_never_saw(distilled):
-    student = torch.load(str(distilled.artifacts.path(*STUDENT.embeddings)), weights_only=True)
+    student = torch.load(str(STUDENT.latest_run(distilled.artifacts).embeddings), weights_only=True)
     with connect(distilled.root / "warehouse.duckdb") as con:
         user_ids = load_id_map(con, "user")["raw_id"].to_list()
         item_ids = load_id_map(con, "item")["raw_id"].to_list()
@@ -101,4 +101,4 @@ def test_feature_store_publishes_the_user_the_teacher_never_saw(distilled):
     vector = store.read_vectors("user", [NEW_USER], version)
     np.testing.assert_allclose(vector[0], student["user_emb"][distilled.new_index].numpy(), rtol=1e-6)
     assert len(store.top_k_items(NEW_USER, k=5, version_id=version)) == 5
-    assert ModelArtifacts("student").embeddings == STUDENT.embeddings
+    assert ModelArtifacts("student") == STUDENT

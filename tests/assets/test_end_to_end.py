@@ -17,7 +17,7 @@ from dagster import DagsterInstance, materialize
 
 from assets.champion import CHAMPION, choose_champion
 from assets.common import RANKING_REPORT, read_json
-from assets.factory import ModelArtifacts
+from assets.runs import ModelArtifacts
 from feature_store import FeatureStore
 from orchestration.definitions import defs
 from orchestration.jobs import full_retrain
@@ -149,7 +149,8 @@ def test_promoted_version_has_a_vector_for_every_mapped_id(demo):
         demo.metadata["ranking_report"][f"{champion}.recall@20"].value)
     with connect(demo.root / "warehouse.duckdb") as con:
         users, items = load_id_map(con, "user"), load_id_map(con, "item")
-    trained = torch.load(demo.root / "artifacts" / Path(*ModelArtifacts(champion).embeddings), weights_only=True)
+    trained = torch.load(ModelArtifacts(champion).latest_run(demo.resources["artifacts"]).embeddings,
+                         weights_only=True)
     user_vectors = store.read_vectors("user", users["raw_id"].to_list())
     item_vectors = store.read_vectors("item", items["raw_id"].to_list())
     np.testing.assert_array_equal(user_vectors, trained["user_emb"].numpy())
@@ -157,10 +158,21 @@ def test_promoted_version_has_a_vector_for_every_mapped_id(demo):
     assert len(store.top_k_items(users["raw_id"][0], k=10)) == 10
 
 
+def test_each_model_materialization_links_its_run_folder_and_time_to_quality_plot(demo):
+    """The first run's folder is named by its Dagster run, holds the files its metadata links, and is the latest."""
+    metadata = demo.metadata["lightgcn_model"]
+    folder = Path(metadata["run_folder"].value)
+    assert folder == demo.root / "artifacts" / "lightgcn" / "runs" / demo.result.run_id
+    for key in ("embeddings_file", "training_record", "final_checkpoint", "time_to_quality_plot"):
+        assert Path(metadata[key].value).parent == folder and Path(metadata[key].value).exists()
+    assert Path(metadata["time_to_quality_plot"].value).read_bytes()[:4] == b"\x89PNG"
+    assert ModelArtifacts("lightgcn").latest_run(demo.resources["artifacts"]).folder == folder
+
+
 def test_retrain_resumes_a_crashed_runs_checkpoint(demo):
     """A checkpoint left by a crash is resumed when config, data and deployed version are those it was written for."""
-    artifacts, files = demo.root / "artifacts", ModelArtifacts("lightgcn")
-    shutil.copy(artifacts / Path(*files.final), artifacts / Path(*files.checkpoint))
+    artifacts, files = demo.resources["artifacts"], ModelArtifacts("lightgcn")
+    shutil.copy(files.latest_run(artifacts).final, artifacts.path(*files.checkpoint))
     # The first run had no deployed version to train against; without a compatibility loss, neither has this one.
     run_config = {"ops": {"lightgcn_model": {"config": {**TRAINING["config"], "compatibility": "none"}}}}
     result = _run(demo.resources, run_config, selection=["lightgcn_model"])

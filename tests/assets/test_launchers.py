@@ -10,6 +10,7 @@ from dagster import DagsterInstance, materialize
 from assets.graph import id_maps, interaction_split, training_graph
 from assets.ingest import ingest_source
 from assets.launchers import k8s_pod_spec, torchrun_command
+from assets.runs import ModelArtifacts
 from assets.training import lightgcn_model
 from assets.validation import quarantined_interactions
 from orchestration.resources import Compute
@@ -34,16 +35,18 @@ def test_lightgcn_model_trains_under_torchrun_and_reports_through_pipes(tmp_path
     assert (metadata["world_size"], metadata["backend"], metadata["device"]) == (2, "gloo", "cpu")
     assert metadata["epochs_run"] == EPOCHS
     # ... agreeing with the training record that the asset wrote from the ranks' output.
-    record = json.loads((tmp_path / "artifacts" / "lightgcn" / "training.json").read_text())
+    run = ModelArtifacts("lightgcn").latest_run(resources["artifacts"])
+    assert run.folder.name == result.run_id
+    record = json.loads(run.record.read_text())
     evaluated = [h["valid_recall@20"] for h in record["history"] if "valid_recall@20" in h]
     assert len(evaluated) == EPOCHS // 2 and metadata["valid_recall@20"] == pytest.approx(max(evaluated))
     assert 0.1 < metadata["valid_recall@20"] <= 1.0  # 20 of 100 items by chance would be 0.2 at best
     # Rank 0's log lines arrive in the run's log through Pipes.
     assert any("valid_recall@20" in entry.user_message for entry in instance.all_logs(result.run_id))
 
-    embeddings = torch.load(tmp_path / "artifacts" / "lightgcn" / "embeddings.pt", weights_only=True)
+    embeddings = torch.load(run.embeddings, weights_only=True)
     assert embeddings["user_emb"].shape == (200, 64) and embeddings["item_emb"].shape == (100, 64)
-    final = torch.load(tmp_path / "artifacts" / "lightgcn" / "final_checkpoint.pt", weights_only=True)
+    final = torch.load(run.final, weights_only=True)
     assert final["generator_states"].size(0) == 2 and final["epoch"] == EPOCHS  # one sampling stream per rank
 
 

@@ -9,7 +9,7 @@ import torch
 from dagster import DagsterInstance, materialize
 
 from assets.common import load_tensors
-from assets.factory import ModelArtifacts
+from assets.runs import ModelArtifacts
 from assets.shadow import AUDIENCE_TABLE, SCOPES
 from orchestration.definitions import defs
 from warehouse.connection import connect
@@ -60,7 +60,7 @@ def test_scopes_cover_every_node_and_are_reused_when_nothing_changed(demo):
 
 
 def test_shadow_model_writes_embeddings_for_every_user_and_item(demo):
-    vectors = load_tensors(demo.root / "artifacts" / Path(*ModelArtifacts("shadow").embeddings))
+    vectors = load_tensors(ModelArtifacts("shadow").latest_run(demo.resources["artifacts"]).embeddings)
     assert vectors["user_emb"].shape == (400, 32) and vectors["item_emb"].shape == (200, 32)
     assert torch.isfinite(vectors["user_emb"]).all()
     meta = demo.metadata["shadow_model"]

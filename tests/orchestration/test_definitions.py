@@ -5,7 +5,7 @@ import pytest
 from dagster import AutomationCondition, validate_run_config
 
 from assets.common import AFTER_UPSTREAM_PASSES
-from assets.factory import ModelArtifacts
+from assets.runs import ModelArtifacts
 from assets.validation import WARN_ONLY
 from models.nodeclf.rawls_protocol import NodeClassificationConfig
 from models.recsys.training import LightGCNConfig
