@@ -71,6 +71,8 @@ def _keep_checkpoint(checkpoint: Path, run: RunFiles) -> None:
     """Keep the running checkpoint as the run's final one: a hard link (no copy of a large file), a copy where the
     file system has none. The running checkpoint stays until the run is published, so a failure while writing the
     run's files leaves it for the next run to resume."""
+    # A link is safe because checkpoints are replaced (a new file renamed over the old), never rewritten in place:
+    # a resumed run cannot change the finished run's copy.
     if not checkpoint.exists():
         return
     try:

@@ -1,7 +1,10 @@
 """The UI for real: `dagster dev` on 127.0.0.1 with a temporary DAGSTER_HOME and data folder, a full_retrain run
 launched through the GraphQL API, then headless Chromium renders the global asset lineage; every asset name must
-be on the rendered page, and the page's screenshot is kept (its path is printed).
+be on the rendered page, and the page's screenshot is kept (its path is printed); lightgcn_model's page shows the
+links to its run folder and files.
 """
+
+import re
 
 from tests.e2e import ui_harness as ui
 
@@ -25,3 +28,11 @@ def test_a_run_launched_through_graphql_shows_in_the_rendered_lineage(dagster_ui
     missing = [name for name in latest_run if f">{name}<" not in page]
     assert not missing, f"asset names not rendered on {lineage}: {missing}"
     ui.screenshot(dagster_ui.root, lineage, "asset_lineage.png", ui.LINEAGE_WINDOW)
+
+    # The model's page: its run folder and files linked from the latest materialization, the time-to-quality plot.
+    page_url = f"{dagster_ui.url}/assets/lightgcn_model"
+    page = ui.chromium(dagster_ui.root, "--dump-dom", page_url)
+    for shown in (rf">run_folder<.*/lightgcn/runs/{run_id}<", r">time_to_quality_plot<.*time_to_quality\.png<",
+                  r">time_to_quality<"):
+        assert re.search(shown, page, re.DOTALL), f"{shown!r} not rendered on {page_url}"
+    ui.screenshot(dagster_ui.root, page_url, "lightgcn_model_run_links.png")
