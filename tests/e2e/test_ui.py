@@ -35,4 +35,5 @@ def test_a_run_launched_through_graphql_shows_in_the_rendered_lineage(dagster_ui
     for shown in (rf">run_folder<.*/lightgcn/runs/{run_id}<", r">time_to_quality_plot<.*time_to_quality\.png<",
                   r">time_to_quality<"):
         assert re.search(shown, page, re.DOTALL), f"{shown!r} not rendered on {page_url}"
-    ui.screenshot(dagster_ui.root, page_url, "lightgcn_model_run_links.png")
+    # Tall enough to show the links and the plot below the config.
+    ui.screenshot(dagster_ui.root, page_url, "lightgcn_model_run_links.png", "--window-size=1800,3000")
