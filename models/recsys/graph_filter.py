@@ -151,9 +151,10 @@ class GFCF:
 class GFCFFactorsConfig(GFCFConfig):
     """GF-CF's setting plus ``factor_rank``, the singular triplets that carry the linear filter into the vectors.
 
-    The linear filter is high-rank, so the vectors cost quality: on Gowalla's validation carve (α 0.1), Recall@20
-    0.1606 at m = 512 and 0.1698 at m = 1024 against the full filter's 0.1868, with the SVD's time growing about
-    linearly in m. 1024 is the default as the largest m whose SVD stays within minutes on 2 cores there.
+    The linear filter is high-rank, so the vectors cost quality. On Gowalla (``benchmarks.baselines``, α 0.1
+    chosen on validation): validation Recall@20 0.1698 at m = 1024 against the full filter's 0.1868, and test
+    0.1760 against 0.1811 (−2.8%); a one-off fit at m = 512 gave 0.1606 on validation. The SVD's time grows about
+    linearly in m; 1024 is the default as the largest m whose SVD stays within minutes on 2 cores there.
     """
 
     factor_rank: int = 1024  # m; the published vectors have m + rank dimensions (m alone when alpha is 0)
