@@ -44,9 +44,10 @@ def _utc_now() -> datetime:
 
 
 # Findings that warn without stopping the pipeline: the quarantine keeps one copy of each duplicate, so extra copies
-# cannot reach training, and a change of volume is worth a look but is no defect of the rows (each row rule still
-# blocks). Non-blocking as well as WARN, so that the automation's wait for blocking checks ignores them too.
-WARN_ONLY = {"interactions_duplicate_rate_within_bound", "interactions_volume_change_within_bound"}
+# cannot reach training. Non-blocking as well as WARN, so that the automation's wait for blocking checks ignores it
+# too. The volume change stays blocking: an 11x runaway or an empty re-export would otherwise retrain and promote
+# automatically before anyone looked.
+WARN_ONLY = {"interactions_duplicate_rate_within_bound"}
 
 
 @multi_asset_check(

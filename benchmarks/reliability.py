@@ -29,6 +29,7 @@ from benchmarks.reliability_inputs import (
     HOSTILE_USER_IDS,
     SOURCE_ERROR,
     SUCCESS,
+    WARNS,
     BatchShape,
     InputCase,
     input_cases,
@@ -131,6 +132,26 @@ def _judge_valid(root: Path, outcome: RunOutcome, baseline: VersionSnapshot) -> 
     return ok and aligned and info.status == verdict, intact, message
 
 
+def _duplicates_left(root: Path) -> int:
+    """Exact duplicate rows in clean_interactions (what a warning-only duplicate finding must leave behind: 0)."""
+    with connect(root / "warehouse.duckdb") as con:
+        return con.execute("SELECT count(*) - count(DISTINCT (user_id, item_id, ts, event, split)) "
+                           "FROM clean_interactions").fetchone()[0]
+
+
+def _judge_warning(root: Path, case: InputCase, outcome: RunOutcome, kept: bool,
+                   baseline: VersionSnapshot) -> tuple[bool, bool]:
+    """(caught, intact) for a warning-only finding: raised, no other check failed but the gate, no duplicate left
+    in the clean table; the baseline kept, and whatever is promoted is it or a candidate derived from it."""
+    others = set(outcome.failed_checks) - {case.expected, GATE}
+    caught = case.expected in outcome.failed_checks and not others and _duplicates_left(root) == 0
+    now = snapshot(root)
+    store = FeatureStore(root / "feature_store")
+    intact = kept and (now.version_id == baseline.version_id
+                       or store.get_version(now.version_id).parent_id == baseline.version_id)
+    return caught, intact
+
+
 def run_input_case(case: InputCase, baseline_root: Path, work: Path, baseline: VersionSnapshot,
                    seed: int) -> dict[str, Any]:
     """Feed one bad file through the full retrain on a copy of the baseline and judge where it stopped."""
@@ -143,6 +164,8 @@ def run_input_case(case: InputCase, baseline_root: Path, work: Path, baseline: V
     kept = snapshot(root, baseline.version_id).same_vectors(baseline)
     if case.expected == SUCCESS:
         caught, intact, message = _judge_valid(root, outcome, baseline)
+    elif case.expected == WARNS:
+        caught, intact = _judge_warning(root, case, outcome, kept, baseline)
     else:
         nothing_downstream = "clean_interactions" not in outcome.materialized
         if case.expected == SOURCE_ERROR:

@@ -65,7 +65,7 @@ def test_every_data_check_is_blocking_but_those_that_warn():
     assert {key.asset_key.to_user_string() for key in checks} == {"raw_interactions", "training_graph",
                                                                  "champion_model", "embedding_candidate"}
     assert {key.name for key, spec in checks.items() if not spec.blocking} == WARN_ONLY == {
-        "interactions_duplicate_rate_within_bound", "interactions_volume_change_within_bound"}
+        "interactions_duplicate_rate_within_bound"}
 
 
 def test_jobs_schedule_and_sensors_exist():
