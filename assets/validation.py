@@ -1,4 +1,4 @@
-"""Validation stage: great-expectations checks on raw_interactions (blocking, but for two that only warn), then
+"""Validation stage: great-expectations checks on raw_interactions (blocking, but for the duplicate rate that only warns), then
 the quarantine that splits raw rows into clean_interactions and rejected_interactions (each rejected row with its
 reason). Both read their bounds from the one `validation` resource.
 """
