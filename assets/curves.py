@@ -17,7 +17,7 @@ def curve_rows(history: Sequence[Mapping[str, Any]], metric: str) -> list[Mappin
 def time_to_quality_png(history: Sequence[Mapping[str, Any]], metric: str, model: str) -> bytes:
     """The curve as PNG bytes: ``metric`` against ``elapsed_seconds`` (the epoch when a row has no clock); a fit
     without validation rows gets a labelled empty plot, so every run folder has the same files."""
-    rows = [row for row in curve_rows(history, metric) if metric in row] if metric else []
+    rows = curve_rows(history, metric) if metric else []  # without a metric there is nothing to plot
     clocked = all("elapsed_seconds" in row for row in rows)
     x = [row["elapsed_seconds"] if clocked else row.get("epoch", n + 1) for n, row in enumerate(rows)]
     figure = Figure(figsize=(5, 3))
