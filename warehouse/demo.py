@@ -98,7 +98,7 @@ def _sample_items(
     return np.where(stay, local, glob)
 
 
-def _id_expr(column: str, prefix: str) -> pl.Expr:
+def id_expr(column: str, prefix: str) -> pl.Expr:
     """Dense integer -> readable id such as "u00042"."""
     return pl.concat_str(pl.lit(prefix), pl.col(column).cast(pl.Utf8).str.zfill(5))
 
@@ -135,7 +135,7 @@ def generate_demo(cfg: DemoConfig = DemoConfig()) -> tuple[pl.DataFrame, pl.Data
             "event": EVENTS[event],
             "weight": EVENT_WEIGHTS[event],
         })
-        .select(_id_expr("u", "u").alias("user_id"), _id_expr("i", "i").alias("item_id"), "ts", "event", "weight")
+        .select(id_expr("u", "u").alias("user_id"), id_expr("i", "i").alias("item_id"), "ts", "event", "weight")
         .sort("ts", "user_id", "item_id")
     )
 
@@ -148,7 +148,7 @@ def generate_demo(cfg: DemoConfig = DemoConfig()) -> tuple[pl.DataFrame, pl.Data
         "noun": np.array(NOUNS)[rng.integers(0, len(NOUNS), cfg.n_items)],
         "category": names[item_comm],
     }).select(
-        _id_expr("i", "i").alias("item_id"),
+        id_expr("i", "i").alias("item_id"),
         pl.concat_str("adjective", "noun", separator=" ").alias("title"),
         "category",
     )
