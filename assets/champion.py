@@ -19,6 +19,7 @@ from dagster import (
 from pydantic import Field
 
 from assets.common import AFTER_UPSTREAM_PASSES, RANKING_REPORT, markdown_table, read_json, write_json
+from assets.cost import step_cost
 from models.recsys.registry import FAMILIES
 from orchestration.resources import ArtifactStore
 
@@ -117,6 +118,7 @@ def champion_model(context: AssetExecutionContext, config: ChampionConfig,
                                            "policy": config.model_dump()})
     context.log.info(f"champion {champion.model}: {champion.reason}")
     return MaterializeResult(metadata={
+        **step_cost(context),
         "model": champion.model, "reason": champion.reason,
         **{f"valid.{key}": value for key, value in chosen.items()},
         **{f"test.{key}": value for key, value in report["models"][champion.model].items()},
@@ -162,6 +164,7 @@ def champion_beats_baselines(context: AssetCheckExecutionContext, config: Baseli
         context.log.warning("; ".join(shortfalls))
     return AssetCheckResult(passed=not shortfalls, description="; ".join(shortfalls) or
                             f"{champion} beats every baseline on validation", metadata={
+        **step_cost(context),
         "champion": champion, "baselines": ", ".join(report["baselines"]), "margin": config.margin,
         "validation": MetadataValue.md(markdown_table(rows)),
     })

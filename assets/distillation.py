@@ -23,6 +23,7 @@ from assets.common import (
     markdown_table,
     save_tensors,
 )
+from assets.cost import step_cost
 from assets.factory import TrainingInputs, recommender_asset
 from assets.runs import ModelArtifacts
 from assets.training import lightgcn_model
@@ -82,6 +83,7 @@ def heuristic_scores(context: AssetExecutionContext, config: HeuristicScoresConf
              "random items (mean)": float(values.view(contexts.shape)[:, defaults.context_positives:].mean())}
             for name, values in scores.items()]
     return MaterializeResult(metadata={
+        **step_cost(context),
         "pairs": contexts.numel(), "seconds": seconds, "pairs_per_second": contexts.numel() / max(seconds, 1e-9),
         "separation": MetadataValue.md(markdown_table(rows)),
     })

@@ -25,6 +25,7 @@ from assets.common import (
     read_json,
     write_json,
 )
+from assets.cost import step_cost
 from assets.recommenders import RECOMMENDERS
 from assets.runs import ModelArtifacts
 from assets.versions import dense_raw_ids, version_vectors
@@ -67,6 +68,7 @@ def embedding_candidate(context: AssetExecutionContext, warehouse: Warehouse, ar
                                             "parent_id": meta.parent_id})
     context.log.info(f"published {meta.model} as candidate {version_id} (parent {meta.parent_id})")
     return MaterializeResult(metadata={
+        **step_cost(context),
         "model": meta.model, "version_id": version_id, "parent_version": meta.parent_id or "",
         "compatibility_loss": record["config"].get("compatibility", "none"),
         "users": len(user_ids), "items": len(item_ids), "dim": int(vectors["user_emb"].size(1)),
@@ -95,6 +97,7 @@ def compatibility_report_check(context: AssetCheckExecutionContext, warehouse: W
     decision = gate_and_promote(store, candidate_id, report, promote=False)
     context.log.info(f"candidate {candidate_id}: {decision.status}; failures {list(decision.failures)}")
     return AssetCheckResult(passed=decision.passed, metadata={
+        **step_cost(context),
         "candidate": candidate_id, "ancestors": len(olds), "status": decision.status,
         "failures": "; ".join(decision.failures) or "none",
         "cross_version_recall": MetadataValue.md(report_markdown(report, new_label="candidate")),
@@ -115,6 +118,7 @@ def published_embeddings(context: AssetExecutionContext, artifacts: ArtifactStor
     promoted = store.promote(candidate_id)
     context.log.info(f"promoted {candidate_id} (parent {promoted.parent_id})")
     return MaterializeResult(metadata={
+        **step_cost(context),
         "model": promoted.model, "version_id": candidate_id, "promoted_version": promoted.version_id,
         "parent_version": promoted.parent_id or "", "users": promoted.n_users, "items": promoted.n_items,
         "dim": promoted.dim, "versions_total": len(store.list_versions()), "versions": versions_table(store),

@@ -21,6 +21,7 @@ from assets.common import (
     markdown_table,
     write_json,
 )
+from assets.cost import step_cost
 from assets.families import is_baseline, load_fitted
 from assets.recommenders import RECOMMENDERS
 from models.eval.ranking import degree_group_metrics, degree_groups, evaluate_scores
@@ -98,6 +99,7 @@ def ranking_report(context: AssetExecutionContext, config: RankingReportConfig, 
     by_group = [{**row, **{f"{model} recall@{config.k}": m[f"group{row['group']}.recall@{config.k}"]
                            for model, m in metrics.items()}} for row in group_rows]
     return MaterializeResult(metadata={
+        **step_cost(context),
         **{f"{model}.{key}": value for model, m in metrics.items() for key, value in m.items()},
         **{f"{model}.valid.{key}": value for model, m in validation.items() for key, value in m.items()},
         "test_users": int(users.numel()), "eval_seconds": time.perf_counter() - started,

@@ -28,6 +28,7 @@ from assets.common import (
     save_tensors,
     write_json,
 )
+from assets.cost import step_cost
 from assets.curves import curve_rows, time_to_quality_png
 from assets.runs import ModelArtifacts, RunFiles, new_run, prune_runs
 from assets.versions import version_vectors
@@ -151,6 +152,7 @@ def recommender_asset(name: str, run_config: type[Config], fit: Fit, *, descript
             context.log.info(f"retention (keep_runs={artifacts.keep_runs}) deleted runs {', '.join(deleted)}")
         curve = curve_rows(record.history, record.metric if best else "")
         return MaterializeResult(metadata={
+            **step_cost(context),
             "device": str(runtime.device), "epochs": record.epochs_run, "steps": record.steps,
             "best_epoch": record.best_epoch, **best, "train_seconds": record.seconds,
             "seconds_per_epoch": record.seconds / max(record.epochs_run, 1),

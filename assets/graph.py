@@ -30,6 +30,7 @@ from assets.common import (
     save_tensors,
     write_json,
 )
+from assets.cost import step_cost
 from models.graph.bipartite import BipartiteGraph
 from orchestration.config_classes import config_class, from_config
 from orchestration.resources import ArtifactStore, Warehouse
@@ -56,6 +57,7 @@ def id_maps(context: AssetExecutionContext, warehouse: Warehouse) -> Materialize
     with warehouse.connection() as con:
         stats = update_id_maps(con)
     return MaterializeResult(metadata={
+        **step_cost(context),
         "users_total": stats.users_total, "items_total": stats.items_total,
         "users_added": stats.users_added, "items_added": stats.items_added,
     })
@@ -69,6 +71,7 @@ def interaction_split(context: AssetExecutionContext, config: InteractionSplitCo
     with warehouse.connection() as con:
         stats = build_split(con, from_config(config, SplitConfig))
     return MaterializeResult(metadata={
+        **step_cost(context),
         "dagster/row_count": stats.train + stats.valid + stats.test, "train_pairs": stats.train,
         "valid_pairs": stats.valid, "test_pairs": stats.test, "users": stats.users, "items": stats.items,
         "mode": config.mode, "cutoff": stats.cutoff.isoformat() if stats.cutoff else "",
@@ -110,7 +113,8 @@ def training_graph(context: AssetExecutionContext, warehouse: Warehouse, artifac
         "max_item_degree": int(item_degree.max()) if graph.num_items else 0,
     }
     write_json(artifacts.path(*GRAPH_RECORD), stats)
-    return MaterializeResult(metadata={**stats, "degree_distribution": MetadataValue.md(_degree_plot(graph))})
+    return MaterializeResult(metadata={**stats, **step_cost(context),
+                                       "degree_distribution": MetadataValue.md(_degree_plot(graph))})
 
 
 GRAPH_CHECKS = {
@@ -159,4 +163,4 @@ def training_graph_checks(context: AssetCheckExecutionContext, config: GraphBoun
     }
     for name, (passed, metadata) in results.items():
         yield AssetCheckResult(check_name=name, asset_key="training_graph", passed=bool(passed),
-                               severity=AssetCheckSeverity.ERROR, metadata=metadata)
+                               severity=AssetCheckSeverity.ERROR, metadata={**metadata, **step_cost(context)})

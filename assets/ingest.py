@@ -7,6 +7,7 @@ import time
 from dagster import AssetExecutionContext, AssetSpec, Config, MaterializeResult, multi_asset
 from pydantic import Field
 
+from assets.cost import step_cost
 from orchestration.resources import Warehouse
 from warehouse.demo import DemoConfig, demo_content_key
 from warehouse.ingest import content_key_for, ingest
@@ -48,10 +49,12 @@ def ingest_source(context: AssetExecutionContext, config: IngestConfig, warehous
         items_total = con.execute("SELECT count(*) FROM raw_items").fetchall()[0][0]
     context.log.info(f"{config.source} {config.path or ''}: {result.rows_added} of {result.rows_read} rows are new")
     yield MaterializeResult(asset_key="raw_interactions", metadata={
+        **step_cost(context),
         "dagster/row_count": result.rows_total, "rows_read": result.rows_read, "rows_added": result.rows_added,
         "source": config.source, "path": config.path or "", "content_key": content_key,
         "seconds": time.perf_counter() - started,
     })
     yield MaterializeResult(asset_key="raw_items", metadata={
+        **step_cost(context),
         "dagster/row_count": int(items_total), "items_added": result.items_added,
     })

@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 from pydantic import Field
 
 from assets.common import markdown_image, markdown_table, read_json, write_json
+from assets.cost import step_cost
 from models.nodeclf.npz_graphs import NPZ_FOLDER, load_npz_graph, npz_path
 from models.nodeclf.rawls_protocol import (
     AUTHORS_REFERENCE,
@@ -58,6 +59,7 @@ def node_classification_graphs(context: AssetExecutionContext, config: Benchmark
     write_json(artifacts.path(*GRAPHS_RECORD), {"graphs": graphs})
     sizes = ("nodes", "edges", "classes", "features")
     return MaterializeResult(metadata={
+        **step_cost(context),
         **{f"{graph['dataset']}.{key}": graph[key] for graph in graphs for key in sizes},
         "graphs": MetadataValue.md(markdown_table([{key: g[key] for key in ("dataset", *sizes)} for g in graphs])),
     })
@@ -105,6 +107,7 @@ def rawls_node_classification(context: AssetExecutionContext, config: RawlsNodeC
         dataset: {method: {**dataclasses.asdict(r), **r.summary()} for method, r in methods.items()}
         for dataset, methods in results.items()}})
     return MaterializeResult(metadata={
+        **step_cost(context),
         **{f"{d}.{m}.{key}": value for (d, m), summary in summaries.items() for key, value in summary.items()},
         "device": str(device),
         "results": MetadataValue.md(markdown_table([_table_row(d, m, s) for (d, m), s in summaries.items()])),

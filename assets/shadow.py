@@ -25,6 +25,7 @@ from assets.common import (
     save_tensors,
     write_json,
 )
+from assets.cost import step_cost
 from assets.factory import TrainingInputs, recommender_asset
 from assets.node_classification import GRAPHS_RECORD
 from assets.node_classification import GROUP as BENCHMARK_GROUP
@@ -71,7 +72,7 @@ def ppr_scopes(context: AssetExecutionContext, config: PPRScopeConfig, artifacts
     record_path, scopes_path = artifacts.path(*SCOPES_RECORD), artifacts.path(*SCOPES)
     if record_path.exists() and scopes_path.exists() and read_json(record_path)["key"] == key:
         context.log.info("graph and settings unchanged: keeping the cached scopes")
-        return MaterializeResult(metadata={**read_json(record_path), "cached": True})
+        return MaterializeResult(metadata={**read_json(record_path), **step_cost(context), "cached": True})
     graph = BipartiteGraph.load(artifacts.path(*TRAIN_GRAPH))
     num_nodes = graph.num_users + graph.num_items
     started = time.perf_counter()
@@ -89,7 +90,7 @@ def ppr_scopes(context: AssetExecutionContext, config: PPRScopeConfig, artifacts
               "targets_per_second": num_nodes / max(seconds, 1e-9),
               "mean_scope_size": float(scopes.sizes().float().mean()), "max_scope_size": int(scopes.sizes().max())}
     write_json(record_path, record)
-    return MaterializeResult(metadata={**record, "cached": False})
+    return MaterializeResult(metadata={**record, **step_cost(context), "cached": False})
 
 
 def _fit_shadow(inputs: TrainingInputs, config: ShadowModelConfig, runtime: Runtime) -> tuple[Fitted, dict[str, Any]]:
@@ -155,6 +156,7 @@ def ppr_audience(context: AssetExecutionContext, config: PPRAudienceConfig, arti
     mean_degree = {f"mean_user_degree.{name}": float(degree[audience.user[audience.variant == v]].mean())
                    for v, name in enumerate(VARIANTS)}
     return MaterializeResult(metadata={
+        **step_cost(context),
         "dagster/row_count": frame.height, "items": int(chosen.numel()), **mean_degree,
         "preview": MetadataValue.md(markdown_table(frame.filter(pl.col("rank") <= 3).to_dicts())),
     })
@@ -191,6 +193,7 @@ def shadow_node_classification(context: AssetExecutionContext, config: ShadowNod
                          "s/run": f"{summary['seconds_per_run']:.1f}"})
     write_json(artifacts.path(*NODECLF_RESULTS), {"config": dataclasses.asdict(settings), "results": results})
     return MaterializeResult(metadata={
+        **step_cost(context),
         **{f"{d}.{m}.acc_mean": r[m]["acc_mean"] for d, r in results.items() for m in config.models},
         **{f"{d}.mean_scope_size": r["mean_scope_size"] for d, r in results.items()},
         **{f"{d}.mean_5hop_receptive_field": r["mean_5hop_receptive_field"] for d, r in results.items()},

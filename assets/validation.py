@@ -20,6 +20,7 @@ from dagster import (
 )
 
 from assets.common import AFTER_UPSTREAM_PASSES
+from assets.cost import step_cost
 from orchestration.resources import ArtifactStore, ValidationRules, Warehouse
 from warehouse.expectations import run_expectations
 from warehouse.validation import quarantine
@@ -70,7 +71,7 @@ def raw_interactions_expectations(context: AssetCheckExecutionContext, validatio
             check_name=outcome.check_name, asset_key="raw_interactions", passed=outcome.passed,
             severity=AssetCheckSeverity.WARN if outcome.check_name in WARN_ONLY else AssetCheckSeverity.ERROR,
             description=outcome.details.get("message", outcome.description),
-            metadata=metadata,
+            metadata={**metadata, **step_cost(context)},
         )
 
 
@@ -91,9 +92,11 @@ def quarantined_interactions(context: AssetExecutionContext, validation: Validat
         result = quarantine(con, validation.rules(), _utc_now())
     context.log.info(f"kept {result.clean_rows} rows, rejected {result.rejected_rows}: {result.by_reason}")
     yield MaterializeResult(asset_key="clean_interactions", metadata={
+        **step_cost(context),
         "dagster/row_count": result.clean_rows, "seconds": time.perf_counter() - started,
     })
     yield MaterializeResult(asset_key="rejected_interactions", metadata={
+        **step_cost(context),
         "dagster/row_count": result.rejected_rows,
         **{f"rejected_{reason}": count for reason, count in result.by_reason.items()},
     })

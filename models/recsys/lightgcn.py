@@ -12,6 +12,7 @@ from torch_geometric.nn import LGConv
 from torch_geometric.nn.models import LightGCN
 
 from models.graph.sparse import symmetric_spmm
+from models.recsys.prism import prism_init_
 
 
 class SymmetricLGConv(LGConv):
@@ -28,15 +29,19 @@ class SymmetricLGConv(LGConv):
         return symmetric_spmm(adj_t, x)
 
 
-def build_lightgcn(num_users: int, num_items: int, embedding_dim: int, num_layers: int, init_std: float) -> LightGCN:
+def build_lightgcn(num_users: int, num_items: int, embedding_dim: int, num_layers: int, init_std: float,
+                   magnitudes: Tensor | None = None) -> LightGCN:
     """PyG LightGCN over ``num_users + num_items`` nodes with symmetric-CSR convolutions.
 
     ``init_std`` > 0 initializes the embeddings from Normal(0, init_std) as the reference PyTorch code does;
-    0 keeps PyG's Xavier initialization (the paper's).
+    0 keeps PyG's Xavier initialization (the paper's). ``magnitudes`` ``(num_users + num_items,)``, users first,
+    replaces both with PRISM's initialization (see models.recsys.prism): Xavier directions with these row norms.
     """
     model = LightGCN(num_users + num_items, embedding_dim, num_layers)
     model.convs = torch.nn.ModuleList(SymmetricLGConv() for _ in range(num_layers))
-    if init_std > 0:
+    if magnitudes is not None:
+        prism_init_(model.embedding.weight, magnitudes)
+    elif init_std > 0:
         torch.nn.init.normal_(model.embedding.weight, std=init_std)
     return model
 

@@ -6,8 +6,9 @@ models.runtime.distributed and models.runtime.train_entry).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Literal, get_args
 
 import torch
 from torch import Tensor
@@ -17,9 +18,12 @@ from models.graph.bipartite import BipartiteGraph
 from models.graph.propagation import propagation_matrix
 from models.recsys.compat import compatibility_hook
 from models.recsys.lightgcn import build_lightgcn, split_embeddings
+from models.recsys.prism import check_strength, prism_magnitudes
 from models.recsys.sampling import BPRSampler
 from models.runtime import distributed
 from models.runtime.loop import AuxiliaryLoss, BatchVectors, Schedule, train_loop
+
+Init = Literal["normal", "prism"]
 
 
 @dataclass
@@ -40,6 +44,11 @@ class LightGCNConfig:
     lr_decay_patience: int = 2
     lr_decays: int = 2
     init_std: float = 0.1  # Normal(0, 0.1) as the reference PyTorch code
+    # Layer-0 initialization: "normal" (init_std above) or "prism" (Loveland et al., KDD 2025, see
+    # models.recsys.prism): norms prism_strength·ln(d + 2) + 1 − prism_strength from the training degrees, trained
+    # without weight decay as the authors do (train_lightgcn sets l2 to 0 and says so); init_std is then unused.
+    init: Init = "normal"
+    prism_strength: float = 1.0  # the authors' default; 0 gives every node the norm 1
     eval_k: int = 20
     seed: int = 2020
     propagation: str = "symmetric"  # or "doubly_stochastic" (RawlsGCN-Graph for recommendation)
@@ -49,6 +58,11 @@ class LightGCNConfig:
     # none | bct | hyperbolic, and the loss weight (None: the method's default).
     compatibility: str = "none"
     compatibility_weight: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.init not in get_args(Init):
+            raise ValueError(f"init must be one of {get_args(Init)}, got {self.init!r}.")
+        check_strength(self.prism_strength)
 
 
 @dataclass
@@ -109,8 +123,10 @@ class LightGCNTask:
     def __init__(self, graph: BipartiteGraph, valid_edge_index: Tensor, config: LightGCNConfig,
                  ctx: distributed.DistContext) -> None:
         self.graph, self.valid, self.config, self.ctx = graph, valid_edge_index.to(ctx.device), config, ctx
+        magnitudes = (prism_magnitudes(torch.cat([graph.user_degree(), graph.item_degree()]), config.prism_strength)
+                      if config.init == "prism" else None)
         self.model = build_lightgcn(graph.num_users, graph.num_items, config.embedding_dim, config.num_layers,
-                                    config.init_std).to(ctx.device)
+                                    config.init_std, magnitudes).to(ctx.device)
         self.adj = propagation_matrix(graph, config.propagation, config.balance_strength).to(ctx.device)
         self.sampler = BPRSampler(graph, seed=distributed.rank_seed(config.seed, ctx.rank))
         self.generator = self.sampler.generator
@@ -142,6 +158,18 @@ class LightGCNTask:
             return _propagated(self.model, self.adj, self.graph.num_users)
 
 
+def without_weight_decay_under_prism(config: LightGCNConfig, log: Callable[[str], None]) -> LightGCNConfig:
+    """``config`` with ``l2`` = 0 when it initializes with PRISM, logging the change; else ``config`` as it is.
+
+    PRISM replaces weight decay: its norms already carry popularity, and decay would shrink them back (Loveland
+    et al., KDD 2025; the authors' run script sets the decay to 0 whenever PRISM is on).
+    """
+    if config.init != "prism" or config.l2 == 0:
+        return config
+    log(f"PRISM initialization trains without weight decay: l2 {config.l2:g} -> 0")
+    return replace(config, l2=0.0)
+
+
 def train_lightgcn(
     graph: BipartiteGraph,
     valid_edge_index: Tensor,
@@ -162,7 +190,8 @@ def train_lightgcn(
     same config and fingerprint is resumed (a crashed run continues where it stopped). ``auxiliary_loss`` adds a
     term on each batch's final embeddings (see :data:`models.runtime.loop.AuxiliaryLoss`). ``old_version``, the
     deployed version's final ``(user_emb, item_emb)`` (rows by dense id), adds ``config.compatibility``'s loss
-    against it; without it (nothing deployed yet) the model trains on BPR alone.
+    against it; without it (nothing deployed yet) the model trains on BPR alone. With ``config.init`` "prism" the
+    run trains without weight decay: a positive ``config.l2`` is set to 0 (logged), and the resolved config says so.
 
     Under torchrun, pass ``dist_ctx`` (:func:`models.runtime.distributed.init_distributed`; it overrides ``device``):
     each rank samples its share of every batch with its own generator, DDP all-reduces the gradients, rank 0
@@ -174,6 +203,7 @@ def train_lightgcn(
     auxiliary_loss = compatibility_hook(config.compatibility, config.compatibility_weight, old_version,
                                         auxiliary_loss)
     ctx = dist_ctx or distributed.DistContext(device=torch.device(device))
+    config = without_weight_decay_under_prism(config, log)
     resolved = asdict(config)
     task, record = train_loop(lambda: LightGCNTask(graph, valid_edge_index, config, ctx), Schedule.of(config),
                               identity={"config": resolved, "fingerprint": fingerprint}, checkpoint=checkpoint_path,

@@ -15,7 +15,6 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +67,7 @@ def parse_config(text: str) -> LightGCNConfig:
 def metrics_record(result: TrainResult, config: LightGCNConfig, ctx: distributed.DistContext) -> dict[str, Any]:
     """What the launcher reads back: the training record without the embedding tensors."""
     return {
-        "config": asdict(config), "history": result.history, "best_epoch": result.best_epoch,
+        "config": result.config, "history": result.history, "best_epoch": result.best_epoch,
         f"valid_recall@{config.eval_k}": result.best_valid_recall, "epochs_run": result.epochs_run,
         "train_seconds": result.train_seconds, "resumed_from_epoch": result.resumed_from_epoch,
         "world_size": ctx.world_size, "device": str(ctx.device),
