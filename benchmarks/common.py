@@ -93,6 +93,14 @@ def add_lightgcn_arguments(parser: argparse.ArgumentParser, valid_fraction: floa
     parser.add_argument("--json", default=None)
 
 
+def add_init_arguments(parser: argparse.ArgumentParser) -> None:
+    """The layer-0 initialization of LightGCN: the current Normal(0, 0.1) or PRISM (which trains without weight
+    decay; see models.recsys.prism)."""
+    parser.add_argument("--init", default="normal", choices=["normal", "prism"], help="layer-0 initialization")
+    parser.add_argument("--prism-strength", type=float, default=1.0,
+                        help="PRISM's s in the norms s·ln(d + 2) + 1 − s (0: every norm 1)")
+
+
 def spread(values: list[float]) -> dict[str, float]:
     """``min``, ``median`` and ``max`` of repeated measurements of one figure (timings: at least 3 runs in one
     process, so that a claim of one path being faster than another shows its run-to-run range)."""

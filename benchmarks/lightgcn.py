@@ -1,6 +1,6 @@
 """LightGCN on a real data set: quality against the paper, time-to-quality, and epoch speed against plain PyG.
 
-    python -m benchmarks.lightgcn --dataset gowalla [--device auto] [--json FILE]
+    python -m benchmarks.lightgcn --dataset gowalla [--device auto] [--init prism --prism-strength S] [--json FILE]
 
 The main speed reference is PyG's strongest CPU configuration: its own ``LightGCN`` on a normalised adjacency computed
 once (``gcn_norm`` without self-loops, as a torch CSR tensor by ``to_torch_csr_tensor``; ``LGConv(normalize=False)``),
@@ -23,6 +23,7 @@ from torch_geometric.utils import to_torch_csr_tensor
 
 from benchmarks.common import (
     SMOKE_DATASET,
+    add_init_arguments,
     add_lightgcn_arguments,
     add_smoke_argument,
     apply_smoke,
@@ -138,6 +139,7 @@ def speed_comparison(graph: BipartiteGraph, device: torch.device, steps: int, re
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_lightgcn_arguments(parser, valid_fraction=0.05)
+    add_init_arguments(parser)
     parser.add_argument("--patience", type=int, default=10, help="evaluations without gain before stopping")
     parser.add_argument("--lr-decay", type=float, default=0.1,
                         help="on a validation plateau multiply lr by this (twice at most); 1.0: constant lr")
@@ -166,7 +168,8 @@ def main() -> None:
 
     config = LightGCNConfig(batch_size=args.batch_size, lr=args.lr, epochs=args.epochs, eval_every=args.eval_every,
                             patience=args.patience, seed=args.seed, max_train_seconds=args.max_minutes * 60,
-                            lr_decay=args.lr_decay, lr_decay_patience=args.lr_decay_patience)
+                            lr_decay=args.lr_decay, lr_decay_patience=args.lr_decay_patience,
+                            init=args.init, prism_strength=args.prism_strength)
     result = train_lightgcn(graph, valid.to(device), config, device=device, log=lambda m: print(m, flush=True))
     started = time.perf_counter()
     # The validation part is carved from the given train.txt, so it is masked like the rest of train.
@@ -177,6 +180,7 @@ def main() -> None:
     results.update({k: v for k, v in metrics.items()})
     results.update(epochs=result.epochs_run, best_epoch=result.best_epoch, batch_size=args.batch_size,
                    lr=args.lr, lr_decay=args.lr_decay, lr_decay_patience=args.lr_decay_patience,
+                   init=args.init, prism_strength=args.prism_strength, l2=result.config["l2"],
                    valid_fraction=args.valid_fraction,
                    train_seconds=result.train_seconds, eval_seconds=eval_seconds,
                    peak_rss_mb=peak_rss_mb(),

@@ -1,6 +1,6 @@
 """RawlsGCN for recommendation: LightGCN on the symmetric vs the doubly stochastic propagation, per degree group.
 
-    python -m benchmarks.rawls_recsys --dataset gowalla [--strengths 1.0,0.5] [--json FILE]
+    python -m benchmarks.rawls_recsys --dataset gowalla [--strengths 1.0,0.5] [--init prism] [--json FILE]
 
 Every model gets the same recipe, the same split and the same epoch budget, and stops early on validation Recall@20;
 the balance strengths are given, not chosen on test. Test ranking masks the training and the validation items
@@ -13,7 +13,15 @@ import argparse
 
 import torch
 
-from benchmarks.common import SMOKE_DATASET, add_smoke_argument, apply_smoke, load_dataset, print_table, write_json
+from benchmarks.common import (
+    SMOKE_DATASET,
+    add_init_arguments,
+    add_smoke_argument,
+    apply_smoke,
+    load_dataset,
+    print_table,
+    write_json,
+)
 from models.eval.ranking import degree_group_metrics, degree_groups, evaluate_full_ranking
 from models.recsys.training import LightGCNConfig, train_lightgcn
 
@@ -38,6 +46,7 @@ def main() -> None:
     parser.add_argument("--valid-fraction", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=2020)
     parser.add_argument("--json", default=None)
+    add_init_arguments(parser)
     add_smoke_argument(parser)
     args = apply_smoke(parser.parse_args(), dataset=SMOKE_DATASET, epochs=2, eval_every=1, batch_size=1024)
 
@@ -47,12 +56,14 @@ def main() -> None:
         # Model names carry no dots (β=0.5 → rawls_b050): result keys are "<model>.<metric>".
         runs["rawls" if beta == 1.0 else f"rawls_b{round(beta * 100):03d}"] = ("doubly_stochastic", beta)
 
-    results: dict[str, object] = {"dataset": args.dataset, "epochs_per_model": args.epochs}
+    results: dict[str, object] = {"dataset": args.dataset, "epochs_per_model": args.epochs, "init": args.init,
+                                  "prism_strength": args.prism_strength}
     for name, (propagation, beta) in runs.items():
         config = LightGCNConfig(batch_size=args.batch_size, lr=args.lr, epochs=args.epochs,
                                 eval_every=args.eval_every, patience=5,
                                 seed=args.seed, propagation=propagation, balance_strength=beta,
-                                max_train_seconds=args.max_minutes * 60)
+                                max_train_seconds=args.max_minutes * 60, init=args.init,
+                                prism_strength=args.prism_strength)
         result = train_lightgcn(graph, valid, config, log=lambda m, n=name: print(f"[{n}] {m}", flush=True))
         report = degree_report(result, graph, test, valid, args.groups)
         results.update({f"{name}.{k}": v for k, v in report.items()})
