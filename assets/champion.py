@@ -18,9 +18,10 @@ from dagster import (
 )
 from pydantic import Field
 
-from assets.common import AFTER_UPSTREAM_PASSES, RANKING_REPORT, markdown_table, read_json, write_json
+from assets.common import RANKING_REPORT, markdown_table, read_json, write_json
 from assets.cost import step_cost
 from models.recsys.registry import FAMILIES
+from orchestration.automation import RETRAIN_WHEN_IT_PAYS
 from orchestration.resources import ArtifactStore
 
 CODE_VERSION = "champion-2"
@@ -96,7 +97,7 @@ def publishes_vectors(model: str) -> bool:
 
 
 @asset(group_name="evaluation", kinds={"json"}, code_version=CODE_VERSION, deps=["ranking_report"],
-       automation_condition=AFTER_UPSTREAM_PASSES)
+       automation_condition=RETRAIN_WHEN_IT_PAYS)
 def champion_model(context: AssetExecutionContext, config: ChampionConfig,
                    artifacts: ArtifactStore) -> MaterializeResult:
     """The model to publish: best validation Recall@K, within the policy's optional bias bound."""

@@ -1,5 +1,5 @@
-"""What every stage shares: the automation condition, artifact file names, data fingerprints and UI metadata
-helpers (markdown tables and inline base64 PNG plots).
+"""What every stage shares: artifact file names, data fingerprints and UI metadata helpers (markdown tables and
+inline base64 PNG plots).
 """
 
 from __future__ import annotations
@@ -13,16 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from dagster import AutomationCondition
 from matplotlib.figure import Figure
 
 from models.runtime.machine import peak_rss_mb  # noqa: F401 (the assets import it from here)
-
-# Downstream assets update when an upstream asset does, but only once its blocking checks have passed,
-# also when the checks ran in an earlier run (eager alone would not wait for them across runs).
-AFTER_UPSTREAM_PASSES = (
-    AutomationCondition.eager() & AutomationCondition.all_deps_blocking_checks_passed()
-).with_label("eager after blocking checks pass")
 
 # Artifact paths (relative to the ArtifactStore root) that hand data from one stage to the next.
 TRAIN_GRAPH = ("graph", "train_graph.pt")

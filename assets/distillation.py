@@ -16,7 +16,6 @@ from dagster import (
 from pydantic import Field
 
 from assets.common import (
-    AFTER_UPSTREAM_PASSES,
     TRAIN_GRAPH,
     fingerprint,
     load_tensors,
@@ -38,6 +37,7 @@ from models.recsys.student import (
     train_feature_student,
     user_context,
 )
+from orchestration.automation import RETRAIN_WHEN_IT_PAYS
 from orchestration.config_classes import config_class
 from orchestration.resources import ArtifactStore
 from warehouse.features import (
@@ -62,7 +62,7 @@ class HeuristicScoresConfig(Config):
 
 
 @asset(group_name="distillation", kinds={"pytorch"}, code_version=CODE_VERSION, deps=["training_graph"],
-       automation_condition=AFTER_UPSTREAM_PASSES)
+       automation_condition=RETRAIN_WHEN_IT_PAYS)
 def heuristic_scores(context: AssetExecutionContext, config: HeuristicScoresConfig,
                      artifacts: ArtifactStore) -> MaterializeResult:
     """CN, AA, RA and PPR scores of every user's context items (own and random), from the training edges only."""

@@ -17,7 +17,6 @@ from dagster import (
 
 from assets.champion import CHAMPION
 from assets.common import (
-    AFTER_UPSTREAM_PASSES,
     RANKING_REPORT,
     TRAIN_GRAPH,
     VALID_EDGES,
@@ -33,6 +32,7 @@ from feature_store import VersionMeta
 from feature_store.gate import gate_and_promote
 from models.eval.compat_report import compatibility_report, report_markdown
 from models.graph.bipartite import BipartiteGraph
+from orchestration.automation import RETRAIN_WHEN_IT_PAYS
 from orchestration.resources import ArtifactStore, FeatureStoreResource, Warehouse
 from orchestration.version_table import versions_table
 
@@ -45,7 +45,7 @@ class UngatedCandidateError(RuntimeError):
 
 
 @asset(group_name="embeddings", kinds={"duckdb", "parquet"}, code_version=CODE_VERSION,
-       deps=["champion_model", *RECOMMENDERS.values(), "id_maps"], automation_condition=AFTER_UPSTREAM_PASSES)
+       deps=["champion_model", *RECOMMENDERS.values(), "id_maps"], automation_condition=RETRAIN_WHEN_IT_PAYS)
 def embedding_candidate(context: AssetExecutionContext, warehouse: Warehouse, artifacts: ArtifactStore,
                         feature_store: FeatureStoreResource) -> MaterializeResult:
     """The champion's vectors as a candidate version keyed by raw id, with lineage, config and metrics; not served."""
@@ -105,7 +105,7 @@ def compatibility_report_check(context: AssetCheckExecutionContext, warehouse: W
 
 
 @asset(group_name="embeddings", kinds={"duckdb"}, code_version=CODE_VERSION, deps=[embedding_candidate],
-       automation_condition=AFTER_UPSTREAM_PASSES)
+       automation_condition=RETRAIN_WHEN_IT_PAYS)
 def published_embeddings(context: AssetExecutionContext, artifacts: ArtifactStore,
                          feature_store: FeatureStoreResource) -> MaterializeResult:
     """The candidate promoted to the served version, once its compatibility check has passed."""

@@ -11,7 +11,6 @@ from matplotlib.figure import Figure
 from pydantic import Field
 
 from assets.common import (
-    AFTER_UPSTREAM_PASSES,
     RANKING_REPORT,
     TEST_EDGES,
     TRAIN_GRAPH,
@@ -26,6 +25,7 @@ from assets.families import is_baseline, load_fitted
 from assets.recommenders import RECOMMENDERS
 from models.eval.ranking import degree_group_metrics, degree_groups, evaluate_scores
 from models.graph.bipartite import BipartiteGraph
+from orchestration.automation import RETRAIN_WHEN_IT_PAYS
 from orchestration.resources import ArtifactStore, Compute
 
 CODE_VERSION = "ranking-report-3"
@@ -56,7 +56,7 @@ def _group_plot(groups: list[dict], metrics: dict[str, dict[str, float]], k: int
 
 
 @asset(group_name="evaluation", kinds={"pytorch"}, code_version=CODE_VERSION, deps=list(RECOMMENDERS.values()),
-       automation_condition=AFTER_UPSTREAM_PASSES)
+       automation_condition=RETRAIN_WHEN_IT_PAYS)
 def ranking_report(context: AssetExecutionContext, config: RankingReportConfig, compute: Compute,
                    artifacts: ArtifactStore) -> MaterializeResult:
     """Validation and test Recall/NDCG@10/20/50, degree groups and top-K coverage/popularity of every model."""

@@ -16,7 +16,6 @@ import torch
 from dagster import AssetExecutionContext, AssetsDefinition, Config, MaterializeResult, MetadataValue, asset
 
 from assets.common import (
-    AFTER_UPSTREAM_PASSES,
     GRAPH_RECORD,
     TRAIN_GRAPH,
     VALID_EDGES,
@@ -34,6 +33,7 @@ from assets.runs import ModelArtifacts, RunFiles, new_run, prune_runs
 from assets.versions import version_vectors
 from models.graph.bipartite import BipartiteGraph
 from models.recsys.contract import Fitted, Runtime
+from orchestration.automation import RETRAIN_WHEN_IT_PAYS
 from orchestration.resources import ArtifactStore, Compute, FeatureStoreResource, Warehouse
 
 
@@ -115,7 +115,7 @@ def recommender_asset(name: str, run_config: type[Config], fit: Fit, *, descript
     files = ModelArtifacts(name)
 
     @asset(name=key or f"{name}_model", description=description, group_name=group_name, kinds={"pytorch"},
-           code_version=code_version, deps=list(deps), automation_condition=AFTER_UPSTREAM_PASSES)
+           code_version=code_version, deps=list(deps), automation_condition=RETRAIN_WHEN_IT_PAYS)
     def recommender(context: AssetExecutionContext, config: run_config, compute: Compute, artifacts: ArtifactStore,
                     warehouse: Warehouse, feature_store: FeatureStoreResource) -> MaterializeResult:
         inputs = TrainingInputs(context, BipartiteGraph.load(artifacts.path(*TRAIN_GRAPH)),

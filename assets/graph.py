@@ -19,7 +19,6 @@ from matplotlib.figure import Figure
 from pydantic import Field
 
 from assets.common import (
-    AFTER_UPSTREAM_PASSES,
     GRAPH_RECORD,
     TEST_EDGES,
     TRAIN_GRAPH,
@@ -32,8 +31,9 @@ from assets.common import (
 )
 from assets.cost import step_cost
 from models.graph.bipartite import BipartiteGraph
+from orchestration.automation import AFTER_UPSTREAM_PASSES
 from orchestration.config_classes import config_class, from_config
-from orchestration.resources import ArtifactStore, Warehouse
+from orchestration.resources import WAREHOUSE_POOL, ArtifactStore, Warehouse
 from warehouse.id_maps import update_id_maps
 from warehouse.split import SplitConfig, build_split, load_pair_times, load_pairs
 
@@ -51,7 +51,7 @@ class GraphBoundsConfig(Config):
 
 
 @asset(group_name="graph", kinds={"duckdb"}, code_version=CODE_VERSION, deps=["clean_interactions"],
-       automation_condition=AFTER_UPSTREAM_PASSES)
+       automation_condition=AFTER_UPSTREAM_PASSES, pool=WAREHOUSE_POOL)
 def id_maps(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
     """Raw user/item id to dense index maps; stable and append-only across runs."""
     with warehouse.connection() as con:
@@ -64,7 +64,7 @@ def id_maps(context: AssetExecutionContext, warehouse: Warehouse) -> Materialize
 
 
 @asset(group_name="graph", kinds={"duckdb"}, code_version=CODE_VERSION, deps=["id_maps", "clean_interactions"],
-       automation_condition=AFTER_UPSTREAM_PASSES)
+       automation_condition=AFTER_UPSTREAM_PASSES, pool=WAREHOUSE_POOL)
 def interaction_split(context: AssetExecutionContext, config: InteractionSplitConfig,
                       warehouse: Warehouse) -> MaterializeResult:
     """Train, validation and test (user, item) pairs by the configured split mode."""
@@ -91,7 +91,7 @@ def _degree_plot(graph: BipartiteGraph) -> str:
 
 
 @asset(group_name="graph", kinds={"pytorch"}, code_version=CODE_VERSION, deps=["interaction_split", "id_maps"],
-       automation_condition=AFTER_UPSTREAM_PASSES)
+       automation_condition=AFTER_UPSTREAM_PASSES, pool=WAREHOUSE_POOL)
 def training_graph(context: AssetExecutionContext, warehouse: Warehouse, artifacts: ArtifactStore) -> MaterializeResult:
     """Bipartite training graph and held-out validation/test edges, saved as tensors."""
     with warehouse.connection() as con:

@@ -8,7 +8,7 @@ from dagster import AssetExecutionContext, AssetSpec, Config, MaterializeResult,
 from pydantic import Field
 
 from assets.cost import step_cost
-from orchestration.resources import Warehouse
+from orchestration.resources import WAREHOUSE_POOL, Warehouse
 from warehouse.demo import DemoConfig, demo_content_key
 from warehouse.ingest import content_key_for, ingest
 from warehouse.sources import read_source, source_files
@@ -33,6 +33,7 @@ class IngestConfig(Config):
         AssetSpec("raw_items", description="Item catalogue (titles, categories) from sources that have one.",
                   group_name="ingest", kinds={"duckdb", "polars"}, code_version=CODE_VERSION),
     ],
+    pool=WAREHOUSE_POOL,
 )
 def ingest_source(context: AssetExecutionContext, config: IngestConfig, warehouse: Warehouse):
     """Read one source and append what is new to raw_interactions and raw_items."""

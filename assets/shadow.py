@@ -16,7 +16,6 @@ from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataVa
 from pydantic import Field
 
 from assets.common import (
-    AFTER_UPSTREAM_PASSES,
     GRAPH_RECORD,
     TRAIN_GRAPH,
     load_tensors,
@@ -39,8 +38,9 @@ from models.nodeclf.npz_graphs import load_npz_graph
 from models.nodeclf.shadow import ShadowNodeConfig, run_comparison
 from models.recsys.contract import Fitted, Runtime
 from models.recsys.shadow import ShadowRecConfig, train_shadow_recommender
+from orchestration.automation import AFTER_UPSTREAM_PASSES, RETRAIN_WHEN_IT_PAYS
 from orchestration.config_classes import config_class, from_config
-from orchestration.resources import ArtifactStore, Warehouse
+from orchestration.resources import WAREHOUSE_POOL, ArtifactStore, Warehouse
 from orchestration.settings import environment
 from warehouse.id_maps import load_id_map
 
@@ -63,8 +63,9 @@ class PPRScopeConfig(Config):
     threshold: float = Field(default=0.0, description="Keep nodes scoring ≥ threshold × the best non-target score.")
 
 
+# Only shaDow's training reads the scopes, and every node's PPR is no cheap graph step: they follow its policy.
 @asset(group_name="graph", kinds={"numpy"}, code_version=CODE_VERSION, deps=["training_graph"],
-       automation_condition=AFTER_UPSTREAM_PASSES)
+       automation_condition=RETRAIN_WHEN_IT_PAYS)
 def ppr_scopes(context: AssetExecutionContext, config: PPRScopeConfig, artifacts: ArtifactStore) -> MaterializeResult:
     """Top-k personalized PageRank scope of every user and item; recomputed only when the graph or settings change."""
     key = hashlib.sha256(json.dumps({"graph": read_json(artifacts.path(*GRAPH_RECORD))["fingerprint"],
@@ -124,7 +125,7 @@ class PPRAudienceConfig(Config):
 
 
 @asset(group_name="audience", kinds={"duckdb"}, code_version=CODE_VERSION, deps=["training_graph", "id_maps"],
-       automation_condition=AFTER_UPSTREAM_PASSES)
+       automation_condition=AFTER_UPSTREAM_PASSES, pool=WAREHOUSE_POOL)
 def ppr_audience(context: AssetExecutionContext, config: PPRAudienceConfig, artifacts: ArtifactStore,
                  warehouse: Warehouse) -> MaterializeResult:
     """Top users per item by PPR from the item, plain and degree-normalized, in the warehouse table ppr_audience."""

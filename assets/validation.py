@@ -19,9 +19,9 @@ from dagster import (
     multi_asset_check,
 )
 
-from assets.common import AFTER_UPSTREAM_PASSES
 from assets.cost import step_cost
-from orchestration.resources import ArtifactStore, ValidationRules, Warehouse
+from orchestration.automation import AFTER_UPSTREAM_PASSES
+from orchestration.resources import WAREHOUSE_POOL, ArtifactStore, ValidationRules, Warehouse
 from warehouse.expectations import run_expectations
 from warehouse.validation import quarantine
 
@@ -54,6 +54,7 @@ WARN_ONLY = {"interactions_duplicate_rate_within_bound"}
 @multi_asset_check(
     specs=[AssetCheckSpec(name, asset="raw_interactions", description=text, blocking=name not in WARN_ONLY)
            for name, text in EXPECTATIONS.items()],
+    pool=WAREHOUSE_POOL,
 )
 def raw_interactions_expectations(context: AssetCheckExecutionContext, validation: ValidationRules,
                                   warehouse: Warehouse, artifacts: ArtifactStore):
@@ -84,6 +85,7 @@ def raw_interactions_expectations(context: AssetCheckExecutionContext, validatio
                   group_name="validation", kinds={"duckdb"}, code_version=CODE_VERSION,
                   deps=["raw_interactions", "raw_items"], automation_condition=AFTER_UPSTREAM_PASSES),
     ],
+    pool=WAREHOUSE_POOL,
 )
 def quarantined_interactions(context: AssetExecutionContext, validation: ValidationRules, warehouse: Warehouse):
     """Rebuild clean_interactions and rejected_interactions from raw_interactions."""

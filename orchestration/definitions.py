@@ -1,5 +1,5 @@
 """The one Dagster code location of graphrec: every asset and check, the resources of the current environment
-(GRAPHREC_ENV), jobs, the weekly schedule and the sensors. This module only assembles.
+(GRAPHREC_ENV), jobs, and the sensors. This module only assembles.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from assets.shadow import ppr_audience, ppr_scopes, shadow_node_classification
 from assets.validation import quarantined_interactions, raw_interactions_expectations
 from orchestration.catalog import catalogued
 from orchestration.embedding_jobs import OPERATOR_JOBS
-from orchestration.jobs import benchmark_graphs, full_retrain, landing_ingest, weekly_retrain, weekly_retrain_schedule
+from orchestration.jobs import benchmark_graphs, full_retrain, landing_ingest, retrain_from_warehouse
 from orchestration.resources import build_resources
 from orchestration.retract import retract_ingest_job
 from orchestration.sensors import downstream_automation, landing_sensor
@@ -34,8 +34,7 @@ defs = Definitions(
     asset_checks=[raw_interactions_expectations, training_graph_checks, champion_beats_baselines,
                   compatibility_report_check],
     resources=build_resources(settings),
-    jobs=[full_retrain, landing_ingest, weekly_retrain, benchmark_graphs, retract_ingest_job, *OPERATOR_JOBS],
-    schedules=[weekly_retrain_schedule(settings.schedules_running)],
+    jobs=[full_retrain, landing_ingest, retrain_from_warehouse, benchmark_graphs, retract_ingest_job, *OPERATOR_JOBS],
     sensors=[landing_sensor(settings.landing_dir, landing_ingest.name), downstream_automation],
     # One process for the whole run: the multiprocess executor re-imports torch and dagster per step (measured:
     # three small steps took 17.7 s that way, 5.0 s in process).

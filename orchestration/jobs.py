@@ -1,10 +1,11 @@
-"""Jobs and the schedule: the full retrain (every recommendation asset, ingest included), the landing ingest that
-the sensor starts, the weekly retrain from what the warehouse already holds, and the node-classification benchmarks.
+"""Jobs: the full retrain (every recommendation asset, ingest included), the landing ingest that the sensor starts,
+a retrain from what the warehouse already holds, and the node-classification benchmarks. No schedule: when the
+assets after ingest run by themselves is their automation condition's business (orchestration/automation.py).
 """
 
 from __future__ import annotations
 
-from dagster import AssetSelection, DefaultScheduleStatus, ScheduleDefinition, define_asset_job
+from dagster import AssetSelection, define_asset_job
 
 INGEST = AssetSelection.groups("ingest")
 # The node-classification benchmark graphs reproduce published tables; no retrain needs them.
@@ -18,11 +19,11 @@ landing_ingest = define_asset_job(
     "landing_ingest", selection=INGEST,
     description="Ingest one landed file and run the blocking checks; automation carries passing data downstream.",
 )
-# The weekly retrain re-reads the warehouse rather than a source: sources arrive through the landing sensor,
-# and re-running the ingest's default (demo) source in production would be wrong.
-weekly_retrain = define_asset_job(
-    "weekly_retrain", selection=AssetSelection.all() - INGEST - BENCHMARKS,
-    description="Quarantine, graph, training, evaluation and publishing on everything ingested so far.",
+# Re-reads the warehouse rather than a source: sources arrive through the landing sensor, and re-running the
+# ingest's default (demo) source in production would be wrong.
+retrain_from_warehouse = define_asset_job(
+    "retrain_from_warehouse", selection=AssetSelection.all() - INGEST - BENCHMARKS,
+    description="Quarantine, graph, training, evaluation and publishing on everything ingested so far, now.",
 )
 benchmark_graphs = define_asset_job(
     "benchmark_graphs", selection=BENCHMARKS,
@@ -30,10 +31,3 @@ benchmark_graphs = define_asset_job(
                 "and through full-graph GCN against shaDow-GNN on PPR scopes.",
 )
 
-
-def weekly_retrain_schedule(running: bool) -> ScheduleDefinition:
-    """Mondays 03:00 UTC; switched on by default only where `running` (production)."""
-    return ScheduleDefinition(
-        name="weekly_retrain_schedule", job=weekly_retrain, cron_schedule="0 3 * * 1", execution_timezone="UTC",
-        default_status=DefaultScheduleStatus.RUNNING if running else DefaultScheduleStatus.STOPPED,
-    )

@@ -4,6 +4,7 @@ feature store and the validation rules. Assets never hold paths, devices or thre
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,12 +21,32 @@ from orchestration.settings import Settings
 from warehouse.connection import connect
 from warehouse.validation import ValidationConfig
 
+# Steps that write (or long read) the DuckDB warehouse take turns through this Dagster pool, whose limit of 1 is set
+# in the instance's dagster.yaml: DuckDB lets one process at a time hold the file. Training, evaluation and
+# publishing steps stay outside it, so that an ingest never waits for a training run; their short reads wait for
+# the file instead (Warehouse.connection).
+WAREHOUSE_POOL = "duckdb_writer"
+# How long a connection waits for another process to let go of the warehouse file before it fails.
+LOCK_WAIT_SECONDS = 600.0
 PRECISIONS = ("fp32",)
 LAUNCHERS = ("inprocess", "torchrun", "k8s")
 
 
 class ComputeConfigError(ValueError):
     """The Compute resource names a device, precision or launcher that cannot be used here."""
+
+
+def _connect_waiting(path: str) -> duckdb.DuckDBPyConnection:
+    """connect(path), retried while another process holds the file (runs of different jobs may overlap), for at
+    most LOCK_WAIT_SECONDS."""
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while True:
+        try:
+            return connect(path)
+        except duckdb.IOException as error:
+            if "Conflicting lock" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(1.0)
 
 
 class Warehouse(ConfigurableResource):
@@ -46,7 +67,7 @@ class Warehouse(ConfigurableResource):
                 self._memory = connect(":memory:")
             con = self._memory.cursor()
         else:
-            con = connect(self.path)
+            con = _connect_waiting(self.path)
         try:
             yield con
         finally:

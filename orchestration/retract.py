@@ -5,7 +5,7 @@ key that the ingest's materialization shows (see warehouse.retract for what is r
 from dagster import AssetMaterialization, Config, OpExecutionContext, job, op
 from pydantic import Field
 
-from orchestration.resources import Warehouse
+from orchestration.resources import WAREHOUSE_POOL, Warehouse
 from warehouse.retract import retract_ingest as retract
 
 
@@ -15,7 +15,7 @@ class RetractIngestConfig(Config):
     content_key: str = Field(description="The content_key metadata of the raw_interactions materialization to undo.")
 
 
-@op(description="Removes the rows one ingest added to raw_interactions, and its ingest_log entries, in one DuckDB "
+@op(pool=WAREHOUSE_POOL, description="Removes the rows one ingest added to raw_interactions, and its ingest_log entries, in one DuckDB "
                 "transaction; an unknown content key fails the run and changes nothing.")
 def retract_ingest_op(context: OpExecutionContext, config: RetractIngestConfig, warehouse: Warehouse) -> None:
     """Retract the ingest of `config.content_key` and record the new raw_interactions as a materialization."""

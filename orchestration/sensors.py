@@ -1,5 +1,5 @@
 """Sensors: one that ingests files dropped into the landing folder (a run per new or changed file), and the
-automation sensor that carries data downstream once the blocking checks have passed.
+automation sensor that evaluates every asset's automation condition (orchestration/automation.py).
 """
 
 from __future__ import annotations
@@ -22,9 +22,13 @@ from dagster import (
 from warehouse.ingest import content_key_for
 from warehouse.sources import FILE_SUFFIXES
 
+# Evaluated in the code server: the retrain policy's share of moved interactions is a condition of this project,
+# which the daemon could not deserialize.
 downstream_automation = AutomationConditionSensorDefinition(
     "downstream_automation", target=AssetSelection.all(), default_status=DefaultSensorStatus.RUNNING,
-    description="Materializes assets whose upstream data changed and passed its blocking checks.",
+    use_user_code_server=True,
+    description="Carries landed data through the graph assets, and retrains, evaluates and publishes when it pays "
+                "(cron tick or share of moved interactions); always after upstream blocking checks pass.",
 )
 
 

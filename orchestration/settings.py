@@ -1,7 +1,9 @@
 """Where graphrec keeps its data and which device it trains on, switched by one variable: GRAPHREC_ENV.
 
 `local` (default) puts everything under one data folder (GRAPHREC_DATA_DIR, default `<repo>/data`); `prod`
-reads each location from its own variable and refuses to start when one is missing. Never put secrets here.
+reads each location from its own variable and refuses to start when one is missing. The retrain policy (when
+training, evaluation and publishing run again) reads its own two variables in either environment. Never put
+secrets here.
 """
 
 from __future__ import annotations
@@ -38,7 +40,6 @@ class Settings:
     feature_store_root: str
     landing_dir: str
     device: str  # auto | cpu | cuda (GRAPHREC_DEVICE); auto picks cuda when one is available
-    schedules_running: bool  # the weekly retrain starts switched on only in prod
     # Where the UI's code references point: the repository's web address (GRAPHREC_CODE_URL) and branch
     # (GRAPHREC_CODE_BRANCH); without an address they name the local files.
     code_url: str | None = None
@@ -51,6 +52,32 @@ class Settings:
 # Prod keeps the defaults of models.recsys.training.LightGCNConfig.
 LOCAL_TRAINING_DEFAULTS: dict[str, Any] = {"lr": 0.01, "batch_size": 4096, "epochs": 100, "eval_every": 5,
                                            "patience": 3}
+
+
+@dataclass(frozen=True)
+class RetrainPolicy:
+    """When training, evaluation and publishing run again: at each tick of `cron` (UTC), or as soon as the number
+    of clean interactions moved by at least `share` since they last ran."""
+
+    cron: str
+    share: float
+
+
+# Weekly, as the freshness policy on published_embeddings expects; a tenth more (or fewer) interactions is where a
+# retrain starts to pay on the data sets measured so far, while a small landed file only refreshes the graph.
+DEFAULT_RETRAIN = RetrainPolicy(cron="0 3 * * 1", share=0.1)
+
+
+def retrain_policy(environ: Mapping[str, str] = os.environ) -> RetrainPolicy:
+    """GRAPHREC_RETRAIN_CRON (UTC) and GRAPHREC_RETRAIN_SHARE (a fraction above 0), checked, with their defaults."""
+    raw_share = environ.get("GRAPHREC_RETRAIN_SHARE", str(DEFAULT_RETRAIN.share))
+    try:
+        share = float(raw_share)
+    except ValueError:
+        share = float("nan")
+    if not share > 0:
+        raise SettingsError(f"GRAPHREC_RETRAIN_SHARE={raw_share!r} is not a fraction above 0 (e.g. 0.1 for 10%).")
+    return RetrainPolicy(cron=environ.get("GRAPHREC_RETRAIN_CRON", DEFAULT_RETRAIN.cron), share=share)
 
 
 def environment(environ: Mapping[str, str] = os.environ) -> str:
@@ -81,7 +108,6 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
             feature_store_root=str(data_dir / "feature_store"),
             landing_dir=str(data_dir / "landing"),
             device=device,
-            schedules_running=False,
             **code,
         )
     missing = [name for name in PROD_VARIABLES.values() if not environ.get(name)]
@@ -90,6 +116,6 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
             f"GRAPHREC_ENV=prod needs {', '.join(missing)}; set each to the location it names (see README)."
         )
     return Settings(
-        env=env, device=device, schedules_running=True, **code,
+        env=env, device=device, **code,
         **{field: environ[name] for field, name in PROD_VARIABLES.items()},
     )

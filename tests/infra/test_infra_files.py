@@ -1,6 +1,7 @@
 """The deployment files hang together: every YAML parses, docker-compose runs the four Dagster services against
 PostgreSQL with the password from the environment only, the Dockerfiles copy what exists, and the Helm values and
-the training pod agree on the node pools and the shared data volume.
+the training pod agree on the node pools and the shared data volume, and every instance lets the DuckDB writers take
+turns through one pool instead of running one run at a time.
 """
 import re
 from pathlib import Path
@@ -47,3 +48,12 @@ def test_helm_values_and_training_pod_share_pools_and_volume():
     runs = values["runLauncher"]["config"]["k8sRunLauncher"]["runK8sConfig"]["podSpecConfig"]["serviceAccountName"]
     rbac = list(yaml.safe_load_all((INFRA / "k8s" / "training-rbac.yaml").read_text()))
     assert rbac[0]["metadata"]["name"] == runs and rbac[2]["subjects"][0]["name"] == runs
+
+
+def test_every_instance_limits_the_warehouse_pool_not_the_runs():
+    instances = {name: _yaml(name) for name in ("dagster.yaml", "dagster.postgres.yaml")}
+    instances["helm/values.yaml"] = _yaml("helm/values.yaml")["additionalInstanceConfig"]
+    for name, instance in instances.items():
+        assert instance["concurrency"]["pools"] == {"granularity": "op", "default_limit": 1}, name
+        assert "run_coordinator" not in instance, name
+    assert _yaml("helm/values.yaml")["dagsterDaemon"]["runCoordinator"] == {"enabled": False}

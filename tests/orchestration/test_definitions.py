@@ -4,11 +4,11 @@ select what they say (the node-classification benchmarks only in their own job).
 import pytest
 from dagster import AutomationCondition, validate_run_config
 
-from assets.common import AFTER_UPSTREAM_PASSES
 from assets.runs import ModelArtifacts
 from assets.validation import WARN_ONLY
 from models.nodeclf.rawls_protocol import NodeClassificationConfig
 from models.recsys.training import LightGCNConfig
+from orchestration.automation import AFTER_UPSTREAM_PASSES, RETRAIN_WHEN_IT_PAYS
 from orchestration.definitions import defs
 from orchestration.settings import LOCAL_TRAINING_DEFAULTS
 
@@ -32,6 +32,12 @@ OPERATOR_JOBS = {"retract_ingest": {"content_key"}, "promote_version": {"version
 RECOMMENDATION = {name for name, group in ASSETS.items() if group != "benchmark_graphs"}
 # Roots (ingest) have nothing upstream to wait for; the benchmarks run on demand, in their own job.
 ON_DEMAND_GROUPS = {"ingest", "benchmark_graphs"}
+# Cheap assets follow landed data eagerly; the rest retrains when it pays (tests/orchestration/test_automation.py).
+EAGER = {"clean_interactions", "rejected_interactions", "id_maps", "interaction_split", "training_graph",
+         "ppr_audience"}
+# Steps that open the DuckDB warehouse for more than a short read take turns through one pool.
+WAREHOUSE_WRITERS = {"raw_interactions", "raw_items", "clean_interactions", "rejected_interactions", "id_maps",
+                     "interaction_split", "training_graph", "ppr_audience"}
 
 
 @pytest.fixture(scope="module")
@@ -52,10 +58,19 @@ def test_every_asset_has_description_code_version_and_kinds(specs):
 
 def test_downstream_assets_wait_for_blocking_checks(specs):
     for name, spec in specs.items():
-        expected = None if ASSETS[name] in ON_DEMAND_GROUPS else AFTER_UPSTREAM_PASSES
+        expected = (None if ASSETS[name] in ON_DEMAND_GROUPS else
+                    AFTER_UPSTREAM_PASSES if name in EAGER else RETRAIN_WHEN_IT_PAYS)
         assert spec.automation_condition == expected, name
-    labels = {c.get_label() for c in AFTER_UPSTREAM_PASSES.children}
-    assert AutomationCondition.all_deps_blocking_checks_passed().get_label() in labels
+    for condition in (AFTER_UPSTREAM_PASSES, RETRAIN_WHEN_IT_PAYS):
+        labels = {c.get_label() for c in condition.children}
+        assert AutomationCondition.all_deps_blocking_checks_passed().get_label() in labels
+
+
+def test_warehouse_writers_share_one_pool():
+    graph = defs.resolve_asset_graph()
+    pooled = {key.to_user_string() for key in graph.get_all_asset_keys() if graph.get(key).pools}
+    assert pooled == WAREHOUSE_WRITERS
+    assert {pool for key in graph.get_all_asset_keys() for pool in graph.get(key).pools} == {"duckdb_writer"}
 
 
 def test_every_data_check_is_blocking_but_those_that_warn():
@@ -68,12 +83,11 @@ def test_every_data_check_is_blocking_but_those_that_warn():
         "interactions_duplicate_rate_within_bound"}
 
 
-def test_jobs_schedule_and_sensors_exist():
+def test_jobs_and_sensors_exist_and_no_schedule_competes_with_the_automation():
     repo = defs.get_repository_def()
-    assert {"full_retrain", "landing_ingest", "weekly_retrain", "benchmark_graphs", *OPERATOR_JOBS} <= set(
+    assert {"full_retrain", "landing_ingest", "retrain_from_warehouse", "benchmark_graphs", *OPERATOR_JOBS} <= set(
         repo.job_names)
-    schedule = defs.resolve_schedule_def("weekly_retrain_schedule")
-    assert schedule.cron_schedule == "0 3 * * 1" and schedule.job_name == "weekly_retrain"
+    assert not repo.schedule_defs
     assert defs.resolve_sensor_def("landing_files").job_name == "landing_ingest"
     assert defs.resolve_sensor_def("downstream_automation") is not None
 
@@ -91,11 +105,11 @@ def test_operator_jobs_have_typed_config():
 def test_jobs_run_in_process_and_select_their_assets():
     selected = {
         name: {key.to_user_string() for key in defs.resolve_job_def(name).asset_layer.selected_asset_keys}
-        for name in ("full_retrain", "landing_ingest", "weekly_retrain", "benchmark_graphs")
+        for name in ("full_retrain", "landing_ingest", "retrain_from_warehouse", "benchmark_graphs")
     }
     assert selected["full_retrain"] == RECOMMENDATION
     assert selected["landing_ingest"] == {"raw_interactions", "raw_items"}
-    assert selected["weekly_retrain"] == RECOMMENDATION - {"raw_interactions", "raw_items"}
+    assert selected["retrain_from_warehouse"] == RECOMMENDATION - {"raw_interactions", "raw_items"}
     assert selected["benchmark_graphs"] == {"node_classification_graphs", "rawls_node_classification",
                                             "shadow_node_classification"}
     for name in selected:
