@@ -59,6 +59,8 @@ class HeuristicScoresConfig(Config):
 
     heuristics: list[str] = Field(default=list(HEURISTICS), description="Any of cn, aa, ra, ppr.")
     seed: int = Field(default=0, description="Seed of the context draw.")
+    ppr_epsilon: float = Field(default=1e-5, description="Forward-push tolerance of the PPR heuristic: each score "
+                               "lies within ε·degree(item) below the exact one; smaller is closer and slower.")
 
 
 @asset(group_name="distillation", kinds={"pytorch"}, code_version=CODE_VERSION, deps=["training_graph"],
@@ -74,7 +76,7 @@ def heuristic_scores(context: AssetExecutionContext, config: HeuristicScoresConf
                             defaults.context_random, torch.Generator().manual_seed(config.seed))
     started = time.perf_counter()
     scores = bipartite_heuristic_scores(graph, users.repeat_interleave(contexts.size(1)), contexts.flatten(),
-                                        tuple(config.heuristics))
+                                        tuple(config.heuristics), ppr_epsilon=config.ppr_epsilon)
     seconds = time.perf_counter() - started
     save_tensors(artifacts.path(*HEURISTIC_SCORES), items=contexts,
                  **{name: values.view(contexts.shape) for name, values in scores.items()})

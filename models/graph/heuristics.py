@@ -6,13 +6,15 @@ batch by batch so memory stays bounded by ``batch_size`` rows. These are the tea
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import scipy.sparse as sp
 import torch
 from torch import Tensor
 
 from models.graph.bipartite import BipartiteGraph
-from models.graph.ppr import DAMPING
+from models.graph.ppr import DAMPING, pair_scores
 from models.graph.sparse import binary_adjacency
 
 HEURISTICS = ("cn", "aa", "ra", "ppr")
@@ -68,31 +70,17 @@ def neighbourhood_overlap(adj: sp.csr_array, pairs: Tensor, name: str, batch_siz
     return torch.from_numpy(out.astype(np.float32))
 
 
-def personalized_pagerank(adj: sp.csr_array, pairs: Tensor, alpha: float = 1.0 - DAMPING, iterations: int = 20,
-                          batch_size: int = 256) -> Tensor:
-    """PPR score ``π_u(v)`` of each pair (restart probability ``alpha``, default ``1 − DAMPING`` = 0.15) by power
-    iteration on the random walk ``P = D⁻¹A``, for ``batch_size`` distinct sources at a time (a dense
-    ``(batch_size, N)`` block).
+def personalized_pagerank(adj: sp.csr_array, pairs: Tensor, damping: float = DAMPING, epsilon: float = 1e-7
+                          ) -> Tensor:
+    """PPR score ``π_u(v)`` of each pair (continuation ``damping``, teleport ``1 − damping`` = 0.15 by default) by
+    forward push (:func:`models.graph.ppr.pair_scores`): each distinct source is pushed once, and each score is
+    within ``ε·d(v)`` below the exact one.
 
     Shapes:
         output: ``(P,)`` float32.
     """
     src, dst = _check_pairs(pairs, adj.shape[0])
-    degree = np.asarray(adj.sum(axis=1)).ravel()
-    inv_degree = np.divide(1.0, degree, out=np.zeros_like(degree, dtype=np.float64), where=degree > 0)
-    walk_t = (sp.diags_array(inv_degree) @ adj).T.tocsr().astype(np.float32)  # Pᵀ: x_next = x P ⇔ x_nextᵀ = Pᵀ xᵀ
-    sources, inverse = np.unique(src, return_inverse=True)
-    out = np.empty(src.size, dtype=np.float32)
-    for start in range(0, sources.size, batch_size):
-        batch_sources = sources[start:start + batch_size]
-        restart = np.zeros((adj.shape[0], batch_sources.size), dtype=np.float32)
-        restart[batch_sources, np.arange(batch_sources.size)] = 1.0
-        scores = restart.copy()
-        for _ in range(iterations):
-            scores = alpha * restart + (1.0 - alpha) * (walk_t @ scores)
-        in_batch = (inverse >= start) & (inverse < start + batch_sources.size)
-        out[in_batch] = scores[dst[in_batch], inverse[in_batch] - start]
-    return torch.from_numpy(out)
+    return torch.from_numpy(pair_scores(adj.tocsr(), src, dst, damping=damping, epsilon=epsilon))
 
 
 def heuristic_scores(adj: sp.csr_array, pairs: Tensor, names: tuple[str, ...] = HEURISTICS) -> dict[str, Tensor]:
@@ -105,12 +93,15 @@ def heuristic_scores(adj: sp.csr_array, pairs: Tensor, names: tuple[str, ...] = 
 
 
 def bipartite_heuristic_scores(graph: BipartiteGraph, users: Tensor, items: Tensor,
-                               names: tuple[str, ...] = HEURISTICS) -> dict[str, Tensor]:
+                               names: tuple[str, ...] = HEURISTICS, ppr_epsilon: float = 1e-5) -> dict[str, Tensor]:
     """Heuristic scores of (user, item) pairs on the user–item training graph.
 
     A user and an item share no neighbour in a bipartite graph, so the overlap heuristics count 3-hop paths
     instead: ``h(u, i) = Σ_{u' ∈ N(i)} Σ_{j ∈ N(u) ∩ N(u')} weight(j)`` (user-based collaborative filtering with
-    CN/AA/RA weights on the shared items j). PPR runs on the homogeneous graph (items offset by ``num_users``).
+    CN/AA/RA weights on the shared items j). PPR runs on the homogeneous graph (items offset by ``num_users``),
+    each score within ``ppr_epsilon · d(i)`` below the exact one. The default, forward push's usual 1e-5, keeps the median
+    user's own item within 2% of its exact PPR on Gowalla, while most random items (exact PPR about 1e-5)
+    read 0; 1e-6 resolves a fifth of those at about ten times the cost.
     """
     unknown = set(names) - set(HEURISTICS)
     if unknown:
@@ -125,14 +116,45 @@ def bipartite_heuristic_scores(graph: BipartiteGraph, users: Tensor, items: Tens
     out = {}
     for name in names:
         if name == "ppr":
-            out[name] = personalized_pagerank(homogeneous, pairs)
-            continue
-        weight = _node_weight(homogeneous, name)[graph.num_users:]
-        scores = np.empty(users_np.size, dtype=np.float64)
-        batch_size = 1024  # a (batch, U) block of user–user overlaps per product
-        for start in range(0, users_np.size, batch_size):
-            batch = slice(start, start + batch_size)
-            overlap = (user_items[users_np[batch]] @ sp.diags_array(weight)) @ item_users  # (B, U)
-            scores[batch] = np.asarray(overlap.multiply(item_users[items_np[batch]]).sum(axis=1)).ravel()
-        out[name] = torch.from_numpy(scores.astype(np.float32))
+            out[name] = personalized_pagerank(homogeneous, pairs, epsilon=ppr_epsilon)
+        else:
+            weight = _node_weight(homogeneous, name)[graph.num_users:]
+            out[name] = torch.from_numpy(_three_hop_overlap(user_items, item_users, weight, users_np, items_np))
+    return out
+
+
+def _three_hop_overlap(user_items: sp.csr_array, item_users: sp.csr_array, weight: np.ndarray, users: np.ndarray,
+                       items: np.ndarray, block_users: int = 1024, workers: int = 0) -> np.ndarray:
+    """``Σ_{u' ∈ N(i)} Σ_{j ∈ N(u) ∩ N(u')} weight(j)`` of each pair ``(users[p], items[p])``, float32.
+
+    Each distinct user's weighted overlap row ``o_u = r_u · diag(weight) · Rᵀ`` is computed once per block of users
+    (a sparse product), and each pair then reads ``o_u`` at the users of its item (a sparse lookup), so the cost is
+    the users' 2-hop neighbourhoods plus the items' degrees, not one 2-hop product per pair. Blocks run on
+    ``workers`` threads (0: ``torch.get_num_threads()``); scipy's sparse kernels release the GIL.
+    """
+    out = np.zeros(users.size, dtype=np.float32)
+    distinct, row_of_pair = np.unique(users, return_inverse=True)
+    order = np.argsort(row_of_pair, kind="stable")  # pairs grouped by user, so each block reads one slice
+    sorted_rows = row_of_pair[order]
+    weighted = user_items @ sp.diags_array(weight)
+    num_users = item_users.shape[1]
+
+    def score_block(start: int) -> None:
+        block = distinct[start:start + block_users]
+        lo, hi = np.searchsorted(sorted_rows, [start, start + block.size])
+        pairs = order[lo:hi]
+        overlap = (weighted[block] @ item_users).tocsr()  # (B, U): o_u of each user of the block
+        overlap.sum_duplicates()  # sorted indices within each row, so the flat keys below are sorted
+        paths = item_users[items[pairs]]  # (P_b, U): the users u' of each pair's item
+        pair_of_entry = np.repeat(np.arange(pairs.size), np.diff(paths.indptr))
+        # A binary search of (row, u') keys: scipy's own (row, col) lookup scans whole rows when the lookups are
+        # few against the matrix's entries, which costs the 2-hop row length per lookup.
+        keys = np.repeat(np.arange(block.size, dtype=np.int64), np.diff(overlap.indptr)) * num_users + overlap.indices
+        wanted = (row_of_pair[pairs][pair_of_entry] - start).astype(np.int64) * num_users + paths.indices
+        found = np.minimum(np.searchsorted(keys, wanted), max(keys.size - 1, 0))
+        values = np.where(keys[found] == wanted, overlap.data[found], 0.0) if keys.size else np.zeros(wanted.size)
+        out[pairs] = np.bincount(pair_of_entry, weights=values, minlength=pairs.size)
+
+    with ThreadPoolExecutor(max_workers=max(1, workers or torch.get_num_threads())) as pool:
+        list(pool.map(score_block, range(0, distinct.size, block_users)))
     return out

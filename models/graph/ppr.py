@@ -92,6 +92,11 @@ class _BlockPush:
 
     def __call__(self, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """CSR arrays ``(indptr, nodes, scores)`` of the block's targets, each row's ``top_k`` best first."""
+        estimate, support = self.estimates(targets)
+        return self._top_k(support, estimate, targets.size)
+
+    def estimates(self, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The block's dense flat estimates (row ``i`` at ``[i·N, (i + 1)·N)``) and their sorted positive support."""
         n, size = self.num_nodes, targets.size
         residual = np.zeros(size * n, dtype=np.float32)
         estimate = np.zeros(size * n, dtype=np.float32)
@@ -119,7 +124,7 @@ class _BlockPush:
             # One entry per (row, node) in a CSR product: no duplicate indices, so a gather and a scatter add.
             values = residual[flat] + pushed.data
             residual[flat] = values
-        return self._top_k(np.sort(np.concatenate(support)), estimate, size)
+        return estimate, np.sort(np.concatenate(support))
 
     def _top_k(self, support: np.ndarray, estimate: np.ndarray, size: int
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -169,8 +174,7 @@ def forward_push(
     targets = np.asarray(targets.cpu() if isinstance(targets, Tensor) else targets, dtype=np.int64)
     _check(adj, targets, damping, epsilon)
     push = _BlockPush(adj, damping, epsilon, top_k)
-    block = max(1, min(block_size, BLOCK_BYTES // (8 * max(adj.shape[0], 1))))
-    blocks = [targets[i:i + block] for i in range(0, targets.size, block)]
+    blocks = _blocks(targets, block_size, adj.shape[0])
     workers = workers or torch.get_num_threads()
     indptr, nodes, scores, offset, done = [np.zeros(1, dtype=np.int64)], [], [], 0, 0
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
@@ -188,6 +192,45 @@ def forward_push(
         nodes=torch.from_numpy(np.concatenate(nodes) if nodes else np.zeros(0, dtype=np.int64)),
         scores=torch.from_numpy(np.concatenate(scores) if scores else np.zeros(0, dtype=np.float32)),
     )
+
+
+def pair_scores(adj: sp.csr_matrix, sources: Tensor | np.ndarray, nodes: Tensor | np.ndarray,
+                damping: float = DAMPING, epsilon: float = 1e-7, block_size: int = 256, workers: int = 0) -> np.ndarray:
+    """Approximate PPR ``p_s(v)`` of each pair ``(sources[i], nodes[i])`` by forward push, each distinct source
+    pushed once, with the same bound as :func:`forward_push`: ``π_s(v) − ε·d(v) < p_s(v) ≤ π_s(v)``.
+
+    Unlike :func:`forward_push` it keeps no top-k: each block's estimates are read at the block's pairs and
+    dropped, so memory stays at one block per thread whatever the number of pairs.
+
+    Shapes:
+        sources, nodes: ``(P,)`` node ids; output: ``(P,)`` float32.
+    """
+    sources = np.asarray(sources.cpu() if isinstance(sources, Tensor) else sources, dtype=np.int64)
+    nodes = np.asarray(nodes.cpu() if isinstance(nodes, Tensor) else nodes, dtype=np.int64)
+    _check(adj, np.concatenate([sources, nodes]), damping, epsilon)
+    push = _BlockPush(adj, damping, epsilon, top_k=None)
+    distinct, row_of_pair = np.unique(sources, return_inverse=True)
+    blocks = _blocks(distinct, block_size, adj.shape[0])
+    starts = np.cumsum([0] + [block.size for block in blocks])
+    order = np.argsort(row_of_pair, kind="stable")  # pairs grouped by source, so each block reads one slice
+    bounds = np.searchsorted(row_of_pair[order], starts)
+    out = np.zeros(sources.size, dtype=np.float32)
+
+    def read(index: int) -> None:
+        estimate, _ = push.estimates(blocks[index])
+        pairs = order[bounds[index]:bounds[index + 1]]
+        out[pairs] = estimate[(row_of_pair[pairs] - starts[index]) * adj.shape[0] + nodes[pairs]]
+
+    with ThreadPoolExecutor(max_workers=max(1, workers or torch.get_num_threads())) as pool:
+        list(pool.map(read, range(len(blocks))))
+    return out
+
+
+def _blocks(targets: np.ndarray, block_size: int, num_nodes: int) -> list[np.ndarray]:
+    """``targets`` in blocks of at most ``block_size``, shrunk so one block's dense buffers stay under
+    :data:`BLOCK_BYTES`."""
+    block = max(1, min(block_size, BLOCK_BYTES // (8 * max(num_nodes, 1))))
+    return [targets[i:i + block] for i in range(0, targets.size, block)]
 
 
 def power_iteration(adj: sp.csr_matrix, sources: Tensor | np.ndarray, damping: float = DAMPING, tol: float = 1e-12,

@@ -6,12 +6,14 @@ import math
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import torch
 
 from benchmarks.distill_linkpred import edge_split
 from models.graph.bipartite import BipartiteGraph
 from models.graph.heuristics import (
     HeuristicError,
+    _three_hop_overlap,
     bipartite_heuristic_scores,
     heuristic_scores,
     neighbourhood_overlap,
@@ -44,7 +46,7 @@ def test_ppr_equals_the_closed_form():
     adj = binary_adjacency(EDGES, 5)
     walk = adj.toarray() / adj.toarray().sum(1, keepdims=True)
     exact = 0.15 * np.linalg.inv(np.eye(5) - 0.85 * walk)  # row u: π_u
-    scores = personalized_pagerank(adj, PAIRS, alpha=0.15, iterations=200, batch_size=2)
+    scores = personalized_pagerank(adj, PAIRS, damping=0.85)
     assert scores.tolist() == pytest.approx(exact[PAIRS[0], PAIRS[1]].tolist(), abs=1e-6)
 
 
@@ -57,6 +59,29 @@ def test_bipartite_overlap_counts_three_hop_paths():
     # RA weights the shared item by 1/degree (i1: 2 users); an item of degree 1 (i0) is only ever shared by a user
     # with itself and weighs 0, as a degree-1 node in the homogeneous case.
     assert scores["ra"].tolist() == pytest.approx([0.5, 0.5, 0.0])
+
+
+def test_bipartite_scores_equal_dense_three_hop_products_and_ppr_across_blocks():
+    generator = torch.Generator().manual_seed(3)
+    num_users, num_items = 37, 23
+    dense = (torch.rand(num_users, num_items, generator=generator) < 0.15).double()
+    dense[5] = 0  # a user without training items
+    graph = BipartiteGraph(dense.nonzero().T.contiguous(), num_users, num_items)
+    users = torch.randint(num_users, (300,), generator=generator)
+    items = torch.randint(num_items, (300,), generator=generator)
+    item_degree = dense.sum(0)
+    ra = torch.where(item_degree > 1, 1 / item_degree, torch.zeros_like(item_degree))
+    expected = (dense * ra) @ dense.T @ dense  # (U, I): Σ_j r_uj ra_j Σ_u' r_u'j r_u'i
+    user_items = sp.csr_array(dense.numpy())
+    blocked = _three_hop_overlap(user_items, user_items.T.tocsr(), ra.numpy(), users.numpy(), items.numpy(),
+                                 block_users=4, workers=2)
+    assert blocked.tolist() == pytest.approx(expected[users, items].tolist(), rel=1e-6)
+    scores = bipartite_heuristic_scores(graph, users, items, ("ra", "ppr"), ppr_epsilon=1e-8)
+    assert scores["ra"].tolist() == pytest.approx(expected[users, items].tolist(), rel=1e-6)
+    walk = np.block([[np.zeros((num_users, num_users)), dense.numpy()], [dense.numpy().T, np.zeros((num_items,) * 2)]])
+    walk = walk / np.maximum(walk.sum(1, keepdims=True), 1)
+    exact = 0.15 * np.linalg.inv(np.eye(num_users + num_items) - 0.85 * walk)  # row u: π_u
+    np.testing.assert_allclose(scores["ppr"].numpy(), exact[users, items + num_users], atol=1e-6)
 
 
 def test_heuristics_never_read_validation_or_test_edges(cora_slice):

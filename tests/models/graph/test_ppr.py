@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.graph.ppr import PPRError, forward_push, power_iteration
+from models.graph.ppr import PPRError, forward_push, pair_scores, power_iteration
 from models.graph.sparse import binary_adjacency
 
 # A triangle 0-1-2 with a tail 2-3-4, and node 5 alone.
@@ -45,6 +45,23 @@ def test_push_is_within_epsilon_degree_below_the_closed_form(epsilon):
         assert (error < epsilon * np.maximum(degree, 1) + 1e-6).all()
     # The isolated node keeps exactly its restart mass.
     assert result.row(5)[0].tolist() == [5] and result.row(5)[1].item() == pytest.approx(1 - DAMPING)
+
+
+@pytest.mark.parametrize("epsilon", [1e-3, 1e-7])
+def test_pair_scores_are_within_epsilon_degree_below_the_closed_form_in_any_pair_order(epsilon):
+    adj = _graph()
+    exact = _closed_form(adj).T
+    degree = np.diff(adj.indptr)
+    sources = np.array([4, 0, 2, 0, 5, 4, 1, 0])  # repeated and unsorted sources, one isolated
+    nodes = np.array([0, 3, 2, 4, 5, 4, 1, 1])
+    scores = pair_scores(adj, sources, nodes, DAMPING, epsilon, block_size=2)
+    assert scores.dtype == np.float32
+    below = exact[sources, nodes] - scores
+    assert (below >= -1e-6).all() and (below < epsilon * np.maximum(degree[nodes], 1) + 1e-6).all()
+    assert scores[4] == pytest.approx(1 - DAMPING)  # an isolated node keeps its restart mass
+    if epsilon == 1e-7:
+        np.testing.assert_allclose(scores, exact[sources, nodes], atol=1e-6)
+    np.testing.assert_array_equal(scores, pair_scores(adj, sources, nodes, DAMPING, epsilon, workers=1))
 
 
 def test_top_k_is_sorted_best_first():
