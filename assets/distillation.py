@@ -34,8 +34,8 @@ from models.recsys.serving import propagation_scorer, student_scorer, users_per_
 from models.recsys.student import (
     RecStudentConfig,
     student_vectors,
+    teacher_contexts,
     train_feature_student,
-    user_context,
 )
 from orchestration.automation import RETRAIN_WHEN_IT_PAYS
 from orchestration.config_classes import config_class
@@ -69,20 +69,17 @@ def heuristic_scores(context: AssetExecutionContext, config: HeuristicScoresConf
                      artifacts: ArtifactStore) -> MaterializeResult:
     """CN, AA, RA and PPR scores of every user's context items (own and random), from the training edges only."""
     graph = BipartiteGraph.load(artifacts.path(*TRAIN_GRAPH))
-    indptr, items = user_csr(graph.edge_index, graph.num_users)
-    users = torch.arange(graph.num_users)
-    defaults = RecStudentConfig()
-    contexts = user_context(indptr, items, users, graph.num_items, defaults.context_positives,
-                            defaults.context_random, torch.Generator().manual_seed(config.seed))
+    contexts = teacher_contexts(graph, config.seed)
     started = time.perf_counter()
+    users = torch.arange(graph.num_users)
     scores = bipartite_heuristic_scores(graph, users.repeat_interleave(contexts.size(1)), contexts.flatten(),
                                         tuple(config.heuristics), ppr_epsilon=config.ppr_epsilon)
     seconds = time.perf_counter() - started
     save_tensors(artifacts.path(*HEURISTIC_SCORES), items=contexts,
                  **{name: values.view(contexts.shape) for name, values in scores.items()})
-    own = slice(0, defaults.context_positives)
-    rows = [{"heuristic": name, "own items (mean)": float(values.view(contexts.shape)[:, own].mean()),
-             "random items (mean)": float(values.view(contexts.shape)[:, defaults.context_positives:].mean())}
+    positives = RecStudentConfig().context_positives
+    rows = [{"heuristic": name, "own items (mean)": float(values.view(contexts.shape)[:, :positives].mean()),
+             "random items (mean)": float(values.view(contexts.shape)[:, positives:].mean())}
             for name, values in scores.items()]
     return MaterializeResult(metadata={
         **step_cost(context),

@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from models.eval.ranking import user_csr
+from models.graph.bipartite import BipartiteGraph
 from models.linkpred.llp_losses import llp_distribution_loss, llp_rank_loss
 from models.linkpred.students import Dropout
 from models.runtime.loop import Schedule, TrainingRecord, train_loop
@@ -113,6 +115,20 @@ def user_context(indptr: Tensor, bag_items: Tensor, users: Tensor, num_items: in
     own = bag_items[(indptr[users].unsqueeze(1) + offsets).clamp(max=max(bag_items.numel() - 1, 0))]
     nearby = torch.where(degree > 0, own, torch.randint(num_items, own.shape, generator=generator))
     return torch.cat([nearby, torch.randint(num_items, (users.numel(), random), generator=generator)], dim=1)
+
+
+def teacher_contexts(graph: BipartiteGraph, seed: int, users: Tensor | None = None) -> Tensor:
+    """The context items that heuristic teachers score: for each of ``users`` (default: all), as many of its own and
+    random items as the student's default context holds, drawn with ``seed``.
+
+    Shapes:
+        output: ``(len(users), context_positives + context_random)`` item indices.
+    """
+    indptr, items = user_csr(graph.edge_index, graph.num_users)
+    users = torch.arange(graph.num_users) if users is None else users
+    defaults = RecStudentConfig()
+    return user_context(indptr, items, users, graph.num_items, defaults.context_positives, defaults.context_random,
+                        torch.Generator().manual_seed(seed))
 
 
 @dataclass
