@@ -1,0 +1,235 @@
+"""What each step of ``full_retrain`` costs: seconds and peak resident memory per asset (and per check), on a shared
+data set or on a growth series of generated power-law data sets with the fitted growth of each step's seconds.
+
+    python -m benchmarks.pipeline --dataset gowalla [--training-minutes 10] [--json FILE]
+    python -m benchmarks.pipeline --dataset generated --growth [--sizes 1000000,4000000,16000000] [--json FILE]
+
+The job runs through Dagster with every model that has a wall-clock budget (``max_train_seconds``) capped at
+``--training-minutes`` and the pipeline's defaults otherwise. Each step runs in a process of its own, one at a time
+(the multiprocess executor, forkserver start), so the peak RSS that a step records in its metadata
+(``assets.cost.step_cost``) is that step's; seconds come from the step's start and end in the run's event log.
+``--dataset generated`` ingests ``warehouse.generator`` data written to a Parquet file through the ``files`` source.
+
+JSON keys, per step (an asset, a multi-asset's op or a check): ``assets.<step>.seconds``, ``assets.<step>.peak_rss_mb``;
+``total_seconds`` (the run's wall clock, process starts included) and ``peak_rss_mb`` (the largest step's). With
+``--growth``, one run per size: ``growth.<edges>.<step>.seconds`` and ``.peak_rss_mb``, ``growth.<step>.slope`` (the
+log-log slope of seconds against edges, least squares) and the top-level keys of the largest size.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from dagster import (
+    DagsterEventType,
+    DagsterInstance,
+    Definitions,
+    JobDefinition,
+    execute_job,
+    multiprocess_executor,
+    reconstructable,
+)
+
+import models  # noqa: F401  (sets OMP_WAIT_POLICY before torch starts)
+from assets.recommenders import RECOMMENDERS
+from benchmarks.common import DATASETS, add_smoke_argument, print_table, write_json
+from benchmarks.reliability_pipeline import (
+    ALL,
+    TRAINING,
+    config_fields,
+    files_source,
+    outcome_of,
+    resources,
+    run_config,
+)
+from models.runtime.machine import peak_rss_mb
+from orchestration.jobs import full_retrain
+from warehouse.generator import generate_interactions
+from warehouse.paths import shared_dir
+
+GENERATED = "generated"
+SIZES = (1_000_000, 4_000_000, 16_000_000)
+# A smoke run: tiny generated sets, the reliability suite's few training steps; two sizes so the slope is fitted.
+SMOKE_SIZES = (2_000, 4_000)
+SEED = 0
+# The models whose config has a wall-clock budget: each gets --training-minutes.
+BUDGETED = [name for name in (asset.key.to_user_string() for asset in RECOMMENDERS.values())
+            if "max_train_seconds" in config_fields(name)]
+# The resources' own locations are placeholders: every run's config puts them under that run's folder (the
+# executor's processes rebuild the job from this module and cannot be handed a folder otherwise).
+PLACEHOLDER_ROOT = Path(tempfile.gettempdir()) / "graphrec-pipeline-unset"
+
+
+def full_retrain_in_processes() -> JobDefinition:
+    """``full_retrain`` with every step in a forked process of its own, one at a time (module level, so that the
+    executor's processes can rebuild it)."""
+    # The fork server imports this module (torch, Dagster, every asset) once; a step then starts in about a second
+    # rather than the ten that a fresh interpreter takes to import them on 2 busy cores.
+    executor = multiprocess_executor.configured({"max_concurrent": 1, "start_method": {
+        "forkserver": {"preload_modules": ["benchmarks.pipeline"]}}})
+    return Definitions(assets=ALL, resources=resources(PLACEHOLDER_ROOT), jobs=[full_retrain],
+                       executor=executor).resolve_job_def(full_retrain.name)
+
+
+def benchmark_config(ingest: dict, root: Path, minutes: float, smoke: bool) -> dict:
+    """The run config: the source, the resources under ``root``, every budgeted model capped at ``minutes`` (smoke
+    runs also take the reliability suite's short training)."""
+    config = run_config(ingest, TRAINING if smoke else None)
+    for name in BUDGETED:
+        config["ops"].setdefault(name, {"config": {}})["config"]["max_train_seconds"] = minutes * 60
+    config["resources"] = {name: {"config": resource.model_dump()} for name, resource in resources(root).items()}
+    return config
+
+
+@dataclass
+class StepCost:
+    """One step's seconds (start to end in the event log), recorded peak RSS in MiB and status."""
+
+    seconds: float
+    peak_rss_mb: float
+    status: str
+
+
+def step_costs(instance: DagsterInstance, run_id: str) -> dict[str, StepCost]:
+    """Every finished step of the run: its seconds from Dagster's step stats and the largest ``peak_rss_mb`` that
+    its materializations and check evaluations recorded (NaN for a step that recorded none, such as a failed one)."""
+    peaks: dict[str, float] = {}
+    events = instance.get_records_for_run(
+        run_id, of_type={DagsterEventType.ASSET_MATERIALIZATION, DagsterEventType.ASSET_CHECK_EVALUATION}).records
+    for record in events:
+        event = record.event_log_entry.dagster_event
+        data = (event.step_materialization_data.materialization if event.is_step_materialization
+                else event.asset_check_evaluation_data)
+        if "peak_rss_mb" in data.metadata:
+            peaks[event.step_key] = max(peaks.get(event.step_key, 0.0), float(data.metadata["peak_rss_mb"].value))
+    return {stats.step_key: StepCost(stats.end_time - stats.start_time, peaks.get(stats.step_key, float("nan")),
+                                     stats.status.value)
+            for stats in instance.get_run_step_stats(run_id) if stats.start_time and stats.end_time}
+
+
+def run_once(ingest: dict, root: Path, minutes: float, smoke: bool) -> tuple[dict[str, StepCost], float]:
+    """One ``full_retrain`` on ``ingest`` with everything under ``root``: each step's cost and the wall clock."""
+    (root / "dagster").mkdir(parents=True, exist_ok=True)
+    instance = DagsterInstance.local_temp(str(root / "dagster"))
+    started = time.perf_counter()
+    result = execute_job(reconstructable(full_retrain_in_processes), instance,
+                         run_config=benchmark_config(ingest, root, minutes, smoke), raise_on_error=False)
+    seconds = time.perf_counter() - started
+    outcome = outcome_of(result)
+    for error in outcome.step_errors:
+        print(f"step {error['step']} failed: {error['error']}: {error['message']}")
+    for check, message in outcome.failed_checks.items():
+        print(f"check {check} failed: {message}")
+    return step_costs(instance, result.run_id), seconds
+
+
+def generated_source(root: Path, edges: int) -> dict:
+    """Ingest config of a generated data set of ``edges`` edges, written under ``root`` as a landing file."""
+    path = root / "landing" / f"{GENERATED}-{edges}.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    generate_interactions(edges, SEED).write_parquet(path)
+    return files_source(path)
+
+
+def shared_source(dataset: str) -> dict:
+    """Ingest config of a shared data set."""
+    kind, folder = DATASETS[dataset]
+    return {"source": kind, "path": str(shared_dir() / "datasets" / folder)}
+
+
+def flat(prefix: str, costs: dict[str, StepCost]) -> dict[str, float]:
+    """Per-step seconds and peak RSS as flat JSON keys under ``prefix`` (no peak for a step that recorded none)."""
+    return {f"{prefix}.{step}.{key}": getattr(cost, key) for step, cost in costs.items()
+            for key in ("seconds", "peak_rss_mb") if not math.isnan(getattr(cost, key))}
+
+
+def largest_peak(costs: dict[str, StepCost]) -> float:
+    """The largest peak RSS that a step recorded."""
+    return max(cost.peak_rss_mb for cost in costs.values() if not math.isnan(cost.peak_rss_mb))
+
+
+def summary(costs: dict[str, StepCost], seconds: float) -> dict[str, float]:
+    """The run's JSON keys: every step under ``assets``, the wall clock and the largest step's peak RSS."""
+    return {**flat("assets", costs), "total_seconds": seconds, "peak_rss_mb": largest_peak(costs)}
+
+
+def slopes(series: dict[int, dict[str, StepCost]]) -> dict[str, float]:
+    """Per step that finished at every size: the least-squares slope of log seconds against log edges."""
+    steps = set.intersection(*(set(costs) for costs in series.values()))
+    edges = np.log(list(series))
+    return {step: float(np.polyfit(edges, np.log([costs[step].seconds for costs in series.values()]), 1)[0])
+            for step in sorted(steps)}
+
+
+def print_costs(title: str, costs: dict[str, StepCost], seconds: float) -> None:
+    """The table of one run, steps in the order they ran."""
+    rows = [[step, "yes" if step in BUDGETED else "", cost.status, f"{cost.seconds:.2f}",
+             f"{cost.peak_rss_mb:.0f}"]
+            for step, cost in costs.items()]
+    rows.append(["(run)", "", "", f"{seconds:.2f}", f"{largest_peak(costs):.0f}"])
+    print_table(title, ["step", "budgeted training", "status", "seconds", "peak RSS MiB"], rows)
+
+
+def print_growth(series: dict[int, dict[str, StepCost]], fitted: dict[str, float]) -> None:
+    """Seconds and peak RSS per step at every size, and the fitted slope."""
+    sizes = list(series)
+    rows = [[step, *(f"{series[size][step].seconds:.2f}" for size in sizes),
+             *(f"{series[size][step].peak_rss_mb:.0f}" for size in sizes), f"{slope:.2f}"]
+            for step, slope in fitted.items()]
+    print_table("growth: seconds and peak RSS per step against edges", ["step", *(f"s @ {n:,}" for n in sizes),
+                                                                         *(f"MiB @ {n:,}" for n in sizes), "slope"],
+                rows)
+
+
+def measure(dataset: str, sizes: list[int], growth: bool, root: Path, minutes: float, smoke: bool) -> dict:
+    """Run, print the tables and return the JSON results: ``dataset`` once, or generated data at the first size, or
+    with ``growth`` at every size."""
+    if dataset != GENERATED:
+        costs, seconds = run_once(shared_source(dataset), root, minutes, smoke)
+        print_costs(f"full_retrain on {dataset}: per step, one at a time", costs, seconds)
+        return summary(costs, seconds)
+    series, walls = {}, {}
+    for edges in sizes if growth else sizes[:1]:
+        folder = root / str(edges)
+        series[edges], walls[edges] = run_once(generated_source(folder, edges), folder, minutes, smoke)
+        print_costs(f"full_retrain on {edges:,} generated edges: per step, one at a time", series[edges], walls[edges])
+    largest = max(series)
+    results = summary(series[largest], walls[largest])
+    if growth:
+        fitted = slopes(series)
+        print_growth(series, fitted)
+        for edges, costs in series.items():
+            results |= flat(f"growth.{edges}", costs)
+        results |= {f"growth.{step}.slope": slope for step, slope in fitted.items()}
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", default=None, choices=[GENERATED, *sorted(DATASETS)],
+                        help="a shared data set (default gowalla), or generated (with --growth, the default)")
+    parser.add_argument("--growth", action="store_true", help="one run per size of generated data; fitted slopes")
+    parser.add_argument("--sizes", default=",".join(map(str, SIZES)),
+                        help="edges of the generated data sets (without --growth, the first size)")
+    parser.add_argument("--training-minutes", type=float, default=10.0, help="each budgeted model's wall clock")
+    parser.add_argument("--workdir", default=None, help="folder for the runs' warehouses and artifacts")
+    parser.add_argument("--json", default=None)
+    add_smoke_argument(parser)
+    args = parser.parse_args()
+    if args.growth and args.dataset not in (None, GENERATED):
+        parser.error("--growth measures generated data sets; leave --dataset out or pass generated")
+    dataset = GENERATED if args.smoke or args.growth else args.dataset or "gowalla"
+    sizes = list(SMOKE_SIZES) if args.smoke else [int(size) for size in args.sizes.split(",")]
+    root = Path(args.workdir or tempfile.mkdtemp(prefix="graphrec-pipeline-cost-"))
+    results = measure(dataset, sizes, args.growth, root, args.training_minutes, args.smoke)
+    print(f"\nthis process's own peak RSS: {peak_rss_mb():.0f} MiB; runs under {root}")
+    write_json(args.json, results)
+
+
+if __name__ == "__main__":
+    main()

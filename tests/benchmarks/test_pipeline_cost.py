@@ -1,0 +1,80 @@
+"""Tests of the per-step cost benchmark (benchmarks.pipeline): its run config caps every budgeted model and puts the
+resources under the run's folder, the growth slope and JSON keys (runs faked), and the smoke path end to end as a user
+runs it (a subprocess through Dagster's multiprocess executor): every step's seconds and peak RSS are positive.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from dagster import validate_run_config
+
+from benchmarks import pipeline
+from benchmarks.pipeline import BUDGETED, StepCost, benchmark_config, full_retrain_in_processes, measure, slopes
+from benchmarks.reliability_pipeline import files_source
+
+ROOT = Path(__file__).resolve().parents[2]
+# Steps that every smoke run reaches, whatever the champion check decides.
+STEPS = ("ingest_source", "raw_interactions_expectations", "quarantined_interactions", "id_maps", "interaction_split",
+         "training_graph", "heuristic_scores", "lightgcn_model", "mlp_student", "ranking_report", "champion_model")
+# A smoke run takes about 75 s on 2 busy cores (a forked process per step); this bounds a hung one.
+TIMEOUT_S = 240
+
+
+def test_every_budgeted_model_gets_the_budget_and_the_resources_live_under_the_run_folder(tmp_path):
+    config = benchmark_config(files_source(tmp_path / "landing.parquet"), tmp_path, minutes=10, smoke=False)
+    assert {"lightgcn_model", "rawls_model", "shadow_model", "mlp_student"} <= set(BUDGETED)
+    assert all(config["ops"][name]["config"]["max_train_seconds"] == 600 for name in BUDGETED)
+    # A real run trains with the defaults: the reliability suite's short settings are for smoke runs only.
+    assert config["ops"]["shadow_model"]["config"] == {"max_train_seconds": 600}
+    assert config["resources"]["warehouse"]["config"]["path"] == str(tmp_path / "warehouse.duckdb")
+    assert validate_run_config(full_retrain_in_processes(), config)
+
+
+def test_the_slope_is_the_exponent_of_seconds_against_edges():
+    series = {edges: {"linear": StepCost(2e-6 * edges, 100.0, "SUCCESS"),
+                      "square_root": StepCost(0.01 * edges**0.5, 100.0, "SUCCESS")} for edges in (10**6, 4 * 10**6)}
+    assert slopes(series) == pytest.approx({"linear": 1.0, "square_root": 0.5})
+
+
+def test_a_growth_series_reports_every_size_the_slopes_and_the_largest_run(tmp_path, monkeypatch):
+    def fake_run(ingest, root, minutes, smoke):
+        edges = int(ingest["path"])
+        return {"ingest_source": StepCost(edges / 1000, edges / 10, "SUCCESS"),
+                "failed_check": StepCost(1.0, float("nan"), "FAILURE")}, edges / 500
+
+    monkeypatch.setattr(pipeline, "generated_source", lambda root, edges: {"path": str(edges)})
+    monkeypatch.setattr(pipeline, "run_once", fake_run)
+    results = measure(pipeline.GENERATED, [1000, 4000], True, tmp_path, minutes=1, smoke=True)
+    assert results["growth.ingest_source.slope"] == pytest.approx(1.0)
+    assert results["growth.failed_check.slope"] == pytest.approx(0.0)
+    assert results["growth.1000.ingest_source.seconds"] == 1.0
+    assert results["growth.4000.ingest_source.peak_rss_mb"] == 400.0
+    assert "growth.4000.failed_check.peak_rss_mb" not in results  # a step that recorded no peak has none
+    assert (results["assets.ingest_source.seconds"], results["total_seconds"], results["peak_rss_mb"]) == (4.0, 8.0,
+                                                                                                           400.0)
+
+
+@pytest.fixture(scope="module")
+def smoke_results(tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("pipeline") / "pipeline.json"
+    env = {**os.environ, "GRAPHREC_SHARED_DIR": str(out.parent / "no_shared_data")}
+    done = subprocess.run([sys.executable, "-m", "benchmarks.pipeline", "--smoke", "--json", str(out)], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=TIMEOUT_S, check=False)
+    assert done.returncode == 0, f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return json.loads(out.read_text())
+
+
+def test_the_smoke_run_gives_every_step_positive_seconds_and_peak_rss(smoke_results):
+    for step in STEPS:
+        assert smoke_results[f"assets.{step}.seconds"] > 0
+        assert smoke_results[f"assets.{step}.peak_rss_mb"] > 0
+    assert all(value > 0 for value in smoke_results.values())
+    steps = {key.rsplit(".", 1)[0] for key in smoke_results if key.startswith("assets.")}
+    # Steps run one at a time, so the run takes at least their sum; its peak is the largest step's.
+    assert smoke_results["total_seconds"] > sum(smoke_results[f"{step}.seconds"] for step in steps)
+    assert smoke_results["peak_rss_mb"] == max(smoke_results[f"{step}.peak_rss_mb"] for step in steps)
