@@ -63,8 +63,8 @@ def test_a_growth_series_reports_every_size_the_slopes_and_the_largest_run(tmp_p
 def smoke_results(tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("pipeline") / "pipeline.json"
     env = {**os.environ, "GRAPHREC_SHARED_DIR": str(out.parent / "no_shared_data")}
-    done = subprocess.run([sys.executable, "-m", "benchmarks.pipeline", "--smoke", "--json", str(out)], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=TIMEOUT_S, check=False)
+    argv = [sys.executable, "-m", "benchmarks.pipeline", "--smoke", "--json", str(out), "--workdir", str(out.parent)]
+    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=TIMEOUT_S, check=False)
     assert done.returncode == 0, f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return json.loads(out.read_text())
 
