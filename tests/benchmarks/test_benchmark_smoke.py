@@ -30,6 +30,7 @@ EXPECTED_KEYS = {
     "distill_linkpred": {"cora.ehdm.hits@20_mean", "cora.llp_gnn.hits@20_mean", "cora.ehdm_over_llp_gnn.train_seconds"},
     "pipeline_report": {"lightgcn.recall@20", "popularity.valid.recall@20", "gf_cf.valid.ndcg@20", "published"},
     "pipeline": {"assets.ingest_source.seconds", "assets.heuristic_scores.peak_rss_mb", "total_seconds", "peak_rss_mb"},
+    "heuristics": {"pairs", "cn.seconds", "ra.seconds.max", "ppr.seconds"},
     "distill_recsys": {"teacher.recall@20", "student.recall@20", "new.student.recall@20", "speedup"},
 }
 # A smoke run takes seconds; this bounds a hung one.
