@@ -15,9 +15,6 @@ like-for-like row for quality and time against that script.
 from __future__ import annotations
 
 import argparse
-import re
-import subprocess
-import sys
 import time
 from dataclasses import replace
 
@@ -32,6 +29,7 @@ from benchmarks.common import (
     peak_rss_mb,
     print_table,
     resolve_device,
+    run_reference_script,
     write_json,
 )
 from models.eval.ranking import evaluate_scores
@@ -118,16 +116,12 @@ def run_reference(dataset: str) -> dict[str, object] | None:
     """The plain-scipy GF-CF reference script on the same machine, in a child process (its own clock and RSS)."""
     if dataset != "gowalla" or not REFERENCE.is_file():
         return None
-    folder = shared_dir() / "datasets" / DATASETS[dataset][1]
-    started = time.perf_counter()
-    done = subprocess.run([sys.executable, str(REFERENCE), str(folder), str(GFCF_AUTHORS["rank"]),
-                           str(GFCF_AUTHORS["alpha"])], capture_output=True, text=True,
-                          check=True)
-    wall = time.perf_counter() - started
-    found = re.search(r"recall@20 ([\d.]+) ndcg@20 ([\d.]+) total ([\d.]+)s", done.stdout)
-    return {"valid_recall@20": None, "recall@20": float(found[1]), "ndcg@20": float(found[2]),
-            "seconds": float(found[3]), "peak_rss_mb": None,
-            "config": f"reference script, authors' setting (k 256, α 0.3), test only; {wall:.1f} s with start-up"}
+    run = run_reference_script(REFERENCE, shared_dir() / "datasets" / DATASETS[dataset][1], GFCF_AUTHORS["rank"],
+                               GFCF_AUTHORS["alpha"])
+    return {"valid_recall@20": None, "recall@20": run["recall@20"], "ndcg@20": run["ndcg@20"],
+            "seconds": run["seconds"], "peak_rss_mb": None,
+            "config": f"reference script, authors' setting (k 256, α 0.3), test only; "
+                      f"{run['wall_seconds']:.1f} s with start-up"}
 
 
 def main() -> None:

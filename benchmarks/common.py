@@ -6,10 +6,13 @@ import argparse
 import atexit
 import dataclasses
 import json
+import re
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
@@ -128,6 +131,49 @@ def write_json(path: str | None, results: dict) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(json.dumps(results, indent=2, sort_keys=True))
         print(f"\nwrote {path}", file=sys.stderr)
+
+
+def merge_json(path: str | None, results: dict) -> dict:
+    """``results`` over the flat results already in ``path`` (when it exists), so that a benchmark run in parts
+    (``--families``, ``--points``) adds to one file; refuses a file written for another data set."""
+    if not path or not Path(path).is_file():
+        return dict(results)
+    earlier = json.loads(Path(path).read_text())
+    if earlier.get("dataset", results.get("dataset")) != results.get("dataset"):
+        raise ValueError(f"{path} holds results on {earlier['dataset']!r}, not {results['dataset']!r}: "
+                         f"give another --json file")
+    return earlier | results
+
+
+# Runs a script as __main__ and then prints its process's own peak RSS. VmHWM belongs to the address space made at
+# exec, while ru_maxrss (RUSAGE_SELF or RUSAGE_CHILDREN) also counts the parent's pages mapped at fork.
+_PEAK_WRAPPER = ("import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__'); "
+                 "print('peak_rss_kib', open('/proc/self/status').read().split('VmHWM:')[1].split()[0])")
+
+
+def own_peak_rss_mb() -> float:
+    """Peak resident memory in MiB of this process's own address space since its exec (Linux's VmHWM), which in a
+    spawned child excludes the parent it was forked from; :func:`peak_rss_mb` where /proc is absent."""
+    status = Path("/proc/self/status")
+    if not status.is_file():
+        return peak_rss_mb()
+    return int(status.read_text().split("VmHWM:")[1].split()[0]) / 1024
+
+
+def run_reference_script(script: Path, folder: Path, *args: object) -> dict[str, float | None]:
+    """Run a plain reference script (``script folder args...``, in a child process with its own clock) that prints
+    ``recall@20 R ndcg@20 N total Ss``: its figures, its own seconds, the wall seconds with interpreter start-up
+    and its own peak RSS in MiB (None where /proc is absent)."""
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", _PEAK_WRAPPER, str(script), str(folder), *map(str, args)],
+                          capture_output=True, text=True, check=True)
+    wall = time.perf_counter() - started
+    found = re.search(r"recall@20 ([\d.]+) ndcg@20 ([\d.]+) total ([\d.]+)s", done.stdout)
+    if found is None:
+        raise RuntimeError(f"{script.name} printed no result line:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    peak = re.search(r"peak_rss_kib (\d+)", done.stdout)
+    return {"recall@20": float(found[1]), "ndcg@20": float(found[2]), "seconds": float(found[3]), "wall_seconds": wall,
+            "peak_rss_mb": int(peak[1]) / 1024 if peak else None}
 
 
 def add_smoke_argument(parser: argparse.ArgumentParser) -> None:

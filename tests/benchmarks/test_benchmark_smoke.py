@@ -32,6 +32,11 @@ EXPECTED_KEYS = {
     "pipeline": {"assets.ingest_source.seconds", "assets.heuristic_scores.peak_rss_mb", "total_seconds", "peak_rss_mb"},
     "heuristics": {"pairs", "cn.seconds", "ra.seconds.max", "ppr.seconds"},
     "distill_recsys": {"teacher.recall@20", "student.recall@20", "new.student.recall@20", "speedup"},
+    "quality": {"lightgcn.recall@20", "lightgcn_prism.seconds_to_0.175", "rawls_prism.ndcg@20", "gf_cf.seconds",
+                "bspm.recall@20", "bspm.valid.recall@20", "bspm.peak_rss_mb", "best.family", "best.recall@20",
+                "best.ndcg@20", "best.seconds"},
+    "frontier": {"frontier.lightgcn.recall@20", "frontier.prism_s100.bias", "frontier.gf_cf_a030.avg_popularity",
+                 "frontier.bspm_b020.pareto", "frontier.fair_point"},
 }
 # A smoke run takes seconds; this bounds a hung one.
 TIMEOUT_S = 180
