@@ -31,6 +31,7 @@ class GateDecision:
     status: str
     failures: tuple[str, ...]
     live_version: str | None
+    message: str = ""  # for a refusal: both models, the map (if any) and the figures, in one sentence for people
 
 
 def _metric_value(report: dict[str, Any], version_id: str, pair: str, metric: str) -> float:
@@ -69,11 +70,29 @@ def gate_failures(report: dict[str, Any], live_version: str | None, metric: str 
     return failures
 
 
+def refusal_message(candidate_model: str, candidate_id: str, live_model: str | None, live_id: str | None,
+                    failures: list[str] | tuple[str, ...], compatibility_map: dict[str, Any] | None) -> str:
+    """Why ``candidate_id`` (of ``candidate_model``) may not replace ``live_id`` (of ``live_model``), in one message:
+    both models (a champion switch when they differ), whether a learned map into the live space was applied and
+    how well it fitted (``compatibility_map``: the map's summary, see ``models.recsys.compat_map``), and the
+    gate's figures (``failures``)."""
+    switch = (f"champion switch from {live_model} ({live_id!r}) to {candidate_model} ({candidate_id!r})"
+              if live_model != candidate_model else f"{candidate_model} retrain {candidate_id!r} over {live_id!r}")
+    if compatibility_map:
+        mapped = (f"with the learned {compatibility_map['kind']} map into {compatibility_map.get('fitted_to')!r}'s "
+                  f"space applied (fit residual {compatibility_map['residual']:.3f})")
+    else:
+        mapped = "without a learned map (the vectors were published as trained)"
+    return f"refused: {switch}, {mapped}: " + "; ".join(failures) + f". {live_id!r} stays live."
+
+
 def gate_and_promote(store: FeatureStore, candidate_id: str, report: dict[str, Any], metric: str | None = None,
                      promote: bool = True) -> GateDecision:
     """Record ``report`` on the candidate, then promote it if :func:`gate_failures` finds nothing.
 
-    A failing candidate is retired with its report and the failures (under ``"gate"``), and the promoted version
+    What the publisher recorded under the candidate's compatibility (the learned map, ``"map"``) is kept beside the
+    report. A failing candidate is retired with its report, the failures (under ``"gate"``) and the
+    :func:`refusal_message` (under ``"refusal"``, and in the decision's ``message``), and the promoted version
     is left untouched, so pinned and unpinned readers keep their vectors. ``promote=False`` stops a passing
     candidate after recording (a staged rollout: a person or a later run promotes it). The report is recorded
     before the promotion, so a crash in between leaves a candidate with its verdict and the old version live.
@@ -88,11 +107,18 @@ def gate_and_promote(store: FeatureStore, candidate_id: str, report: dict[str, A
     live = store.promoted_version()
     live_id = live.version_id if live else None
     failures = gate_failures(report, live_id, metric)
-    store.record_compatibility(candidate_id, {**report, "gate": {"passed": not failures, "failures": failures,
-                                                                  "live_version": live_id}})
+    # What the publisher recorded (the learned map, if one was applied) stays beside the report.
+    recorded = {**info.compatibility, **report, "gate": {"passed": not failures, "failures": failures,
+                                                         "live_version": live_id}}
+    message = ""
+    if failures:
+        message = refusal_message(info.model, candidate_id, live.model if live else None, live_id, failures,
+                                  info.compatibility.get("map"))
+        recorded["refusal"] = message
+    store.record_compatibility(candidate_id, recorded)
     if failures:
         store.retire(candidate_id)
-        return GateDecision(candidate_id, False, "retired", tuple(failures), live_id)
+        return GateDecision(candidate_id, False, "retired", tuple(failures), live_id, message)
     if not promote:
         return GateDecision(candidate_id, True, "candidate", (), live_id)
     store.promote(candidate_id)
