@@ -25,6 +25,8 @@ EXPECTED_KEYS = {
     "rawls_recsys": {"lightgcn.recall@20", "rawls.recall@20", "lightgcn.bias", "rawls.bias"},
     "reliability": {"cases", "caught", "data_intact", "entries"},
     "compatibility": {"bct.v2_v1.recall@20", "hyperbolic.v3_v1.recall@20", "none.criterion_holds", "total_seconds"},
+    "compat_map": {"map.v2_v1.recall@20", "map.v3_v1.recall@20", "map.criterion_holds", "raw.criterion_holds",
+                   "map.v3.residual", "filter.v3.recall@20", "total_seconds"},
     "shadow": {"ppr.targets_per_second", "recsys.shadow.recall@20", "nodeclf.cora_ml.gcn3.acc_mean",
                "memory.depth5_mb"},
     "distill_linkpred": {"cora.ehdm.hits@20_mean", "cora.llp_gnn.hits@20_mean", "cora.ehdm_over_llp_gnn.train_seconds"},
