@@ -1,9 +1,15 @@
 """Embeddings stage: the champion's vectors published as a candidate version, a blocking compatibility check of
 the candidate against the deployed version and all its ancestors, and the promotion of a candidate that passes.
 
-A candidate that fails the check is retired with its report; the promoted version stays live, so consumers
-(pinned or not) keep reading the vectors they read before.
+A family that trains without a compatibility loss (a graph filter) is published through a learned map into the
+promoted version's space (see assets.candidate_map); the map's kind and fit are recorded with the version, its
+tensors kept beside the artifacts, and the check reports the unmapped vectors' own figures beside the candidate's.
+A candidate that fails the check is retired with its report and a message naming both models and the map; the
+promoted version stays live, so consumers (pinned or not) keep reading the vectors they read before.
 """
+
+from dataclasses import replace
+from pathlib import Path
 
 from dagster import (
     AssetCheckExecutionContext,
@@ -15,6 +21,7 @@ from dagster import (
     asset_check,
 )
 
+from assets.candidate_map import CandidateConfig, candidate_vectors
 from assets.champion import CHAMPION
 from assets.common import (
     RANKING_REPORT,
@@ -22,6 +29,7 @@ from assets.common import (
     VALID_EDGES,
     load_tensors,
     read_json,
+    save_tensors,
     write_json,
 )
 from assets.cost import step_cost
@@ -38,6 +46,7 @@ from orchestration.version_table import versions_table
 
 CODE_VERSION = "publish-3"
 CANDIDATE = ("reports", "embedding_candidate.json")
+MAPS = "embedding_maps"  # artifacts folder of the learned maps, one file per candidate version
 
 
 class UngatedCandidateError(RuntimeError):
@@ -46,9 +55,9 @@ class UngatedCandidateError(RuntimeError):
 
 @asset(group_name="embeddings", kinds={"duckdb", "parquet"}, code_version=CODE_VERSION,
        deps=["champion_model", *RECOMMENDERS.values(), "id_maps"], automation_condition=RETRAIN_WHEN_IT_PAYS)
-def embedding_candidate(context: AssetExecutionContext, warehouse: Warehouse, artifacts: ArtifactStore,
-                        feature_store: FeatureStoreResource) -> MaterializeResult:
-    """The champion's vectors as a candidate version keyed by raw id, with lineage, config and metrics; not served."""
+def embedding_candidate(context: AssetExecutionContext, config: CandidateConfig, warehouse: Warehouse,
+                        artifacts: ArtifactStore, feature_store: FeatureStoreResource) -> MaterializeResult:
+    """The champion's vectors as an unserved candidate version, mapped into the promoted space if loss-free."""
     champion = read_json(artifacts.path(*CHAMPION))
     run = ModelArtifacts(champion["model"]).latest_run(artifacts)
     vectors = load_tensors(run.embeddings)
@@ -58,20 +67,34 @@ def embedding_candidate(context: AssetExecutionContext, warehouse: Warehouse, ar
         item_ids = dense_raw_ids(con, "item", vectors["item_emb"].size(0))
     store = feature_store.store()
     parent = store.promoted_version()
+
+    def parent_vectors():
+        with warehouse.connection() as con:
+            return version_vectors(store, con, parent.version_id)
+
+    users, items, learned = candidate_vectors(config, record["model"], record["config"], vectors["user_emb"],
+                                              vectors["item_emb"], parent, parent_vectors)
     meta = VersionMeta(
         model=record["model"], parent_id=parent.version_id if parent else None, config=record["config"],
         data_fingerprint=record["data_fingerprint"], code_version=record["code_version"],
         metrics={**champion["test_metrics"], **{f"valid.{key}": value for key, value in champion["metrics"].items()}},
     )
-    version_id = store.publish(meta, user_ids, vectors["user_emb"], item_ids, vectors["item_emb"])
-    write_json(artifacts.path(*CANDIDATE), {"version_id": version_id, "model": meta.model,
-                                            "parent_id": meta.parent_id})
-    context.log.info(f"published {meta.model} as candidate {version_id} (parent {meta.parent_id})")
+    if learned:  # kept by the candidate's id, so vectors added later (fold-in) can go through the same map
+        map_file = artifacts.path(MAPS, f"{meta.version_id}.pt")
+        save_tensors(map_file, **learned.tensors())
+        meta = replace(meta, compatibility={"map": {**learned.summary(parent.version_id), "file": str(map_file)}})
+    version_id = store.publish(meta, user_ids, users, item_ids, items)
+    write_json(artifacts.path(*CANDIDATE), {"version_id": version_id, "model": meta.model, "parent_id": meta.parent_id,
+                                            "unmapped": str(run.embeddings) if learned else None})
+    context.log.info(f"published {meta.model} as candidate {version_id} (parent {meta.parent_id})"
+                     + (f" through a learned {learned.kind} map (fit residual {learned.residual:.3f})" if learned else ""))
     return MaterializeResult(metadata={
         **step_cost(context),
         "model": meta.model, "version_id": version_id, "parent_version": meta.parent_id or "",
         "compatibility_loss": record["config"].get("compatibility", "none"),
-        "users": len(user_ids), "items": len(item_ids), "dim": int(vectors["user_emb"].size(1)),
+        "compatibility_map": learned.kind if learned else "none",
+        **({"map_residual": learned.residual, "unmapped_dim": int(vectors["user_emb"].size(1))} if learned else {}),
+        "users": len(user_ids), "items": len(item_ids), "dim": int(users.size(1)),
     })
 
 
@@ -93,10 +116,17 @@ def compatibility_report_check(context: AssetCheckExecutionContext, warehouse: W
     with warehouse.connection() as con:
         candidate = version_vectors(store, con, candidate_id)
         olds = {info.version_id: version_vectors(store, con, info.version_id) for info in ancestors}
-    report = compatibility_report(candidate, olds, graph, valid, ks=(k,), criterion_metric=f"recall@{k}")
+    # A mapped candidate is measured beside its unmapped vectors (the report's independent_new): what the map costs.
+    unmapped = read_json(artifacts.path(*CANDIDATE)).get("unmapped")
+    independent = None
+    if unmapped:
+        tensors = load_tensors(Path(unmapped))
+        independent = (tensors["user_emb"], tensors["item_emb"])
+    report = compatibility_report(candidate, olds, graph, valid, ks=(k,), criterion_metric=f"recall@{k}",
+                                  independent=independent)
     decision = gate_and_promote(store, candidate_id, report, promote=False)
-    context.log.info(f"candidate {candidate_id}: {decision.status}; failures {list(decision.failures)}")
-    return AssetCheckResult(passed=decision.passed, metadata={
+    context.log.info(f"candidate {candidate_id}: {decision.status}; " + (decision.message or "passed"))
+    return AssetCheckResult(passed=decision.passed, description=decision.message or None, metadata={
         **step_cost(context),
         "candidate": candidate_id, "ancestors": len(olds), "status": decision.status,
         "failures": "; ".join(decision.failures) or "none",
