@@ -161,11 +161,13 @@ def evaluate_scores(
 
 
 def degree_groups(degree: Tensor, num_groups: int = 5) -> Tensor:
-    """Quantile bucket (0 = lowest degree) of each entry of ``degree``; ties share a bucket."""
+    """Quantile bucket (0 = lowest degree) of each entry of ``degree``: group ``g`` holds ``q_g < d ≤ q_{g+1}``, so
+    ties share a bucket and a degree equal to a quantile goes below it. Where many users share the lowest degree
+    (the new users of a temporal split, with none), the lowest group is theirs rather than merged into the next."""
     if degree.numel() == 0:
         return degree.long()
     qs = torch.quantile(degree.double(), torch.linspace(0, 1, num_groups + 1, dtype=torch.double)[1:-1])
-    return torch.bucketize(degree.double(), torch.unique(qs), right=True)
+    return torch.bucketize(degree.double(), torch.unique(qs), right=False)
 
 
 def group_means(values: Tensor, groups: Tensor) -> dict[int, float]:

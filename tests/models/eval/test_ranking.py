@@ -79,6 +79,17 @@ def test_degree_groups_bias_and_rawls_bias():
     assert math.isclose(rawls_bias(values, degree), 0.1425, rel_tol=1e-6)
 
 
+def test_degree_groups_keep_a_shared_lowest_degree_apart():
+    # Most users of a temporal test set are new (no training interaction): every quantile below the top is 0, and
+    # those users make the lowest group while the others make the next (not one group with a bias of 0).
+    # Quantiles 0, 0, 0, 0.6: buckets (−∞, 0], (0, 0.6], (0.6, ∞); the middle one is empty.
+    degree = torch.tensor([0, 0, 0, 0, 0, 0, 0, 0, 3, 7])
+    assert degree_groups(degree, num_groups=5).tolist() == [0] * 8 + [2, 2]
+    assert group_variance(torch.tensor([0.0] * 8 + [0.5, 0.3]), degree_groups(degree, 5)) == pytest.approx(0.08)
+    assert degree_groups(torch.tensor([2, 2, 5, 5]), num_groups=2).tolist() == [0, 0, 1, 1]  # median 3.5
+    assert degree_groups(torch.tensor([1, 2, 2, 2, 9]), num_groups=2).tolist() == [0, 0, 0, 0, 1]  # median 2
+
+
 def test_beyond_accuracy_figures_of_hand_made_top_lists():
     """Three users, four items; each user's top-2 is fixed by the scores: u0 → [0, 1], u1 → [0, 1], u2 → [2, 3]."""
     train = BipartiteGraph(torch.empty(2, 0, dtype=torch.long), 3, 4)
