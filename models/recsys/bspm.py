@@ -8,7 +8,8 @@ binary row ``r_u`` goes through three linear ODEs:
     ideal         dx/dt = x Π − x   from x(0) = r_u, one Euler step of 1  →  x_idl = r_u Π
     sharpening    dy/dt = −y P̃      from y(0) = x_b + β x_idl (early merge) or x_b (late merge), for sharpen_time
 
-and scores ``s_u = y(T_s)`` (early merge) or ``y(T_s) + β x_idl`` (late merge).
+and scores ``s_u = y(T_s)`` (early merge) or ``y(T_s) + β x_idl`` (late merge). :class:`BSPMFactors` publishes the
+same filter as user and item vectors.
 """
 from __future__ import annotations
 
@@ -17,12 +18,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from models.graph.bipartite import BipartiteGraph
-from models.recsys.contract import Fitted, Runtime, TrainingRecord, resolved
-from models.recsys.graph_filter import ItemFilters
+from models.recsys.contract import Fitted, Runtime, TrainingRecord, resolved, restore_vectors
+from models.recsys.graph_filter import ItemFilters, truncated_svd
+from models.recsys.interactions import interaction_matrix, inverse_sqrt, normalized_interactions
 
 # Order of each fixed-step solver, which for a linear ODE is the degree of its one-step polynomial.
 SOLVER_ORDERS = {"euler": 1, "rk4": 4}
@@ -80,6 +83,17 @@ def fixed_step_solve(x: Tensor, slope: Callable[[Tensor], Tensor], horizon: floa
     return x
 
 
+def blur(x: Tensor, linear: Callable[[Tensor], Tensor], config: BSPMConfig) -> Tensor:
+    """The blurring ODE ``dx/dt = x P̃ − x`` from ``x`` by ``config``'s Euler steps, with ``linear(x) = x P̃``."""
+    return fixed_step_solve(x, lambda v: linear(v) - v, config.blur_time, config.blur_steps, "euler")
+
+
+def sharpen(y: Tensor, linear: Callable[[Tensor], Tensor], config: BSPMConfig) -> Tensor:
+    """The sharpening ODE ``dy/dt = −y P̃`` from ``y`` by ``config``'s solver steps, with ``linear(y) = y P̃``."""
+    return fixed_step_solve(y, lambda v: -linear(v), config.sharpen_time, config.sharpen_steps,
+                            config.sharpen_solver)
+
+
 class BSPM:
     """BSPM as a recommender family: a blurring and a sharpening ODE over ``P̃``, solved per user block.
 
@@ -114,12 +128,80 @@ class BSPM:
     def _fitted(self, filters: ItemFilters, config: BSPMConfig, state: dict[str, Tensor]) -> Fitted:
         def score(users: Tensor) -> Tensor:
             rows = filters.rows(users)  # (B, I)
-            blurred = fixed_step_solve(rows, lambda x: filters.linear(x) - x, config.blur_time, config.blur_steps,
-                                       "euler")
+            blurred = blur(rows, filters.linear, config)
             ideal = config.beta * filters.ideal(rows) if config.beta != 0 else torch.zeros_like(rows)
             start = blurred + ideal if config.early_merge else blurred
-            sharpened = fixed_step_solve(start, lambda y: -filters.linear(y), config.sharpen_time,
-                                         config.sharpen_steps, config.sharpen_solver)
+            sharpened = sharpen(start, filters.linear, config)
             return sharpened if config.early_merge else sharpened + ideal
 
         return Fitted(self.name, resolved(config), TrainingRecord(), scorer=score, state=state)
+
+
+@dataclass
+class BSPMFactorsConfig(BSPMConfig):
+    """BSPM's setting plus ``factor_rank``, the singular triplets that carry the blurred and sharpened linear filter
+    into the vectors (the ideal part takes ``rank`` more dimensions, exactly)."""
+
+    factor_rank: int = 1024  # m; as GF-CF's factors (see models.recsys.graph_filter.GFCFFactorsConfig)
+
+
+class BSPMFactors:
+    """BSPM as user and item vectors (publishable): one truncated SVD and ``rank`` sharpened rows, no scoring-time
+    graph.
+
+    In the eigenbasis of ``P̃ = V Λ Vᵀ`` (``V`` the right singular vectors of ``R̃``, ``Λ`` their squared singular
+    values) the blurred and sharpened linear part is ``r_u V f(Λ) Vᵀ``, where ``f`` is the scalar polynomial that
+    the same solver steps make of each eigenvalue. The ideal part has rank ``k``: with early merge it is
+    ``β r_u D_I^-1/2 V_k · (V_kᵀ D_I^1/2 q(P̃))``, the sharpening ``q`` applied once, at fit time, to the ``k``
+    rows of ``V_kᵀ D_I^1/2``; with late merge the same without ``q``. So
+
+        user: [r_u V_m (f(Λ_m) − f(0)),   β r_u D_I^-1/2 V_k]
+        item: [V_m,                       (V_kᵀ D_I^1/2 q(P̃))ᵀ  (late merge: D_I^1/2 V_k)]
+
+    Against the full filter the vectors lose the eigenvalues beyond the top ``m`` (weighted ``f(λ) − f(0)``,
+    about ``f'(0)·λ`` for small ``λ``) and ``f(0)·r_u``, which scores only the user's own training items, never
+    recommended; ``f(0) = 0`` at the authors' settings, whose blurring is one Euler step of time 1.
+    """
+
+    name, config_type, publishable, baseline = "bspm_factors", BSPMFactorsConfig, True, True
+    vectors_of = "bspm"
+
+    def fit(self, graph: BipartiteGraph, valid: Tensor, config: BSPMFactorsConfig, runtime: Runtime) -> Fitted:
+        """The vectors above, from ``max(factor_rank, rank)`` singular triplets of the normalised training matrix."""
+        started = time.perf_counter()
+        matrix = interaction_matrix(graph)
+        values, vectors = truncated_svd(normalized_interactions(matrix),
+                                        max(config.factor_rank, config.rank if config.beta != 0 else 0), config.seed)
+        linear = vectors[:, :config.factor_rank]
+        user_parts = [matrix @ (linear * spectral_gain(values[:config.factor_rank] ** 2, config))]
+        item_parts = [linear]
+        if config.beta != 0:
+            ideal = vectors[:, :config.rank]
+            item_degree = np.asarray(matrix.sum(0)).ravel()
+            user_parts.append(config.beta * (matrix @ (ideal * inverse_sqrt(item_degree)[:, None])))
+            spectral = torch.from_numpy(np.ascontiguousarray((ideal * np.sqrt(item_degree)[:, None]).T,
+                                                             dtype=np.float32))  # (k, I): V_kᵀ D_I^1/2
+            if config.early_merge:
+                filters = ItemFilters(matrix, None, runtime.device)
+                spectral = sharpen(spectral.to(runtime.device), filters.linear, config).cpu()
+            item_parts.append(spectral.T.numpy())
+        fitted = Fitted(self.name, resolved(config), TrainingRecord(),
+                        user_emb=torch.from_numpy(np.hstack(user_parts).astype(np.float32)),
+                        item_emb=torch.from_numpy(np.hstack(item_parts).astype(np.float32)))
+        fitted.record.seconds = time.perf_counter() - started
+        return fitted
+
+    def restore(self, tensors: Mapping[str, Tensor], config: Mapping[str, Any]) -> Fitted:
+        """The fit from its saved vectors."""
+        return restore_vectors(self.name, tensors, config)
+
+
+def spectral_gain(eigenvalues: np.ndarray, config: BSPMConfig) -> np.ndarray:
+    """``f(λ) − f(0)`` for each eigenvalue ``λ`` of ``P̃``: the blurring then the sharpening solver steps applied to
+    a scalar, float32 ``(m,)``."""
+    def gain(values: Tensor) -> Tensor:
+        ones = torch.ones_like(values)
+        return sharpen(blur(ones, lambda v: v * values, config), lambda v: v * values, config)
+
+    eigenvalues = torch.from_numpy(np.asarray(eigenvalues, dtype=np.float64))
+    return (gain(eigenvalues) - gain(torch.zeros(1, dtype=torch.float64))).numpy().astype(np.float32)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.recsys.bspm import BSPM, BSPMConfig
+from models.recsys.bspm import BSPM, BSPMConfig, BSPMFactors, BSPMFactorsConfig
 from models.recsys.contract import Runtime
 from tests.models.recsys.small_matrix import GRAPH, USERS, R, inv_sqrt
 
@@ -85,3 +85,42 @@ def test_a_saved_bspm_fit_restores_the_same_scores(tmp_path, settings):
 def test_a_bad_bspm_config_says_what_is_wrong(settings, message):
     with pytest.raises(ValueError, match=message):
         BSPMConfig(**settings)
+
+
+def _factors(**settings):
+    config = BSPMFactorsConfig(rank=RANK, factor_rank=5, **settings)
+    return BSPMFactors().fit(GRAPH, torch.empty(2, 0, dtype=torch.long), config, Runtime())
+
+
+@pytest.mark.parametrize("settings", SETTINGS)
+def test_bspm_factors_at_full_rank_equal_the_filter_off_the_training_items(settings):
+    # R̃ has rank 5 (item 5 has no user), so 5 singular triplets carry the whole linear part; the vectors drop only
+    # f(0)·r_u, which the blurring's one Euler step of time 1 zeroes and the second setting's does not.
+    config = BSPMConfig(rank=RANK, **settings)
+    blur_zero = (1 - config.blur_time / config.blur_steps) ** config.blur_steps  # b(0); q(0) = 1
+    factors = _factors(**settings)
+    _, scores = _scores(**settings)
+    assert factors.has_vectors and factors.user_emb.shape == (7, 5 + (RANK if config.beta else 0))
+    np.testing.assert_allclose(factors.score(USERS).numpy() + blur_zero * R, scores, rtol=1e-4, atol=1e-5)
+    assert (blur_zero == 0) == (settings == {} or "blur_time" not in settings)
+
+
+def test_bspm_factors_truncate_only_the_linear_part():
+    p, ideal = _filters()
+    values, vectors = np.linalg.eigh(p)
+    top = vectors[:, np.argsort(-values)[:2]]  # the 2 largest eigenvalues of P̃ of 5
+    lam = np.sort(values)[::-1][:2]
+    gain = lam * (1 - 2.5 * lam + 3.125 * lam ** 2 - 2.6042 * lam ** 3 + 1.6276 * lam ** 4)  # default f(λ), f(0) = 0
+    polynomial = np.eye(6) - 2.5 * p + 3.125 * p @ p - 2.6042 * p @ p @ p + 1.6276 * np.linalg.matrix_power(p, 4)
+    expected = R @ top @ np.diag(gain) @ top.T + 0.2 * R @ ideal @ polynomial
+    factors = BSPMFactors().fit(GRAPH, torch.empty(2, 0, dtype=torch.long),
+                                BSPMFactorsConfig(rank=RANK, factor_rank=2), Runtime())
+    np.testing.assert_allclose(factors.score(USERS).numpy(), expected, atol=2e-4)
+    assert not np.allclose(expected, _scores()[1], atol=1e-3)  # the truncation is a real loss
+
+
+def test_a_saved_bspm_factors_fit_restores_the_same_scores(tmp_path):
+    fitted = _factors()
+    torch.save(fitted.tensors(), tmp_path / "fit.pt")
+    restored = BSPMFactors().restore(torch.load(tmp_path / "fit.pt", weights_only=True), fitted.config)
+    torch.testing.assert_close(restored.score(USERS), fitted.score(USERS))
