@@ -33,6 +33,11 @@ def is_baseline(model: str) -> bool:
     return model in FAMILIES and FAMILIES[model].baseline
 
 
+def full_filter_of(model: str) -> str | None:
+    """The scorer family whose filter ``model``'s vectors carry (``bspm`` for ``bspm_factors``), or None."""
+    return getattr(FAMILIES[model], "vectors_of", None) if model in FAMILIES else None
+
+
 def family_asset(family: Family) -> AssetsDefinition:
     """The asset ``<family>_model``: ``family.fit`` on the training graph, its fit and record under ``<family>/``."""
 

@@ -80,7 +80,8 @@ class Family(Protocol):
     """A recommendation family: its name, config dataclass, ``fit`` and ``restore``.
 
     ``publishable`` says whether its fits are vectors that the feature store can version; ``baseline`` marks the
-    reference families that a champion must beat.
+    reference families that a champion must beat. A family whose vectors carry another family's scoring-time filter
+    (GF-CF's or BSPM's factors) names that family in a ``vectors_of`` attribute.
     """
 
     name: str

@@ -164,6 +164,7 @@ class GFCFFactors:
     """GF-CF as user and item vectors (publishable): one truncated SVD, no scoring-time graph."""
 
     name, config_type, publishable, baseline = "gf_cf_factors", GFCFFactorsConfig, True, True
+    vectors_of = "gf_cf"
 
     def fit(self, graph: BipartiteGraph, valid: Tensor, config: GFCFFactorsConfig, runtime: Runtime) -> Fitted:
         """``[r_u V_m Σ_m², α r_u D_I^-1/2 V_k]`` per user and ``[V_m, D_I^1/2 V_k]`` per item."""

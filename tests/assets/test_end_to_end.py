@@ -15,7 +15,7 @@ import pytest
 import torch
 from dagster import DagsterInstance, materialize
 
-from assets.champion import CHAMPION, choose_champion
+from assets.champion import CHAMPION, ChampionConfig, choose_champion
 from assets.common import RANKING_REPORT, read_json
 from assets.runs import ModelArtifacts
 from feature_store import FeatureStore
@@ -32,9 +32,10 @@ ASSET_KEYS = {"raw_interactions", "raw_items", "clean_interactions", "rejected_i
               "interaction_split", "training_graph", "lightgcn_model", "rawls_model", "ranking_report",
               "champion_model", "embedding_candidate", "published_embeddings", "ppr_scopes", "shadow_model",
               "ppr_audience", "heuristic_scores", "mlp_student", "popularity_model", "recent_popularity_model",
-              "item_knn_model", "gf_cf_model", "gf_cf_factors_model"}
+              "item_knn_model", "gf_cf_model", "gf_cf_factors_model", "bspm_model",
+              "bspm_factors_model"}
 LIGHTGCN_FAMILY = ("lightgcn", "rawls")
-BASELINES = ("popularity", "recent_popularity", "item_knn", "gf_cf", "gf_cf_factors")
+BASELINES = ("popularity", "recent_popularity", "item_knn", "gf_cf", "gf_cf_factors", "bspm", "bspm_factors")
 MODELS = (*LIGHTGCN_FAMILY, "student", "shadow", *BASELINES)
 EPOCHS = 30
 TRAINING = {"config": {"epochs": EPOCHS, "eval_every": 3, "lr": 0.01, "batch_size": 1024}}
@@ -128,11 +129,12 @@ def test_ranking_report_compares_both_models_per_degree_group(demo):
 def test_champion_follows_the_policy_and_is_published(demo):
     report = read_json(demo.root / "artifacts" / Path(*RANKING_REPORT))
     champion = read_json(demo.root / "artifacts" / Path(*CHAMPION))
-    eligible = {model: report["valid"][model] for model in LIGHTGCN_FAMILY}
+    eligible = {model: report["valid"][model] for model in ChampionConfig().models}
     assert champion["model"] == choose_champion(eligible).model
     assert champion["metrics"] == report["valid"][champion["model"]]
     assert champion["test_metrics"] == report["models"][champion["model"]]
-    assert champion["policy"] == {"models": list(LIGHTGCN_FAMILY), "max_bias": None, "max_recall_drop": 0.05}
+    assert champion["policy"] == {"models": ["lightgcn", "rawls", "gf_cf_factors", "bspm_factors"], "max_bias": None,
+                                  "max_recall_drop": 0.05}
     meta = demo.metadata["champion_model"]
     assert meta["model"].value == champion["model"] and meta["reason"].value == champion["reason"]
     assert demo.metadata["published_embeddings"]["model"].value == champion["model"]
