@@ -80,6 +80,7 @@ def benchmark_config(ingest: dict, root: Path, minutes: float, smoke: bool) -> d
     """The run config: the source, the resources under ``root``, every budgeted model capped at ``minutes`` (smoke
     runs also take the reliability suite's short training)."""
     config = run_config(ingest, TRAINING if smoke else None)
+    config["ops"]["interaction_split"] = {"config": {"mode": split_mode(ingest)}}
     for name in BUDGETED:
         config["ops"].setdefault(name, {"config": {}})["config"]["max_train_seconds"] = minutes * 60
     config["resources"] = {name: {"config": resource.model_dump()} for name, resource in resources(root).items()}
@@ -140,6 +141,12 @@ def shared_source(dataset: str) -> dict:
     """Ingest config of a shared data set."""
     kind, folder = DATASETS[dataset]
     return {"source": kind, "path": str(shared_dir() / "datasets" / folder)}
+
+
+def split_mode(ingest: dict) -> str:
+    """The split a source calls for: a given-split source (LightGCN files) has no timestamps and keeps its own test
+    set; every other source splits by time, the pipeline's default."""
+    return "given" if ingest["source"] == "lightgcn" else "temporal"
 
 
 def flat(prefix: str, costs: dict[str, StepCost]) -> dict[str, float]:
