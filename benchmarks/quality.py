@@ -18,6 +18,11 @@ mark (the interpreter with torch, its copy of the split, and the family), ``star
 began; the reference's is the script's own. ``--families a,b`` runs a subset and merges into the ``--json`` file, so
 that the long LightGCN runs can go in separate invocations; ``load_average`` records the machine's 1-minute load when
 each family started. ``best`` is the family with the highest validation Recall@20 in the merged file.
+
+``gf_cf_factors`` and ``bspm_factors`` are the filters as the pipeline publishes them (user and item vectors, the
+linear part carried by 1,024 singular triplets) at the setting their full filter chose on validation, so each runs
+after (or into the same file as) its full filter; ``<factors>.recall_vs_full`` is their test Recall@20 over the full
+filter's.
 """
 from __future__ import annotations
 
@@ -48,7 +53,12 @@ from benchmarks.quality_runs import (
 )
 from warehouse.paths import shared_dir
 
-FAMILY_NAMES = ("lightgcn", "lightgcn_prism", "rawls_prism", "gf_cf", "bspm", "bspm_reference")
+FAMILY_NAMES = ("lightgcn", "lightgcn_prism", "rawls_prism", "gf_cf", "gf_cf_factors", "bspm", "bspm_factors",
+                "bspm_reference")
+# The published vectors of each filter, at the setting its full filter chose on validation, with this many singular
+# triplets for the linear part (the families' default).
+FACTORS_OF = {"gf_cf_factors": "gf_cf", "bspm_factors": "bspm"}
+FACTOR_RANK = 1024
 # BSPM settings tried on validation: the authors' Gowalla setting first (see models.recsys.bspm), then its ideal
 # low-pass weight either side, as GF-CF's grid does with α.
 BSPM_GRID = [{}, {"beta": 0.1}, {"beta": 0.3}]
@@ -64,14 +74,23 @@ def reference_row(dataset: str) -> dict[str, object]:
                              f"{run['wall_seconds']:.1f} s with start-up"}
 
 
-def run_family(name: str, args: argparse.Namespace, split, device: torch.device) -> dict[str, object] | None:
-    """One family's row, run in its own process; None for the reference where it cannot run."""
+def run_family(name: str, args: argparse.Namespace, split, device: torch.device,
+               earlier: dict[str, object]) -> dict[str, object] | None:
+    """One family's row, run in its own process; None for the reference where it cannot run. A filter's vectors
+    take the setting that its full filter chose on validation (in ``earlier``, this run's and the file's rows)."""
     prism = {"init": "prism", "prism_strength": args.prism_strength}
     if name == "bspm_reference":
         if args.dataset != "gowalla" or not BSPM_REFERENCE.is_file():
             print("bspm_reference: skipped (it reads the LightGCN Gowalla files)", flush=True)
             return None
         return in_own_process(reference_row, args.dataset)
+    if name in FACTORS_OF:
+        chosen = earlier.get(f"{FACTORS_OF[name]}.settings")
+        if chosen is None:
+            raise SystemExit(f"{name} takes the setting that {FACTORS_OF[name]} chose on validation: run "
+                             f"--families {FACTORS_OF[name]},{name} (or into the same --json file)")
+        return in_own_process(select_filter, name, [{**chosen, "factor_rank": FACTOR_RANK}], split, device,
+                              args.target)
     if name in ("gf_cf", "bspm"):
         return in_own_process(select_filter, name, GRIDS["gf_cf"] if name == "gf_cf" else BSPM_GRID, split, device,
                               args.target)
@@ -115,7 +134,7 @@ def main() -> None:
     results: dict[str, object] = {"dataset": args.dataset}
     for name in families:
         load = os.getloadavg()[0]
-        row = run_family(name, args, split, device)
+        row = run_family(name, args, split, device, merge_json(args.json, results))
         if row is None:
             continue
         reached = row.pop("seconds_to_target", None)
@@ -124,12 +143,17 @@ def main() -> None:
         print(f"{name}: " + ", ".join(f"{key} {row.get(key)}" for key in (*SHOWN[:4], target_key)), flush=True)
     merged = merge_json(args.json, results)
     merged.update(best_of(merged))
+    merged.update({f"{name}.recall_vs_full": merged[f"{name}.recall@20"] / merged[f"{full}.recall@20"]
+                   for name, full in FACTORS_OF.items() if f"{name}.recall@20" in merged and f"{full}.recall@20" in merged})
     shown = [name for name in FAMILY_NAMES if f"{name}.recall@20" in merged]
     columns = [target_key if key == "seconds_to_target" else key for key in SHOWN]
     print_table(f"{args.dataset}: test figures, settings chosen on validation (target: validation Recall@20 ≥ "
                 f"{args.target:g})", ["family", *columns, "setting"],
                 [[name, *(merged.get(f"{name}.{key}") for key in columns), merged.get(f"{name}.config")]
                  for name in shown])
+    for name, full in FACTORS_OF.items():
+        if f"{name}.recall_vs_full" in merged:
+            print(f"{name}: test recall@20 {merged[f'{name}.recall_vs_full']:.1%} of {full}'s")
     if "best.family" in merged:
         print(f"\nbest on validation: {merged['best.family']} (test recall@20 {merged['best.recall@20']:.4f}, "
               f"ndcg@20 {merged['best.ndcg@20']:.4f}, {merged['best.seconds']:.1f} s)")

@@ -23,14 +23,14 @@ from torch import Tensor
 from benchmarks.common import add_lightgcn_arguments, load_dataset, own_peak_rss_mb
 from models.eval.ranking import degree_group_metrics, degree_groups, evaluate_scores
 from models.graph.bipartite import BipartiteGraph
-from models.recsys.bspm import BSPM
 from models.recsys.contract import Runtime
-from models.recsys.graph_filter import GFCF
+from models.recsys.registry import FAMILIES
 from models.recsys.training import LightGCNConfig, train_lightgcn
 
 K = 20
 GROUPS = 5  # user-degree quantile groups of the bias figure, as benchmarks.rawls_recsys
-FILTERS = {"gf_cf": GFCF(), "bspm": BSPM()}
+# The filters and their published vectors, each fitted through the registry family the pipeline runs.
+FILTERS = {name: FAMILIES[name] for name in ("gf_cf", "gf_cf_factors", "bspm", "bspm_factors")}
 
 
 @dataclass
@@ -121,7 +121,7 @@ def select_filter(name: str, grid: list[dict[str, Any]], split: Split, device: t
         f"{settings} {figures['recall@20']:.4f}" for figures, settings in tried), flush=True)
     valid, chosen = max(tried, key=lambda pair: pair[0]["recall@20"])
     test = filter_test(name, chosen, split, device)
-    return {**_prefixed("valid.", valid), **test, "selection_seconds": selection_seconds,
+    return {**_prefixed("valid.", valid), **test, "selection_seconds": selection_seconds, "settings": chosen,
             "seconds_to_target": test["seconds"] if valid["recall@20"] >= target else None}
 
 
