@@ -18,11 +18,14 @@ from assets.common import (
     load_tensors,
     markdown_image,
     markdown_table,
+    read_json,
     write_json,
 )
 from assets.cost import step_cost
+from assets.curves import time_to_quality_overview
 from assets.families import is_baseline, load_fitted
 from assets.recommenders import RECOMMENDERS
+from assets.runs import ModelArtifacts
 from models.eval.ranking import degree_group_metrics, degree_groups, evaluate_scores
 from models.graph.bipartite import BipartiteGraph
 from orchestration.automation import RETRAIN_WHEN_IT_PAYS
@@ -67,8 +70,9 @@ def ranking_report(context: AssetExecutionContext, config: RankingReportConfig, 
     graph = BipartiteGraph.load(artifacts.path(*TRAIN_GRAPH))
     test = load_tensors(artifacts.path(*TEST_EDGES))["edge_index"]
     valid = load_tensors(artifacts.path(*VALID_EDGES))["edge_index"]
-    valid_results, results = {}, {}
+    valid_results, results, runs = {}, {}, {}
     for model in RECOMMENDERS:
+        runs[model] = read_json(ModelArtifacts(model).latest_run(artifacts).record)
         fitted = load_fitted(artifacts, model)
         if fitted.has_vectors:
             fitted.user_emb, fitted.item_emb = fitted.user_emb.to(device), fitted.item_emb.to(device)
@@ -94,7 +98,8 @@ def ranking_report(context: AssetExecutionContext, config: RankingReportConfig, 
     context.log.info(f"validation {validation}; test {metrics}")
     comparison = [{"model": model, "baseline": model in baselines,
                    **{f"valid {key}": validation[model][key] for key in (f"recall@{config.k}", f"ndcg@{config.k}")},
-                   **{key: m[key] for key in (*results[model].summary(), "bias")}}
+                   **{key: m[key] for key in (*results[model].summary(), "bias")},
+                   "fit seconds": runs[model].get("seconds"), "fit peak RSS MiB": runs[model].get("peak_rss_mb")}
                   for model, m in metrics.items()]
     by_group = [{**row, **{f"{model} recall@{config.k}": m[f"group{row['group']}.recall@{config.k}"]
                            for model, m in metrics.items()}} for row in group_rows]
@@ -104,6 +109,9 @@ def ranking_report(context: AssetExecutionContext, config: RankingReportConfig, 
         **{f"{model}.valid.{key}": value for model, m in validation.items() for key, value in m.items()},
         "test_users": int(users.numel()), "eval_seconds": time.perf_counter() - started,
         "comparison": MetadataValue.md(markdown_table(comparison)),
+        "time_to_quality": MetadataValue.md(markdown_image(time_to_quality_overview(
+            runs, {model: m[f"recall@{config.k}"] for model, m in validation.items()}, config.k),
+            "validation recall against fit seconds, every model")),
         "degree_groups": MetadataValue.md(markdown_table(by_group) + "\n\n" + _group_plot(group_rows, metrics,
                                                                                             config.k)),
     })

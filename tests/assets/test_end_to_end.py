@@ -124,6 +124,10 @@ def test_ranking_report_compares_both_models_per_degree_group(demo):
         assert f"| {model} |" in meta["comparison"]
         assert f"{model} recall@20" in meta["degree_groups"]
     assert "data:image/png;base64," in meta["degree_groups"]
+    assert meta["time_to_quality"].startswith("![validation recall against fit seconds, every model](data:image/png")
+    lightgcn_row = next(line for line in meta["comparison"].splitlines() if line.startswith("| lightgcn |"))
+    seconds = read_json(ModelArtifacts("lightgcn").latest_run(demo.resources["artifacts"]).record)["seconds"]
+    assert f"| {seconds:.4f} |" in lightgcn_row  # the fit's own seconds, from its training record
 
 
 def test_champion_follows_the_policy_and_is_published(demo):
