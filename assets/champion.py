@@ -164,7 +164,7 @@ def champion_beats_baselines(context: AssetCheckExecutionContext, config: Baseli
     shortfalls = baseline_shortfalls(champion, report["valid"], report["baselines"], report["k"], config.margin)
     quality = f"recall@{report['k']}"
     rows = [{"model": model, "baseline": model in report["baselines"],
-             **{key: report["valid"][model][key] for key in (f"recall@{report['k']}", f"ndcg@{report['k']}")}}
+             **{key: report["valid"][model][key] for key in (quality, f"ndcg@{report['k']}")}}
             for model in [champion, *report["baselines"]]]
     if shortfalls:
         context.log.warning("; ".join(shortfalls))
