@@ -70,8 +70,9 @@ def ranking_report(context: AssetExecutionContext, config: RankingReportConfig, 
     graph = BipartiteGraph.load(artifacts.path(*TRAIN_GRAPH))
     test = load_tensors(artifacts.path(*TEST_EDGES))["edge_index"]
     valid = load_tensors(artifacts.path(*VALID_EDGES))["edge_index"]
-    valid_results, results, runs = {}, {}, {}
+    valid_results, results, runs, eval_seconds = {}, {}, {}, {}
     for model in RECOMMENDERS:
+        model_started = time.perf_counter()
         runs[model] = read_json(ModelArtifacts(model).latest_run(artifacts).record)
         fitted = load_fitted(artifacts, model)
         if fitted.has_vectors:
@@ -81,6 +82,7 @@ def ranking_report(context: AssetExecutionContext, config: RankingReportConfig, 
         # Validation interactions happened before the test period: rank only items the user has not seen.
         results[model] = evaluate_scores(fitted.score, graph, test, ks=KS, also_masked=valid, device=scores_device,
                                          item_popularity=graph.item_degree(), beyond_accuracy_k=config.k)
+        eval_seconds[model] = time.perf_counter() - model_started
     # Every model is evaluated on the same users (those with test items), so the groups are shared.
     users = next(iter(results.values())).users
     degree = graph.user_degree()[users]
@@ -99,7 +101,8 @@ def ranking_report(context: AssetExecutionContext, config: RankingReportConfig, 
     comparison = [{"model": model, "baseline": model in baselines,
                    **{f"valid {key}": validation[model][key] for key in (f"recall@{config.k}", f"ndcg@{config.k}")},
                    **{key: m[key] for key in (*results[model].summary(), "bias")},
-                   "fit seconds": runs[model].get("seconds"), "fit peak RSS MiB": runs[model].get("peak_rss_mb")}
+                   "fit seconds": runs[model].get("seconds"), "fit peak RSS MiB": runs[model].get("peak_rss_mb"),
+                   "eval seconds": eval_seconds[model]}
                   for model, m in metrics.items()]
     by_group = [{**row, **{f"{model} recall@{config.k}": m[f"group{row['group']}.recall@{config.k}"]
                            for model, m in metrics.items()}} for row in group_rows]
