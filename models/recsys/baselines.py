@@ -8,7 +8,7 @@ served by a scorer.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,10 +17,10 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor
 
-from models.eval.ranking import evaluate_scores
 from models.graph.bipartite import BipartiteGraph
 from models.recsys.contract import Fitted, Runtime, TrainingRecord, resolved, restore_vectors
 from models.recsys.interactions import dense_rows, interaction_matrix, sparse_from_state, sparse_state, to_torch_csr
+from models.recsys.selection import best_on_validation
 
 
 @dataclass
@@ -81,16 +81,12 @@ class RecentPopularity:
         started = time.perf_counter()
         half_life, history = config.half_life_days, []
         if half_life <= 0 and graph.edge_time is not None:
-            if valid.numel() == 0:
-                raise ValueError("recent_popularity chooses its half-life on validation, but there are no validation "
-                                 "interactions; set half_life_days")
-            k = min(20, graph.num_items)
-            for days in HALF_LIVES_DAYS:
+            def scorer(days: float) -> Callable[[Tensor], Tensor]:
                 counts = recency_weighted_counts(graph, days).float()
-                recall = evaluate_scores(lambda users, c=counts: c.repeat(users.numel(), 1), graph, valid,
-                                         ks=(k,)).summary()[f"recall@{k}"]
-                history.append({"half_life_days": days, "valid_recall": recall})
-            half_life = max(history, key=lambda row: row["valid_recall"])["half_life_days"]
+                return lambda users: counts.repeat(users.numel(), 1)
+
+            half_life, history = best_on_validation(HALF_LIVES_DAYS, scorer, graph, valid, self.name,
+                                                    lambda days: {"half_life_days": days})
         counts = recency_weighted_counts(graph, half_life).float().unsqueeze(1).to(runtime.device)
         users = torch.ones(graph.num_users, 1, device=runtime.device)
         chosen = {**resolved(config), "half_life_days": half_life, "has_time": graph.edge_time is not None}

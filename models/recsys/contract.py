@@ -19,7 +19,7 @@ from torch import Tensor
 from models.graph.bipartite import BipartiteGraph
 from models.runtime.loop import TrainingRecord
 
-__all__ = ["Family", "Fitted", "Runtime", "Scorer", "TrainingRecord", "resolved", "restore_vectors"]
+__all__ = ["Family", "Fitted", "Runtime", "Scorer", "TrainingRecord", "resolved", "restore_vectors", "vectors_scorer"]
 
 # Scores of every item for a batch of users: users ``(B,)`` → ``(B, num_items)``.
 Scorer = Callable[[Tensor], Tensor]
@@ -67,7 +67,7 @@ class Fitted:
         """Scores of every item for ``users`` ``(B,)``, shape ``(B, num_items)``, on the vectors' device."""
         if self.scorer is not None:
             return self.scorer(users)
-        return self.user_emb[users.to(self.user_emb.device)] @ self.item_emb.T
+        return vectors_scorer(self.user_emb, self.item_emb)(users)
 
     def tensors(self) -> dict[str, Tensor]:
         """What a saved fit holds: the vectors, else the scorer's state."""
@@ -92,6 +92,11 @@ class Family(Protocol):
     def fit(self, graph: BipartiteGraph, valid: Tensor, config: Any, runtime: Runtime) -> Fitted: ...
 
     def restore(self, tensors: Mapping[str, Tensor], config: Mapping[str, Any]) -> Fitted: ...
+
+
+def vectors_scorer(user_emb: Tensor, item_emb: Tensor) -> Scorer:
+    """Dot-product scores of every item for ``users`` ``(B,)``, ``(B, num_items)`` on the vectors' device."""
+    return lambda users: user_emb[users.to(user_emb.device)] @ item_emb.T
 
 
 def restore_vectors(family: str, tensors: Mapping[str, Tensor], config: Mapping[str, Any]) -> Fitted:

@@ -7,6 +7,7 @@ from dagster import AutomationCondition, validate_run_config
 from assets.runs import ModelArtifacts
 from assets.validation import WARN_ONLY
 from models.nodeclf.rawls_protocol import NodeClassificationConfig
+from models.recsys.registry import FAMILIES
 from models.recsys.training import LightGCNConfig
 from orchestration.automation import AFTER_UPSTREAM_PASSES, RETRAIN_WHEN_IT_PAYS
 from orchestration.definitions import defs
@@ -126,6 +127,15 @@ def test_local_runs_default_to_the_demo_training_setting():
         assert {key: training[key] for key in LOCAL_TRAINING_DEFAULTS} == LOCAL_TRAINING_DEFAULTS
         assert training["embedding_dim"] == LightGCNConfig.embedding_dim
         assert training["propagation"] == propagation
+
+
+def test_the_pipelines_filters_choose_their_setting_on_validation():
+    resolved = validate_run_config(defs.resolve_job_def("full_retrain"), None)["ops"]
+    for model in ("gf_cf_model", "gf_cf_factors_model", "bspm_model", "bspm_factors_model"):
+        assert resolved[model]["config"]["choose_on_validation"] is True
+    # The dataclass default (the authors' setting) is what benchmarks and tests fit.
+    assert FAMILIES["gf_cf"].config_type().choose_on_validation is False
+    assert "choose_on_validation" not in resolved["item_knn_model"]["config"]
 
 
 def test_recommenders_keep_their_own_artifacts_and_code_versions(specs):

@@ -1,0 +1,72 @@
+"""Filters that choose their setting on validation: the choice is the best validation Recall@20 of the grid (the
+first of equals), each recorded figure is that setting's own validation figure, and the chosen fit is the fit at
+that setting; without validation edges a choosing fit refuses."""
+import numpy as np
+import pytest
+import torch
+
+from models.eval.ranking import evaluate_scores
+from models.graph.bipartite import BipartiteGraph
+from models.recsys.bspm import CHOSEN_FIELDS, SETTING_GRID
+from models.recsys.contract import Runtime
+from models.recsys.graph_filter import ALPHA_GRID
+from models.recsys.registry import FAMILIES
+from models.recsys.selection import best_on_validation
+
+NUM_USERS, NUM_ITEMS = 80, 50
+
+
+def _split() -> tuple[BipartiteGraph, torch.Tensor]:
+    """Seeded clustered interactions (two tastes, some noise): 9 training items and 2 validation items per user."""
+    rng = np.random.default_rng(3)
+    train, valid = [], []
+    for user in range(NUM_USERS):
+        liked = np.arange(25) if user % 2 else np.arange(20, 50)  # overlapping halves of the catalogue
+        items = rng.choice(np.concatenate([liked, liked, rng.integers(0, NUM_ITEMS, 6)]), 40)
+        items = list(dict.fromkeys(items.tolist()))[:11]
+        train += [(user, item) for item in items[:9]]
+        valid += [(user, item) for item in items[9:]]
+    graph = BipartiteGraph(torch.tensor(train).T, NUM_USERS, NUM_ITEMS)
+    return graph, torch.tensor(valid).T
+
+
+def _valid_recall(fitted, graph, valid) -> float:
+    return evaluate_scores(fitted.score, graph, valid, ks=(20,)).summary()["recall@20"]
+
+
+def _fit(name, graph, valid, **settings):
+    family = FAMILIES[name]
+    return family.fit(graph, valid, family.config_type(**settings), Runtime())
+
+
+def test_best_on_validation_keeps_the_first_of_equals_and_refuses_without_validation():
+    graph, valid = _split()
+    oracle = torch.zeros(NUM_USERS, NUM_ITEMS)
+    oracle[valid[0], valid[1]] = 1.0  # ranks each user's validation items first: recall 1
+    scorers = {"flat": lambda users: torch.zeros(users.numel(), NUM_ITEMS), "oracle": lambda users: oracle[users],
+               "oracle again": lambda users: oracle[users]}
+    chosen, history = best_on_validation(list(scorers), scorers.get, graph, valid, "test", lambda n: {"name": n})
+    assert chosen == "oracle" and [row["name"] for row in history] == list(scorers)
+    assert history[1]["valid_recall"] == history[2]["valid_recall"] == 1.0 > history[0]["valid_recall"]
+    with pytest.raises(ValueError, match="test chooses its setting on validation, but there are no validation"):
+        best_on_validation(list(scorers), scorers.get, graph, torch.empty(2, 0, dtype=torch.long), "test",
+                           lambda n: {"name": n})
+
+
+@pytest.mark.parametrize(("name", "small"), [("gf_cf", {"rank": 8}), ("gf_cf_factors", {"rank": 8, "factor_rank": 20}),
+                                             ("bspm", {"rank": 8}), ("bspm_factors", {"rank": 8, "factor_rank": 20})])
+def test_a_filter_chooses_its_setting_on_validation(name, small):
+    graph, valid = _split()
+    grid = [{"alpha": alpha} for alpha in ALPHA_GRID] if name.startswith("gf_cf") else list(SETTING_GRID)
+    fixed = [_fit(name, graph, valid, **small, **setting) for setting in grid]
+    figures = [_valid_recall(fitted, graph, valid) for fitted in fixed]
+    assert len(set(figures)) > 1  # the grid's settings rank differently here, so the choice is exercised
+
+    chosen = _fit(name, graph, valid, **small, choose_on_validation=True)
+    assert [row["valid_recall"] for row in chosen.record.history] == pytest.approx(figures, abs=1e-6)
+    best = int(np.argmax(figures))
+    keys = ("alpha",) if name.startswith("gf_cf") else CHOSEN_FIELDS
+    assert {key: chosen.config[key] for key in keys} == {key: fixed[best].config[key] for key in keys}
+    torch.testing.assert_close(chosen.score(torch.arange(NUM_USERS)), fixed[best].score(torch.arange(NUM_USERS)))
+    with pytest.raises(ValueError, match="no validation interactions"):
+        _fit(name, graph, torch.empty(2, 0, dtype=torch.long), **small, choose_on_validation=True)
