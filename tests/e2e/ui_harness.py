@@ -27,7 +27,7 @@ CHROMIUM = shutil.which("chromium")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 # Wide enough that the asset graph renders full nodes (names untruncated) rather than its zoomed-out labels.
-LINEAGE_WINDOW = "--window-size=9600,5400"
+LINEAGE_WINDOW = "--window-size=12800,7200"
 # An asset page is a long column: tall enough to show the definition's owners and columns beside the metadata.
 PAGE_WINDOW = "--window-size=1800,1800"
 # A background job starts with SIGINT ignored and Dagster copies that onto SIGTERM, so `dagster dev` would ignore
