@@ -26,12 +26,12 @@ from assets.curves import time_to_quality_overview
 from assets.families import is_baseline, load_fitted
 from assets.recommenders import RECOMMENDERS
 from assets.runs import ModelArtifacts
-from models.eval.ranking import degree_group_metrics, degree_groups, evaluate_scores
+from models.eval.ranking import HeldOut, degree_group_metrics, degree_groups, evaluate_held_out
 from models.graph.bipartite import BipartiteGraph
 from orchestration.automation import RETRAIN_WHEN_IT_PAYS
 from orchestration.resources import ArtifactStore, Compute
 
-CODE_VERSION = "ranking-report-3"
+CODE_VERSION = "ranking-report-4"
 KS = (10, 20, 50)
 
 
@@ -78,10 +78,13 @@ def ranking_report(context: AssetExecutionContext, config: RankingReportConfig, 
         if fitted.has_vectors:
             fitted.user_emb, fitted.item_emb = fitted.user_emb.to(device), fitted.item_emb.to(device)
         scores_device = fitted.user_emb.device if fitted.has_vectors else torch.device("cpu")
-        valid_results[model] = evaluate_scores(fitted.score, graph, valid, ks=KS, device=scores_device)
-        # Validation interactions happened before the test period: rank only items the user has not seen.
-        results[model] = evaluate_scores(fitted.score, graph, test, ks=KS, also_masked=valid, device=scores_device,
-                                         item_popularity=graph.item_degree(), beyond_accuracy_k=config.k)
+        # One pass scores each user once for both sets. Validation interactions happened before the test period:
+        # at test, rank only items the user has not seen.
+        ranked = evaluate_held_out(fitted.score, graph, {
+            "valid": HeldOut(valid),
+            "test": HeldOut(test, also_masked=valid, item_popularity=graph.item_degree(),
+                            beyond_accuracy_k=config.k)}, ks=KS, device=scores_device)
+        valid_results[model], results[model] = ranked["valid"], ranked["test"]
         eval_seconds[model] = time.perf_counter() - model_started
     # Every model is evaluated on the same users (those with test items), so the groups are shared.
     users = next(iter(results.values())).users

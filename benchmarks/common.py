@@ -160,6 +160,14 @@ def own_peak_rss_mb() -> float:
     return int(status.read_text().split("VmHWM:")[1].split()[0]) / 1024
 
 
+def reset_peak_rss() -> None:
+    """Reset this process's high-water mark (Linux: ``5`` into ``/proc/self/clear_refs``), so that
+    :func:`own_peak_rss_mb` then reads the peak of what runs next; does nothing where /proc is absent."""
+    clear_refs = Path("/proc/self/clear_refs")
+    if clear_refs.exists():
+        clear_refs.write_text("5")
+
+
 def run_reference_script(script: Path, folder: Path, *args: object) -> dict[str, float | None]:
     """Run a plain reference script (``script folder args...``, in a child process with its own clock) that prints
     ``recall@20 R ndcg@20 N total Ss``: its figures, its own seconds, the wall seconds with interpreter start-up

@@ -6,7 +6,7 @@ per-degree-group report and the bias figure need them.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import torch
@@ -79,6 +79,34 @@ def user_csr(edge_index: Tensor, num_users: int) -> tuple[Tensor, Tensor]:
     return indptr, edge_index[1][order]
 
 
+# Users per score block when the caller does not say: as many as keep one block of float32 scores near 128 MiB,
+# at most 4,096. A scorer holds a few such blocks at once (BSPM's Runge-Kutta stage holds about eight), so the
+# block is sized by the item count rather than fixed: 4,096 Gowalla users x 41k items is 670 MB per block.
+BLOCK_SCORES = 2**25
+MAX_BLOCK_USERS = 4096
+
+
+def block_users(num_items: int) -> int:
+    """Users per score block for ``num_items`` items (see :data:`BLOCK_SCORES`)."""
+    return max(1, min(MAX_BLOCK_USERS, BLOCK_SCORES // max(num_items, 1)))
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """One set of held-out interactions to rank every item against.
+
+    ``edges`` ``(2, T)`` (user, item) are the labels; the training items and ``also_masked`` (further known
+    interactions, such as the validation part when ranking the test part) are masked. With ``item_popularity``
+    (``(num_items,)``, e.g. training degrees) the top lists also give PyG's beyond-accuracy figures at
+    ``beyond_accuracy_k`` (default: the largest cut-off).
+    """
+
+    edges: Tensor
+    also_masked: Tensor | None = None
+    item_popularity: Tensor | None = None
+    beyond_accuracy_k: int | None = None
+
+
 @torch.no_grad()
 def evaluate_full_ranking(
     user_emb: Tensor,
@@ -86,7 +114,7 @@ def evaluate_full_ranking(
     train: BipartiteGraph,
     test_edge_index: Tensor,
     ks: tuple[int, ...] = (10, 20, 50),
-    batch_size: int = 4096,
+    batch_size: int | None = None,
     also_masked: Tensor | None = None,
 ) -> RankingResult:
     """Full-ranking Recall@K / NDCG@K of dot-product scores ``user_emb @ item_emb.T`` (see :func:`evaluate_scores`).
@@ -104,60 +132,99 @@ def evaluate_scores(
     train: BipartiteGraph,
     test_edge_index: Tensor,
     ks: tuple[int, ...] = (10, 20, 50),
-    batch_size: int = 4096,
+    batch_size: int | None = None,
     also_masked: Tensor | None = None,
     device: torch.device | str = "cpu",
     item_popularity: Tensor | None = None,
     beyond_accuracy_k: int | None = None,
 ) -> RankingResult:
-    """Full-ranking Recall@K / NDCG@K over every item, with each user's training items masked.
+    """Full-ranking Recall@K / NDCG@K over every item of one held-out set (see :class:`HeldOut` and
+    :func:`evaluate_held_out`)."""
+    held_out = HeldOut(test_edge_index, also_masked, item_popularity, beyond_accuracy_k)
+    return evaluate_held_out(score, train, {"test": held_out}, ks, batch_size, device)["test"]
+
+
+class _Ranking:
+    """The running state of one held-out set while the user blocks go by: masks, labels and metric sums."""
+
+    def __init__(self, held_out: HeldOut, train: BipartiteGraph, ks: tuple[int, ...], device: torch.device | str):
+        known = train.edge_index if held_out.also_masked is None else torch.cat(
+            [train.edge_index, held_out.also_masked.to(train.edge_index.device)], 1)
+        self.known_ptr, self.known_items = (t.to(device) for t in user_csr(known, train.num_users))
+        self.label_ptr, self.label_items = (t.to(device) for t in user_csr(held_out.edges.to(device),
+                                                                             train.num_users))
+        self.has_labels = self.label_ptr[1:] > self.label_ptr[:-1]
+        self.ks, self.users = ks, []
+        self.recall, self.ndcg = {k: [] for k in ks}, {k: [] for k in ks}
+        top = held_out.beyond_accuracy_k or max(ks)
+        self.beyond = {} if held_out.item_popularity is None else {
+            f"coverage@{top}": LinkPredCoverage(top, train.num_items),
+            f"avg_popularity@{top}": LinkPredAveragePopularity(top, held_out.item_popularity.float().to(device)),
+            f"personalization@{top}": LinkPredPersonalization(top)}
+
+    def add(self, batch: Tensor, scores: Tensor, last: bool) -> None:
+        """Rank the block's users that have labels here. ``scores`` ``(B, I)`` is masked in place only when this
+        set is the ``last`` to read it; otherwise a copy is masked, so the next set sees the block unmasked."""
+        rows_here = self.has_labels[batch]
+        if not bool(rows_here.any()):
+            return
+        users = batch[rows_here]
+        if not (last and bool(rows_here.all())):
+            scores = scores[rows_here]
+        rows, items = _rows_to_mask(self.known_ptr, self.known_items, users)
+        scores[rows, items] = float("-inf")
+        topk = scores.topk(max(self.ks), dim=1).indices
+        labels = torch.stack(_rows_to_mask(self.label_ptr, self.label_items, users))
+        recall, ndcg = recall_ndcg_from_topk(topk, labels, self.ks)
+        self.users.append(users)
+        for k in self.ks:
+            self.recall[k].append(recall[k])
+            self.ndcg[k].append(ndcg[k])
+        for metric in self.beyond.values():
+            metric.update(topk, labels)
+
+    def result(self) -> RankingResult:
+        def joined(parts: list[Tensor]) -> Tensor:
+            return torch.cat(parts).cpu() if parts else torch.zeros(0)
+
+        return RankingResult(
+            users=joined(self.users).long(),
+            recall={k: joined(v) for k, v in self.recall.items()},
+            ndcg={k: joined(v) for k, v in self.ndcg.items()},
+            beyond_accuracy={name: float(metric.compute()) for name, metric in self.beyond.items()},
+        )
+
+
+@torch.no_grad()
+def evaluate_held_out(
+    score: Callable[[Tensor], Tensor],
+    train: BipartiteGraph,
+    held_out: Mapping[str, HeldOut],
+    ks: tuple[int, ...] = (10, 20, 50),
+    batch_size: int | None = None,
+    device: torch.device | str = "cpu",
+) -> dict[str, RankingResult]:
+    """Full-ranking Recall@K / NDCG@K over every item, with each user's training items masked, for several
+    held-out sets from one pass of scoring (validation and test alike: one fit scores each user once).
 
     ``score(users)`` gives every item's score for a batch of user indices, ``(B,) → (B, num_items)`` on
-    ``device``. ``also_masked`` (``(2, E)`` user, item) are further known interactions to mask, such as the
-    validation part carved from the given training split: the standard protocol ranks only items the user has
-    not interacted with before the test period. No users × items matrix is ever materialized beyond one batch.
-    Users without test items are skipped. Recall divides by the user's number of held-out items (LightGCN's
-    convention). With ``item_popularity`` (``(num_items,)``, e.g. training degrees), the top-``max(ks)`` lists also
-    give PyG's beyond-accuracy figures at ``beyond_accuracy_k`` (default ``max(ks)``): ``coverage@K`` (share of items recommended to anyone),
-    ``avg_popularity@K`` (mean popularity of the recommended items) and ``personalization@K`` (mean pairwise
-    dissimilarity of users' lists, on PyG's default sample of 4,096 users).
-
-    Shapes:
-        test_edge_index: ``(2, T)`` (user, item).
+    ``device``. Each held-out set masks its own known interactions (:class:`HeldOut`); the standard protocol
+    ranks, at test, only items the user had not interacted with before the test period. No users × items matrix
+    is ever materialized beyond one block (``batch_size`` users, by default :func:`block_users`). Users without
+    labels in a set are skipped there. Recall divides by the user's number of held-out items (LightGCN's
+    convention); ``coverage@K``, ``avg_popularity@K`` and ``personalization@K`` (mean pairwise dissimilarity of
+    users' lists, on PyG's default sample of 4,096 users) come with a set's ``item_popularity``.
     """
-    known = train.edge_index if also_masked is None else torch.cat(
-        [train.edge_index, also_masked.to(train.edge_index.device)], 1)
-    train_ptr, train_items = (t.to(device) for t in user_csr(known, train.num_users))
-    test_ptr, test_items = (t.to(device) for t in user_csr(test_edge_index.to(device), train.num_users))
-    users = torch.nonzero(test_ptr[1:] > test_ptr[:-1]).flatten()
-    k_max = max(ks)
-    recall = {k: [] for k in ks}
-    ndcg = {k: [] for k in ks}
-    top = beyond_accuracy_k or k_max
-    beyond = {} if item_popularity is None else {
-        f"coverage@{top}": LinkPredCoverage(top, train.num_items),
-        f"avg_popularity@{top}": LinkPredAveragePopularity(top, item_popularity.float().to(device)),
-        f"personalization@{top}": LinkPredPersonalization(top)}
+    rankings = {name: _Ranking(one, train, ks, device) for name, one in held_out.items()}
+    has_labels = torch.stack([ranking.has_labels for ranking in rankings.values()]).any(0)
+    users = torch.nonzero(has_labels).flatten()
+    batch_size = batch_size or block_users(train.num_items)
     for start in range(0, users.numel(), batch_size):
         batch = users[start:start + batch_size]
         scores = score(batch)
-        rows, items = _rows_to_mask(train_ptr, train_items, batch)
-        scores[rows, items] = float("-inf")
-        topk = scores.topk(k_max, dim=1).indices
-        label_rows, label_items = _rows_to_mask(test_ptr, test_items, batch)
-        labels = torch.stack([label_rows, label_items])
-        r, n = recall_ndcg_from_topk(topk, labels, ks)
-        for k in ks:
-            recall[k].append(r[k])
-            ndcg[k].append(n[k])
-        for metric in beyond.values():
-            metric.update(topk, labels)
-    return RankingResult(
-        users=users.cpu(),
-        recall={k: torch.cat(v).cpu() for k, v in recall.items()},
-        ndcg={k: torch.cat(v).cpu() for k, v in ndcg.items()},
-        beyond_accuracy={name: float(metric.compute()) for name, metric in beyond.items()},
-    )
+        for position, ranking in enumerate(rankings.values(), 1):
+            ranking.add(batch, scores, last=position == len(rankings))
+    return {name: ranking.result() for name, ranking in rankings.items()}
 
 
 def degree_groups(degree: Tensor, num_groups: int = 5) -> Tensor:

@@ -6,8 +6,11 @@ import torch
 from torch_geometric.metrics import LinkPredNDCG, LinkPredRecall
 
 from models.eval.ranking import (
+    HeldOut,
+    block_users,
     degree_groups,
     evaluate_full_ranking,
+    evaluate_held_out,
     evaluate_scores,
     group_means,
     group_variance,
@@ -104,3 +107,45 @@ def test_beyond_accuracy_figures_of_hand_made_top_lists():
     # pairwise list dissimilarity: (u0, u1) identical (0), (u0, u2) and (u1, u2) disjoint (1): mean 2/3
     assert summary["personalization@2"] == pytest.approx(2 / 3)
     assert summary["recall@2"] == pytest.approx((1 + 0 + 1) / 3)
+
+
+def test_one_pass_over_validation_and_test_equals_two_passes_and_scores_each_user_once():
+    """Random scores for 40 users × 30 items; validation and test sets that overlap in users but not entirely.
+    One pass gives exactly the two separate evaluations (per user, and the beyond-accuracy figures), whatever the
+    block size, and asks the scorer for each user with labels in either set exactly once."""
+    gen = torch.Generator().manual_seed(3)
+    scores = torch.rand(40, 30, generator=gen)
+    train = BipartiteGraph(torch.unique(torch.stack([torch.randint(40, (200,), generator=gen),
+                                                     torch.randint(30, (200,), generator=gen)]), dim=1), 40, 30)
+    valid = torch.stack([torch.randint(30, (60,), generator=gen), torch.randint(30, (60,), generator=gen)])
+    test = torch.stack([torch.randint(10, 40, (60,), generator=gen), torch.randint(30, (60,), generator=gen)])
+    popularity = train.item_degree()
+    separate = {"valid": evaluate_scores(lambda users: scores[users].clone(), train, valid, ks=(5, 10)),
+                "test": evaluate_scores(lambda users: scores[users].clone(), train, test, ks=(5, 10),
+                                        also_masked=valid, item_popularity=popularity)}
+    for batch_size in (1, 7, None):
+        asked = []
+
+        def score(users, asked=asked):
+            asked.append(users)
+            return scores[users].clone()
+
+        together = evaluate_held_out(score, train, {
+            "valid": HeldOut(valid), "test": HeldOut(test, also_masked=valid, item_popularity=popularity)},
+            ks=(5, 10), batch_size=batch_size)
+        expected_users = torch.unique(torch.cat([valid[0], test[0]]))
+        assert torch.equal(torch.cat(asked), expected_users)  # each user once, in order
+        for name, result in together.items():
+            assert torch.equal(result.users, separate[name].users)
+            for k in (5, 10):
+                assert torch.equal(result.recall[k], separate[name].recall[k])
+                assert torch.equal(result.ndcg[k], separate[name].ndcg[k])
+            assert result.beyond_accuracy == pytest.approx(separate[name].beyond_accuracy)
+    assert set(together["test"].beyond_accuracy) == {"coverage@10", "avg_popularity@10", "personalization@10"}
+
+
+def test_score_blocks_are_sized_by_the_item_count():
+    assert block_users(100) == 4096  # small catalogues: the cap
+    assert block_users(40_981) == 818  # Gowalla: about 128 MiB of float32 scores per block
+    assert block_users(533_333) == 62
+    assert block_users(10**9) == 1
