@@ -8,7 +8,9 @@ import base64
 import hashlib
 import io
 import json
-from collections.abc import Mapping, Sequence
+import os
+import uuid
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +27,20 @@ RANKING_REPORT = ("reports", "ranking_report.json")
 GRAPH_RECORD = ("graph", "graph.json")
 
 
+def replace_atomically(path: Path, write: Callable[[Path], None]) -> None:
+    """``write`` a temporary file beside ``path``, then rename it over ``path``: a reader (another step, another
+    run) sees the old file or the new one, never half of one, and a failed write leaves the old file as it was."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
 def save_tensors(path: Path, **tensors: torch.Tensor) -> None:
-    """Save named tensors (a plain dict, readable with ``weights_only=True``)."""
-    torch.save(dict(tensors), str(path))
+    """Save named tensors (a plain dict, readable with ``weights_only=True``), replacing ``path`` atomically."""
+    replace_atomically(path, lambda temporary: torch.save(dict(tensors), str(temporary)))
 
 
 def load_tensors(path: Path) -> dict[str, torch.Tensor]:
@@ -45,8 +58,9 @@ def fingerprint(*tensors: torch.Tensor) -> str:
 
 
 def write_json(path: Path, record: Mapping[str, Any]) -> None:
-    """Write a JSON record (reports travel between stages as JSON, never pickles)."""
-    path.write_text(json.dumps(record, indent=2, sort_keys=True))
+    """Write a JSON record (reports travel between stages as JSON, never pickles), replacing ``path`` atomically."""
+    text = json.dumps(record, indent=2, sort_keys=True)
+    replace_atomically(path, lambda temporary: temporary.write_text(text))
 
 
 def read_json(path: Path) -> dict[str, Any]:

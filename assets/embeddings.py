@@ -15,6 +15,7 @@ from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
     AssetExecutionContext,
+    DagsterEventType,
     MaterializeResult,
     MetadataValue,
     asset,
@@ -45,12 +46,29 @@ from orchestration.resources import ArtifactStore, FeatureStoreResource, Warehou
 from orchestration.version_table import versions_table
 
 CODE_VERSION = "publish-3"
-CANDIDATE = ("reports", "embedding_candidate.json")
+CANDIDATE = ("reports", "embedding_candidate.json")  # the latest candidate
+CANDIDATES = ("reports", "candidates")  # every candidate's record, by version id
 MAPS = "embedding_maps"  # artifacts folder of the learned maps, one file per candidate version
 
 
 class UngatedCandidateError(RuntimeError):
     """A candidate reached promotion without a passing compatibility report."""
+
+
+def candidate_record(context: AssetExecutionContext | AssetCheckExecutionContext,
+                     artifacts: ArtifactStore) -> dict:
+    """The candidate that this run's ``embedding_candidate`` published (its materialization's ``version_id``), or,
+    in a run that did not materialize it (a check or a promotion run on its own), the latest candidate.
+
+    Reading this run's own candidate rather than the latest one keeps two overlapping runs apart: each gates and
+    promotes what it published, and the store's conditional promotion refuses the second to arrive.
+    """
+    entries = context.instance.all_logs(context.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)
+    published = [entry.asset_materialization.metadata["version_id"].value for entry in entries
+                 if entry.asset_materialization.asset_key == embedding_candidate.key]
+    if published:
+        return read_json(artifacts.path(*CANDIDATES, f"{published[-1]}.json"))
+    return read_json(artifacts.path(*CANDIDATE))
 
 
 @asset(group_name="embeddings", kinds={"duckdb", "parquet"}, code_version=CODE_VERSION,
@@ -84,8 +102,10 @@ def embedding_candidate(context: AssetExecutionContext, config: CandidateConfig,
         save_tensors(map_file, **learned.tensors())
         meta = replace(meta, compatibility={"map": {**learned.summary(parent.version_id), "file": str(map_file)}})
     version_id = store.publish(meta, user_ids, users, item_ids, items)
-    write_json(artifacts.path(*CANDIDATE), {"version_id": version_id, "model": meta.model, "parent_id": meta.parent_id,
-                                            "unmapped": str(run.embeddings) if learned else None})
+    candidate = {"version_id": version_id, "model": meta.model, "parent_id": meta.parent_id,
+                 "unmapped": str(run.embeddings) if learned else None}
+    write_json(artifacts.path(*CANDIDATES, f"{version_id}.json"), candidate)
+    write_json(artifacts.path(*CANDIDATE), candidate)
     context.log.info(f"published {meta.model} as candidate {version_id} (parent {meta.parent_id})"
                      + (f" through a learned {learned.kind} map (fit residual {learned.residual:.3f})" if learned else ""))
     return MaterializeResult(metadata={
@@ -106,7 +126,8 @@ def compatibility_report_check(context: AssetCheckExecutionContext, warehouse: W
                                feature_store: FeatureStoreResource) -> AssetCheckResult:
     """BCT's empirical criterion for the candidate on validation (test only reports); the report is recorded on the
     candidate in the registry."""
-    candidate_id = read_json(artifacts.path(*CANDIDATE))["version_id"]
+    candidate_info = candidate_record(context, artifacts)
+    candidate_id = candidate_info["version_id"]
     store = feature_store.store()
     live = store.promoted_version()
     ancestors = store.lineage(live.version_id) if live else []
@@ -117,7 +138,7 @@ def compatibility_report_check(context: AssetCheckExecutionContext, warehouse: W
         candidate = version_vectors(store, con, candidate_id)
         olds = {info.version_id: version_vectors(store, con, info.version_id) for info in ancestors}
     # A mapped candidate is measured beside its unmapped vectors (the report's independent_new): what the map costs.
-    unmapped = read_json(artifacts.path(*CANDIDATE)).get("unmapped")
+    unmapped = candidate_info.get("unmapped")
     independent = None
     if unmapped:
         tensors = load_tensors(Path(unmapped))
@@ -139,13 +160,14 @@ def compatibility_report_check(context: AssetCheckExecutionContext, warehouse: W
 def published_embeddings(context: AssetExecutionContext, artifacts: ArtifactStore,
                          feature_store: FeatureStoreResource) -> MaterializeResult:
     """The candidate promoted to the served version, once its compatibility check has passed."""
-    candidate_id = read_json(artifacts.path(*CANDIDATE))["version_id"]
+    candidate_id = candidate_record(context, artifacts)["version_id"]
     store = feature_store.store()
     gate = store.get_version(candidate_id).compatibility.get("gate", {})
     if not gate.get("passed"):  # the blocking check stops the run first; this guards runs that skip it
         raise UngatedCandidateError(f"candidate {candidate_id} has no passing compatibility report ({gate or 'none'}); "
                            "materialize embedding_candidate with its compatibility_report_check first")
-    promoted = store.promote(candidate_id)
+    # Only over the version the check measured it against: a run that promoted in between makes this a conflict.
+    promoted = store.promote(candidate_id, expected_live=gate["live_version"])
     context.log.info(f"promoted {candidate_id} (parent {promoted.parent_id})")
     return MaterializeResult(metadata={
         **step_cost(context),

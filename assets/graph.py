@@ -26,6 +26,7 @@ from assets.common import (
     fingerprint,
     load_tensors,
     markdown_image,
+    replace_atomically,
     save_tensors,
     write_json,
 )
@@ -101,7 +102,7 @@ def training_graph(context: AssetExecutionContext, warehouse: Warehouse, artifac
             "SELECT (SELECT count(*) FROM user_index), (SELECT count(*) FROM item_index)").fetchall()[0]
     graph = BipartiteGraph(train, int(num_users), int(num_items),
                            None if train_time is None else torch.from_numpy(train_time))
-    graph.save(artifacts.path(*TRAIN_GRAPH))
+    replace_atomically(artifacts.path(*TRAIN_GRAPH), graph.save)
     save_tensors(artifacts.path(*VALID_EDGES), edge_index=valid)
     save_tensors(artifacts.path(*TEST_EDGES), edge_index=test)
     user_degree, item_degree = graph.user_degree(), graph.item_degree()

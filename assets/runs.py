@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from assets.common import write_json
 from orchestration.resources import ArtifactStore
 
 STAGING = ".staging"
@@ -115,10 +116,7 @@ def new_run(artifacts: ArtifactStore, files: ModelArtifacts, run_id: str) -> Ite
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    pointer = artifacts.path(*files.latest)
-    temporary = pointer.with_name(f".{pointer.name}.{run_id}")
-    temporary.write_text(json.dumps({"run_id": run_id, "folder": f"{files.runs[1]}/{run_id}"}))
-    os.replace(temporary, pointer)
+    write_json(artifacts.path(*files.latest), {"run_id": run_id, "folder": f"{files.runs[1]}/{run_id}"})
 
 
 def prune_runs(artifacts: ArtifactStore, files: ModelArtifacts, keep: int,

@@ -34,5 +34,9 @@ class InvalidTransitionError(FeatureStoreError):
     """A status change that the lifecycle candidate -> promoted -> retired does not allow."""
 
 
+class PromotionConflictError(FeatureStoreError):
+    """Another version was promoted after a candidate's gate measured it against the live one."""
+
+
 class RegistryBusyError(FeatureStoreError):
     """The registry file stayed locked by another process for longer than the lock timeout."""

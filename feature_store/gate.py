@@ -121,5 +121,5 @@ def gate_and_promote(store: FeatureStore, candidate_id: str, report: dict[str, A
         return GateDecision(candidate_id, False, "retired", tuple(failures), live_id, message)
     if not promote:
         return GateDecision(candidate_id, True, "candidate", (), live_id)
-    store.promote(candidate_id)
+    store.promote(candidate_id, expected_live=live_id)
     return GateDecision(candidate_id, True, "promoted", (), candidate_id)

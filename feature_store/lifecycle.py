@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from feature_store.errors import InvalidTransitionError
+from feature_store.errors import InvalidTransitionError, PromotionConflictError
 from feature_store.meta import VersionInfo
 from feature_store.registry import Registry, Transaction
 
@@ -23,12 +23,26 @@ def _swap_promoted(tx: Transaction, version_id: str) -> str | None:
     return previous.version_id if previous else None
 
 
-def promote(registry: Registry, version_id: str) -> VersionInfo:
+# The default of promote's ``expected_live``: promote whatever is live now.
+ANY_LIVE = object()
+
+
+def promote(registry: Registry, version_id: str, expected_live: str | None | object = ANY_LIVE) -> VersionInfo:
     """Promote a candidate (or re-promote a retired version), retiring the current promoted one.
 
-    Promoting the version that is already promoted changes nothing.
+    Promoting the version that is already promoted changes nothing. With ``expected_live`` (a version id, or None
+    for "nothing promoted yet"), the swap happens only if that version is still the promoted one, in the same
+    transaction: a candidate gated against one live version is never promoted over another that a concurrent run
+    promoted in the meantime (raises `PromotionConflictError`).
     """
     with registry.transaction() as tx:
+        live = tx.promoted()
+        live_id = live.version_id if live else None
+        if expected_live is not ANY_LIVE and live_id != expected_live and live_id != version_id:
+            raise PromotionConflictError(
+                f"conflicting promotion: {version_id!r} was gated against live version {expected_live!r}, but "
+                f"{live_id!r} has been promoted since (by another run); {live_id!r} stays live. Run the "
+                "compatibility check again against it before promoting.")
         if tx.get(version_id).status != "promoted":
             previous = _swap_promoted(tx, version_id)
             tx.log(version_id, "promote", {"previous": previous})

@@ -147,9 +147,10 @@ class FeatureStore:
 
     # ----- lifecycle --------------------------------------------------------------------------
 
-    def promote(self, version_id: str) -> VersionInfo:
-        """Promote a candidate (or re-promote a retired version); the previous promoted one is retired."""
-        return lifecycle.promote(self._registry, version_id)
+    def promote(self, version_id: str, expected_live: str | None | object = lifecycle.ANY_LIVE) -> VersionInfo:
+        """Promote a candidate (or re-promote a retired version); the previous promoted one is retired. With
+        ``expected_live``, only while that version (None: none) is the promoted one (`PromotionConflictError`)."""
+        return lifecycle.promote(self._registry, version_id, expected_live)
 
     def rollback(self) -> VersionInfo:
         """Retire the promoted version and re-promote the one promoted before it (undoes one promotion)."""

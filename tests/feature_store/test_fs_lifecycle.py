@@ -8,6 +8,7 @@ from feature_store import (
     FeatureStore,
     InvalidTransitionError,
     NoPromotedVersionError,
+    PromotionConflictError,
     VersionMeta,
     VersionNotFoundError,
 )
@@ -40,6 +41,22 @@ def test_rollback_restores_the_previously_promoted_version(store, make_embedding
         ("promote", "v2", {"previous": "v1"}),
         ("rollback", "v1", {"retired": "v2"}),
     ]
+
+
+def test_a_promotion_expecting_another_live_version_is_refused_and_changes_nothing(store, make_embeddings):
+    """Two runs gated candidates v2 and v3 against live v1; v2 is promoted first, so v3's promotion, which expects
+    v1, is refused with a message that names the conflict, and v2 stays live."""
+    for seed, version_id in enumerate(["v1", "v2", "v3"]):
+        _publish(store, make_embeddings, version_id, seed)
+    store.promote("v1", expected_live=None)
+    store.promote("v2", expected_live="v1")
+    with pytest.raises(PromotionConflictError, match="conflicting promotion: 'v3' was gated against live version "
+                                                     "'v1', but 'v2' has been promoted since"):
+        store.promote("v3", expected_live="v1")
+    assert _statuses(store) == {"v1": "retired", "v2": "promoted", "v3": "candidate"}
+    assert store.promote("v2", expected_live="v1").status == "promoted"  # already live: nothing to conflict with
+    with pytest.raises(PromotionConflictError, match="gated against live version None"):
+        store.promote("v3", expected_live=None)
 
 
 def test_successive_rollbacks_undo_promotions_in_reverse_order(store, make_embeddings):
