@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
-from torch_geometric.metrics import LinkPredAveragePopularity, LinkPredCoverage, LinkPredPersonalization
+from torch_geometric.metrics import LinkPredAveragePopularity, LinkPredCoverage
 from torch_geometric.metrics.link_pred import LinkPredMetricData
 
+from models.eval.personalization import Personalization
 from models.graph.bipartite import BipartiteGraph
 
 
@@ -160,7 +161,7 @@ class _Ranking:
         self.beyond = {} if held_out.item_popularity is None else {
             f"coverage@{top}": LinkPredCoverage(top, train.num_items),
             f"avg_popularity@{top}": LinkPredAveragePopularity(top, held_out.item_popularity.float().to(device)),
-            f"personalization@{top}": LinkPredPersonalization(top)}
+            f"personalization@{top}": Personalization(top)}
 
     def add(self, batch: Tensor, scores: Tensor, last: bool) -> None:
         """Rank the block's users that have labels here. ``scores`` ``(B, I)`` is masked in place only when this
