@@ -63,7 +63,7 @@ def candidate_record(context: AssetExecutionContext | AssetCheckExecutionContext
     Reading this run's own candidate rather than the latest one keeps two overlapping runs apart: each gates and
     promotes what it published, and the store's conditional promotion refuses the second to arrive.
     """
-    entries = context.instance.all_logs(context.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)
+    entries = context.instance.all_logs(context.run.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)
     published = [entry.asset_materialization.metadata["version_id"].value for entry in entries
                  if entry.asset_materialization.asset_key == embedding_candidate.key]
     if published:
