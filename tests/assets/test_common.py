@@ -9,7 +9,16 @@ import torch
 from dagster import DagsterInvalidConfigError, asset, materialize
 from matplotlib.figure import Figure
 
-from assets.common import fingerprint, markdown_image, markdown_table
+from assets.common import (
+    fingerprint,
+    load_tensors,
+    markdown_image,
+    markdown_table,
+    read_json,
+    replace_atomically,
+    save_tensors,
+    write_json,
+)
 from orchestration.config_classes import config_class, from_config
 
 
@@ -59,3 +68,23 @@ def test_markdown_table_and_image():
     figure = Figure()
     figure.subplots().plot([0, 1], [1, 0])
     assert markdown_image(figure, "line").startswith("![line](data:image/png;base64,iVBORw0KGgo")
+
+
+def test_artifacts_are_replaced_whole_and_a_failed_write_leaves_the_old_file(tmp_path):
+    record, tensors = tmp_path / "record.json", tmp_path / "tensors.pt"
+    write_json(record, {"version": 1})
+    save_tensors(tensors, x=torch.arange(3))
+    write_json(record, {"version": 2})
+    assert read_json(record) == {"version": 2}
+
+    def half_written(temporary):
+        temporary.write_text('{"version": ')
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        replace_atomically(record, half_written)
+    with pytest.raises(OSError, match="disk full"):
+        replace_atomically(tensors, half_written)
+    assert read_json(record) == {"version": 2}
+    assert torch.equal(load_tensors(tensors)["x"], torch.arange(3))
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["record.json", "tensors.pt"]  # no temporaries left
