@@ -19,7 +19,7 @@ from torch import Tensor
 
 from models.graph.bipartite import BipartiteGraph
 from models.recsys.contract import Fitted, Runtime, TrainingRecord, resolved, restore_vectors
-from models.recsys.interactions import dense_rows, interaction_matrix, sparse_from_state, sparse_state, to_torch_csr
+from models.recsys.interactions import dense_rows, interaction_matrix, sparse_from_state, sparse_state
 from models.recsys.selection import best_on_validation
 
 
@@ -159,9 +159,12 @@ class ItemKNN:
 
     def _fitted(self, matrix: sp.csr_matrix, similarity: sp.csr_matrix, config: dict, state: dict[str, Tensor],
                 device: torch.device) -> Fitted:
-        weights = to_torch_csr(similarity.T, device)  # (r_u W)ᵀ = Wᵀ r_uᵀ: a sparse × dense product in torch
+        similarity = similarity.tocsr()
 
+        # r_u W with both sides sparse (scipy): a user's row holds tens of items and W tens of neighbours per item,
+        # so the product touches thousands of entries where a dense row times W touches all of W (one block of 818
+        # rows of 26 items against a random 41k-item W with 100 neighbours: 0.19 s against torch's 1.66 s, 2 cores).
         def score(users: Tensor) -> Tensor:
-            return (weights @ dense_rows(matrix, users, device).T).T
+            return torch.from_numpy((matrix[users.cpu().numpy()] @ similarity).toarray()).to(device)
 
         return Fitted(self.name, config, TrainingRecord(), scorer=score, state=state)
