@@ -4,12 +4,6 @@ runs it (a subprocess through Dagster's multiprocess executor): every step's sec
 """
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 from dagster import validate_run_config
 
@@ -17,7 +11,6 @@ from benchmarks import pipeline
 from benchmarks.pipeline import BUDGETED, StepCost, benchmark_config, full_retrain_in_processes, measure, slopes
 from benchmarks.reliability_pipeline import files_source
 
-ROOT = Path(__file__).resolve().parents[2]
 # Steps that every smoke run reaches, whatever the champion check decides.
 STEPS = ("ingest_source", "raw_interactions_expectations", "quarantined_interactions", "id_maps", "interaction_split",
          "training_graph", "heuristic_scores", "lightgcn_model", "mlp_student", "ranking_report", "champion_model")
@@ -60,13 +53,11 @@ def test_a_growth_series_reports_every_size_the_slopes_and_the_largest_run(tmp_p
 
 
 @pytest.fixture(scope="module")
-def smoke_results(tmp_path_factory) -> dict:
-    out = tmp_path_factory.mktemp("pipeline") / "pipeline.json"
-    env = {**os.environ, "GRAPHREC_SHARED_DIR": str(out.parent / "no_shared_data")}
-    argv = [sys.executable, "-m", "benchmarks.pipeline", "--smoke", "--json", str(out), "--workdir", str(out.parent)]
-    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=TIMEOUT_S, check=False)
-    assert done.returncode == 0, f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return json.loads(out.read_text())
+def smoke_results(run_benchmark) -> dict:
+    """The README's pipeline command with ``--smoke``, the same run as the README smoke test's."""
+    run = run_benchmark(("-m", "benchmarks.pipeline", "--dataset", "gowalla", "--smoke"), TIMEOUT_S)
+    assert run.returncode == 0, run.failure()
+    return run.results
 
 
 def test_the_smoke_run_gives_every_step_positive_seconds_and_peak_rss(smoke_results):

@@ -2,25 +2,17 @@
 handled and leaves the promoted version intact."""
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-TIMEOUT_S = 900
+from tests.benchmarks.test_benchmark_smoke import RUN_IN_FULL
 
 
 @pytest.mark.benchmark_full
-def test_reliability_suite_in_full(tmp_path: Path):
-    out = tmp_path / "reliability.json"
-    done = subprocess.run([sys.executable, "-m", "benchmarks.reliability", "--json", str(out)], check=False,
-                          cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT_S)
-    assert done.returncode == 0, done.stderr[-3000:]
-    results = json.loads(out.read_text())
+def test_reliability_suite_in_full(run_benchmark):
+    run = run_benchmark(("-m", "benchmarks.reliability"), RUN_IN_FULL["reliability"])
+    assert run.returncode == 0, run.failure()
+    results = run.results
     assert (results["input_cases"], results["fault_cases"]) == (26, 3)
     unhandled = {e["case"]: e["message"] for e in results["entries"] if not (e["caught"] and e["data_intact"])}
-    assert not unhandled, f"cases not handled: {unhandled}\n{done.stdout[-4000:]}"
+    assert not unhandled, f"cases not handled: {unhandled}\n{run.stdout[-4000:]}"
     assert (results["caught"], results["data_intact"]) == (29, 29)
