@@ -134,21 +134,6 @@ def repository_selector(url: str) -> dict:
     return {"repositoryLocationName": repository["location"]["name"], "repositoryName": repository["name"]}
 
 
-def launch(url: str, job: str, run_config: dict) -> str:
-    """Launch `job` with `run_config` through the `launchRun` mutation; its run id."""
-    launched = graphql(url, """
-        mutation Launch($params: ExecutionParams!) {
-          launchRun(executionParams: $params) {
-            __typename
-            ... on LaunchRunSuccess { run { runId } }
-            ... on PythonError { message }
-            ... on RunConfigValidationInvalid { errors { message } }
-          }
-        }""", {"params": {"selector": {**repository_selector(url), "jobName": job}, "runConfigData": run_config}})
-    assert launched["launchRun"]["__typename"] == "LaunchRunSuccess", launched
-    return launched["launchRun"]["run"]["runId"]
-
-
 def launch_like_the_ui(url: str, job: str, run_config: dict | None = None) -> str:
     """Launch `job` as the launchpad's Launch button does (its mutation and execution params); its run id."""
     params = {"selector": {**repository_selector(url), "pipelineName": job}, "mode": "default",
