@@ -6,7 +6,7 @@ per-degree-group report and the bias figure need them.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -218,14 +218,37 @@ def evaluate_held_out(
     """
     rankings = {name: _Ranking(one, train, ks, device) for name, one in held_out.items()}
     has_labels = torch.stack([ranking.has_labels for ranking in rankings.values()]).any(0)
-    users = torch.nonzero(has_labels).flatten()
-    batch_size = batch_size or block_users(train.num_items)
-    for start in range(0, users.numel(), batch_size):
-        batch = users[start:start + batch_size]
+    for batch in _user_blocks(has_labels, batch_size or block_users(train.num_items)):
         scores = score(batch)
         for position, ranking in enumerate(rankings.values(), 1):
             ranking.add(batch, scores, last=position == len(rankings))
     return {name: ranking.result() for name, ranking in rankings.items()}
+
+
+@torch.no_grad()
+def evaluate_candidates(
+    scorers: Sequence[Callable[[Tensor], Tensor]],
+    train: BipartiteGraph,
+    held_out: HeldOut,
+    ks: tuple[int, ...] = (10, 20, 50),
+    batch_size: int | None = None,
+    device: torch.device | str = "cpu",
+) -> list[RankingResult]:
+    """One held-out set ranked for several scorers (the candidates of a choice) in one pass over the users: each
+    block of users goes to every scorer in turn, so scorers that share work on a block (the same filtered rows under
+    other weights) can do it once per block. Each scorer's result equals :func:`evaluate_scores` on its own; the
+    score blocks are masked in place, so a scorer must return a block of its own, not one it keeps."""
+    rankings = [_Ranking(held_out, train, ks, device) for _ in scorers]
+    for batch in _user_blocks(rankings[0].has_labels, batch_size or block_users(train.num_items)):
+        for ranking, score in zip(rankings, scorers, strict=True):
+            ranking.add(batch, score(batch), last=True)
+    return [ranking.result() for ranking in rankings]
+
+
+def _user_blocks(has_labels: Tensor, batch_size: int) -> list[Tensor]:
+    """The users with labels, ``(num_users,)`` bool, in blocks of ``batch_size``."""
+    users = torch.nonzero(has_labels).flatten()
+    return [users[start:start + batch_size] for start in range(0, users.numel(), batch_size)]
 
 
 def degree_groups(degree: Tensor, num_groups: int = 5) -> Tensor:

@@ -23,10 +23,10 @@ import torch
 from torch import Tensor
 
 from models.graph.bipartite import BipartiteGraph
-from models.recsys.contract import Fitted, Runtime, TrainingRecord, resolved, restore_vectors, vectors_scorer
+from models.recsys.contract import Fitted, Runtime, TrainingRecord, resolved, restore_vectors
 from models.recsys.graph_filter import ItemFilters, truncated_svd
 from models.recsys.interactions import interaction_matrix, inverse_sqrt, normalized_interactions
-from models.recsys.selection import best_on_validation
+from models.recsys.selection import best_on_validation, per_block
 
 # Order of each fixed-step solver, which for a linear ODE is the degree of its one-step polynomial.
 SOLVER_ORDERS = {"euler": 1, "rk4": 4}
@@ -132,7 +132,9 @@ class BSPM:
                                          config.beta != 0 or config.choose_on_validation, runtime.device)
         history = []
         if config.choose_on_validation:
-            config, history = choose_setting(config, lambda candidate: self._scorer(filters, candidate), graph,
+            # The settings share the blurring and the ideal filter (not in the grid): once per block for all.
+            filtered = per_block(_filtered(filters, config, ideal=True))
+            config, history = choose_setting(config, lambda candidate: _scorer(filters, candidate, filtered), graph,
                                              valid, self.name, runtime)
         fitted = self._fitted(filters, config, state)
         fitted.record.history, fitted.record.seconds = history, time.perf_counter() - started
@@ -143,20 +145,34 @@ class BSPM:
         return self._fitted(ItemFilters.restore(tensors, torch.device("cpu")), BSPMConfig(**config), dict(tensors))
 
     def _fitted(self, filters: ItemFilters, config: BSPMConfig, state: dict[str, Tensor]) -> Fitted:
-        return Fitted(self.name, resolved(config), TrainingRecord(), scorer=self._scorer(filters, config),
-                      state=state)
+        return Fitted(self.name, resolved(config), TrainingRecord(), scorer=_scorer(filters, config), state=state)
 
-    @staticmethod
-    def _scorer(filters: ItemFilters, config: BSPMConfig) -> Callable[[Tensor], Tensor]:
-        def score(users: Tensor) -> Tensor:
-            rows = filters.rows(users)  # (B, I)
-            blurred = blur(rows, filters.linear, config)
-            ideal = config.beta * filters.ideal(rows) if config.beta != 0 else torch.zeros_like(rows)
-            start = blurred + ideal if config.early_merge else blurred
-            sharpened = sharpen(start, filters.linear, config)
-            return sharpened if config.early_merge else sharpened + ideal
 
-        return score
+def _filtered(filters: ItemFilters, config: BSPMConfig, ideal: bool
+              ) -> Callable[[Tensor], tuple[Tensor, Tensor | None]]:
+    """Per block of users: their rows blurred by ``config``, and with ``ideal`` their rows through the ideal filter
+    (unweighted), else None."""
+    def filtered(users: Tensor) -> tuple[Tensor, Tensor | None]:
+        rows = filters.rows(users)  # (B, I)
+        return blur(rows, filters.linear, config), filters.ideal(rows) if ideal else None
+
+    return filtered
+
+
+def _scorer(filters: ItemFilters, config: BSPMConfig,
+            filtered: Callable[[Tensor], tuple[Tensor, Tensor | None]] | None = None) -> Callable[[Tensor], Tensor]:
+    """BSPM's scores at ``config`` from a block's ``filtered`` rows (by default computed here); a new block each
+    call, whatever ``filtered`` keeps."""
+    filtered = filtered or _filtered(filters, config, ideal=config.beta != 0)
+
+    def score(users: Tensor) -> Tensor:
+        blurred, ideal_rows = filtered(users)
+        ideal = config.beta * ideal_rows if config.beta != 0 else torch.zeros_like(blurred)
+        start = blurred + ideal if config.early_merge else blurred
+        sharpened = sharpen(start, filters.linear, config)
+        return sharpened if config.early_merge else sharpened + ideal
+
+    return score
 
 
 def choose_setting(config: BSPMConfig, scorer: Callable[[BSPMConfig], Callable[[Tensor], Tensor]],
@@ -203,34 +219,50 @@ class BSPMFactors:
         """The vectors above, from ``max(factor_rank, rank)`` singular triplets of the normalised training matrix."""
         started = time.perf_counter()
         matrix = interaction_matrix(graph)
-        ideal_rank = config.rank if config.beta != 0 or config.choose_on_validation else 0
-        values, vectors = truncated_svd(normalized_interactions(matrix), max(config.factor_rank, ideal_rank),
+        values, vectors = truncated_svd(normalized_interactions(matrix), max(config.factor_rank, config.rank),
                                         config.seed)
         filters = ItemFilters(matrix, None, runtime.device)
+        linear = torch.from_numpy(np.ascontiguousarray(vectors[:, :config.factor_rank]))  # (I, m): V_m
+        users_linear = torch.from_numpy(np.ascontiguousarray(matrix @ linear.numpy()))  # (U, m): R V_m
+        item_degree = np.asarray(matrix.sum(0)).ravel()
+        ideal = vectors[:, :config.rank]
+        users_ideal = torch.from_numpy(np.ascontiguousarray(matrix @ (ideal * inverse_sqrt(item_degree)[:, None]),
+                                                            dtype=np.float32))  # (U, k): R D_I^-1/2 V_k
 
-        def factors(setting: BSPMFactorsConfig) -> tuple[Tensor, Tensor]:
-            linear = vectors[:, :setting.factor_rank]
-            user_parts = [matrix @ (linear * spectral_gain(values[:setting.factor_rank] ** 2, setting))]
-            item_parts = [linear]
-            if setting.beta != 0:
-                ideal = vectors[:, :setting.rank]
-                item_degree = np.asarray(matrix.sum(0)).ravel()
-                user_parts.append(setting.beta * (matrix @ (ideal * inverse_sqrt(item_degree)[:, None])))
-                spectral = torch.from_numpy(np.ascontiguousarray((ideal * np.sqrt(item_degree)[:, None]).T,
-                                                                 dtype=np.float32))  # (k, I): V_kᵀ D_I^1/2
-                if setting.early_merge:
-                    spectral = sharpen(spectral.to(runtime.device), filters.linear, setting).cpu()
-                item_parts.append(spectral.T.numpy())
-            return (torch.from_numpy(np.hstack(user_parts).astype(np.float32)),
-                    torch.from_numpy(np.hstack(item_parts).astype(np.float32)))
+        def gain(setting: BSPMFactorsConfig) -> Tensor:
+            return torch.from_numpy(spectral_gain(values[:setting.factor_rank] ** 2, setting))
+
+        def items_ideal(setting: BSPMFactorsConfig) -> Tensor:
+            spectral = torch.from_numpy(np.ascontiguousarray((ideal * np.sqrt(item_degree)[:, None]).T,
+                                                             dtype=np.float32))  # (k, I): V_kᵀ D_I^1/2
+            if setting.early_merge:
+                spectral = sharpen(spectral.to(runtime.device), filters.linear, setting).cpu()
+            return spectral.T
 
         history = []
         if config.choose_on_validation:
+            # The settings share R V_m, V_m and R D_I^-1/2 V_k; each scores a block with its own gain and ideal items.
+            shared = [part.to(runtime.device) for part in (users_linear, linear, users_ideal)]
+
             def scorer(setting: BSPMFactorsConfig) -> Callable[[Tensor], Tensor]:
-                return vectors_scorer(*(part.to(runtime.device) for part in factors(setting)))
+                scaled = gain(setting).to(runtime.device)
+                ideal_items = items_ideal(setting).to(runtime.device) if setting.beta != 0 else None
+                users_linear_here, linear_here, users_ideal_here = shared
+
+                def score(users: Tensor) -> Tensor:
+                    scores = (users_linear_here[users] * scaled) @ linear_here.T
+                    if ideal_items is not None:
+                        scores += setting.beta * (users_ideal_here[users] @ ideal_items.T)
+                    return scores
+
+                return score
 
             config, history = choose_setting(config, scorer, graph, valid, self.name, runtime)
-        user_emb, item_emb = factors(config)
+        user_parts, item_parts = [users_linear * gain(config)], [linear]
+        if config.beta != 0:
+            user_parts.append(config.beta * users_ideal)
+            item_parts.append(items_ideal(config))
+        user_emb, item_emb = torch.cat(user_parts, 1), torch.cat(item_parts, 1)
         fitted = Fitted(self.name, resolved(config), TrainingRecord(history=history), user_emb=user_emb,
                         item_emb=item_emb)
         fitted.record.seconds = time.perf_counter() - started

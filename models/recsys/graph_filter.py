@@ -32,7 +32,7 @@ from scipy.sparse.linalg import svds
 from torch import Tensor
 
 from models.graph.bipartite import BipartiteGraph
-from models.recsys.contract import Fitted, Runtime, TrainingRecord, resolved, restore_vectors, vectors_scorer
+from models.recsys.contract import Fitted, Runtime, TrainingRecord, resolved, restore_vectors
 from models.recsys.interactions import (
     dense_rows,
     interaction_matrix,
@@ -42,7 +42,7 @@ from models.recsys.interactions import (
     sparse_state,
     to_torch_csr,
 )
-from models.recsys.selection import best_on_validation
+from models.recsys.selection import best_on_validation, per_block
 
 # Ideal low-pass weights tried on validation when a fit chooses its own (the pipeline's filters do): the authors'
 # 0.3 and either side of it.
@@ -137,8 +137,22 @@ class GFCF:
                                          config.alpha != 0 or config.choose_on_validation, runtime.device)
         history = []
         if config.choose_on_validation:
-            alpha, history = best_on_validation(ALPHA_GRID, lambda a: self._scorer(filters, a), graph, valid,
-                                                self.name, lambda a: {"alpha": a}, runtime.device)
+            # The candidates differ in α only: each block's two filtered parts are computed once for all of them.
+            def filtered(users: Tensor) -> tuple[Tensor, Tensor]:
+                rows = filters.rows(users)
+                return filters.linear(rows), filters.ideal(rows)
+
+            parts = per_block(filtered)
+
+            def scorer(alpha: float) -> Callable[[Tensor], Tensor]:
+                def score(users: Tensor) -> Tensor:
+                    linear, ideal = parts(users)
+                    return linear + alpha * ideal
+
+                return score
+
+            alpha, history = best_on_validation(ALPHA_GRID, scorer, graph, valid, self.name,
+                                                lambda a: {"alpha": a}, runtime.device)
             config = replace(config, alpha=alpha)
         fitted = self._fitted(filters, resolved(config), state)
         fitted.record.history, fitted.record.seconds = history, time.perf_counter() - started
@@ -191,26 +205,39 @@ class GFCFFactors:
         values, vectors = truncated_svd(normalized_interactions(matrix), max(config.factor_rank, config.rank),
                                         config.seed)
 
-        def factors(alpha: float) -> tuple[Tensor, Tensor]:
-            linear = vectors[:, :config.factor_rank]
-            user_parts, item_parts = [matrix @ (linear * values[:config.factor_rank] ** 2)], [linear]
-            if alpha != 0:
-                ideal = vectors[:, :config.rank]
-                item_degree = np.asarray(matrix.sum(0)).ravel()
-                user_parts.append(alpha * (matrix @ (ideal * inverse_sqrt(item_degree)[:, None])))
-                item_parts.append(ideal * np.sqrt(item_degree).astype(np.float32)[:, None])
-            return (torch.from_numpy(np.hstack(user_parts).astype(np.float32)),
-                    torch.from_numpy(np.hstack(item_parts).astype(np.float32)))
+        linear = vectors[:, :config.factor_rank]
+        ideal = vectors[:, :config.rank]
+        item_degree = np.asarray(matrix.sum(0)).ravel()
+        # (user, item) halves of the linear part and of the ideal part at α = 1.
+        halves = {"linear": (matrix @ (linear * values[:config.factor_rank] ** 2), linear),
+                  "ideal": (matrix @ (ideal * inverse_sqrt(item_degree)[:, None]),
+                            ideal * np.sqrt(item_degree).astype(np.float32)[:, None])}
+        halves = {part: tuple(torch.from_numpy(np.ascontiguousarray(side, dtype=np.float32)) for side in pair)
+                  for part, pair in halves.items()}
 
         history = []
         if config.choose_on_validation:
+            # The candidates differ in the ideal part's weight only: each block's two partial scores are computed
+            # once for all of them.
+            on_device = {part: tuple(side.to(runtime.device) for side in pair) for part, pair in halves.items()}
+            parts = per_block(lambda users: tuple(users_side[users] @ items_side.T
+                                                  for users_side, items_side in on_device.values()))
+
             def scorer(alpha: float) -> Callable[[Tensor], Tensor]:
-                return vectors_scorer(*(part.to(runtime.device) for part in factors(alpha)))
+                def score(users: Tensor) -> Tensor:
+                    linear_scores, ideal_scores = parts(users)
+                    return linear_scores + alpha * ideal_scores
+
+                return score
 
             alpha, history = best_on_validation(ALPHA_GRID, scorer, graph, valid, self.name,
                                                 lambda a: {"alpha": a}, runtime.device)
             config = replace(config, alpha=alpha)
-        user_emb, item_emb = factors(config.alpha)
+        users_parts, items_parts = [halves["linear"][0]], [halves["linear"][1]]
+        if config.alpha != 0:
+            users_parts.append(config.alpha * halves["ideal"][0])
+            items_parts.append(halves["ideal"][1])
+        user_emb, item_emb = torch.cat(users_parts, 1), torch.cat(items_parts, 1)
         fitted = Fitted(self.name, resolved(config), TrainingRecord(history=history), user_emb=user_emb,
                         item_emb=item_emb)
         fitted.record.seconds = time.perf_counter() - started

@@ -9,6 +9,7 @@ from models.eval.ranking import (
     HeldOut,
     block_users,
     degree_groups,
+    evaluate_candidates,
     evaluate_full_ranking,
     evaluate_held_out,
     evaluate_scores,
@@ -18,6 +19,7 @@ from models.eval.ranking import (
     recall_ndcg_from_topk,
 )
 from models.graph.bipartite import BipartiteGraph
+from models.recsys.selection import per_block
 
 
 def test_recall_and_ndcg_on_a_hand_made_ranking():
@@ -142,6 +144,46 @@ def test_one_pass_over_validation_and_test_equals_two_passes_and_scores_each_use
                 assert torch.equal(result.ndcg[k], separate[name].ndcg[k])
             assert result.beyond_accuracy == pytest.approx(separate[name].beyond_accuracy)
     assert set(together["test"].beyond_accuracy) == {"coverage@10", "avg_popularity@10", "personalization@10"}
+
+
+def _weighted(parts, weight):
+    """A candidate's scorer: the block's first part plus ``weight`` times its second."""
+    def score(users):
+        part, other = parts(users)
+        return part + weight * other
+
+    return score
+
+
+def test_candidates_ranked_in_one_pass_equal_each_ranked_alone_and_share_each_block():
+    """Three candidates built from one shared part per block (random scores plus a weighted second part, as the
+    filters' settings are): one pass gives exactly each candidate's own evaluation, for any block size, and the
+    shared part is computed once per block, not once per candidate."""
+    gen = torch.Generator().manual_seed(5)
+    first, second = torch.rand(40, 30, generator=gen), torch.rand(40, 30, generator=gen)
+    train = BipartiteGraph(torch.unique(torch.stack([torch.randint(40, (200,), generator=gen),
+                                                     torch.randint(30, (200,), generator=gen)]), dim=1), 40, 30)
+    valid = torch.stack([torch.randint(3, 40, (80,), generator=gen), torch.randint(30, (80,), generator=gen)])
+    weights = (0.0, 0.5, 2.0)
+    alone = [evaluate_scores(lambda users, w=w: first[users] + w * second[users], train, valid, ks=(5, 10))
+             for w in weights]
+    for batch_size in (1, 7, None):
+        blocks = []
+
+        def shared(users, blocks=blocks):
+            blocks.append(users)
+            return first[users], second[users]
+
+        parts = per_block(shared)
+        scorers = [_weighted(parts, w) for w in weights]
+        together = evaluate_candidates(scorers, train, HeldOut(valid), ks=(5, 10), batch_size=batch_size)
+        assert torch.equal(torch.cat(blocks), torch.unique(valid[0]))  # each user's block computed once
+        for result, expected in zip(together, alone, strict=True):
+            assert torch.equal(result.users, expected.users)
+            for k in (5, 10):
+                assert torch.equal(result.recall[k], expected.recall[k])
+                assert torch.equal(result.ndcg[k], expected.ndcg[k])
+    assert len({round(result.summary()["recall@10"], 6) for result in together}) > 1  # the weights do differ
 
 
 def test_score_blocks_are_sized_by_the_item_count():
