@@ -31,6 +31,8 @@ EXPECTED_KEYS = {
     "pipeline": {"assets.ingest_source.seconds", "assets.heuristic_scores.peak_rss_mb", "total_seconds", "peak_rss_mb"},
     "heuristics": {"pairs", "cn.seconds", "ra.seconds.max", "ppr.seconds"},
     "evaluation": {"bspm.two_passes.seconds", "bspm.one_pass.peak_rss_mb", "gf_cf.speedup", "vectors.identical"},
+    "selection": {"gf_cf.per_candidate.seconds", "bspm_factors.one_pass.peak_rss_mb", "bspm.speedup",
+                  "gf_cf_factors.identical"},
     "distill_recsys": {"teacher.recall@20", "student.recall@20", "new.student.recall@20", "speedup"},
     "quality": {"lightgcn.recall@20", "lightgcn_prism.seconds_to_0.175", "rawls_prism.ndcg@20", "gf_cf.seconds",
                 "bspm.recall@20", "bspm.valid.recall@20", "bspm.peak_rss_mb", "gf_cf_factors.valid.recall@20",
