@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
@@ -36,6 +37,7 @@ from warehouse.split import SplitConfig, build_split, load_pair_times, load_pair
 from warehouse.validation import ValidationConfig, quarantine
 
 T = TypeVar("T")
+Result = TypeVar("Result")
 
 DATASETS = {"gowalla": ("lightgcn", "gowalla"), "movielens": ("movielens", "ml-latest-small"),
             "amazon": ("amazon_reviews", "amazon2018_5core_small")}
@@ -166,6 +168,33 @@ def reset_peak_rss() -> None:
     clear_refs = Path("/proc/self/clear_refs")
     if clear_refs.exists():
         clear_refs.write_text("5")
+
+
+def alternate_paths(run: Callable[[str], Result], paths: Sequence[str], repeats: int
+                    ) -> tuple[dict[str, list[float]], dict[str, list[float]], dict[str, Result]]:
+    """Each of ``paths`` run as ``run(path)`` ``repeats`` times, path after path in turn: every run's seconds and
+    peak RSS in MiB (the high-water mark reset before it), and each path's last output."""
+    seconds, peaks, outputs = {path: [] for path in paths}, {path: [] for path in paths}, {}
+    for _ in range(repeats):
+        for path in paths:
+            reset_peak_rss()
+            started = time.perf_counter()
+            outputs[path] = run(path)
+            seconds[path].append(time.perf_counter() - started)
+            peaks[path].append(own_peak_rss_mb())
+    return seconds, peaks, outputs
+
+
+def path_figures(name: str, seconds: dict[str, list[float]], peaks: dict[str, list[float]]) -> dict[str, float]:
+    """The JSON figures of :func:`alternate_paths`: ``<name>.<path>.seconds`` (median, ``.min``, ``.max``),
+    ``<name>.<path>.peak_rss_mb`` (largest), and ``<name>.speedup``, the first path's median over the last's."""
+    figures = {}
+    for path, runs in seconds.items():
+        figures.update({f"{name}.{path}.seconds": spread(runs)["median"], f"{name}.{path}.seconds.min": min(runs),
+                        f"{name}.{path}.seconds.max": max(runs), f"{name}.{path}.peak_rss_mb": max(peaks[path])})
+    before, *_, after = seconds
+    figures[f"{name}.speedup"] = figures[f"{name}.{before}.seconds"] / figures[f"{name}.{after}.seconds"]
+    return figures
 
 
 def run_reference_script(script: Path, folder: Path, *args: object) -> dict[str, float | None]:

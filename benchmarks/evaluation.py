@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Callable
 
 import torch
@@ -29,13 +28,12 @@ from benchmarks.common import (
     DATASETS,
     SMOKE_DATASET,
     add_smoke_argument,
+    alternate_paths,
     apply_smoke,
     format_spread,
     load_dataset,
-    own_peak_rss_mb,
+    path_figures,
     print_table,
-    reset_peak_rss,
-    spread,
     write_json,
 )
 from models.eval.ranking import HeldOut, RankingResult, evaluate_held_out, evaluate_scores
@@ -74,6 +72,9 @@ def one_pass(score, graph: BipartiteGraph, valid: Tensor, test: Tensor) -> dict[
         "test": HeldOut(test, also_masked=valid, item_popularity=graph.item_degree(), beyond_accuracy_k=20)}, KS)
 
 
+EVALUATIONS = {"two_passes": two_passes, "one_pass": one_pass}
+
+
 def same_figures(a: dict[str, RankingResult], b: dict[str, RankingResult]) -> bool:
     """Whether both paths gave the same users and per-user Recall/NDCG in both sets."""
     return all(torch.equal(a[name].users, b[name].users)
@@ -96,22 +97,11 @@ def main() -> None:
     rows = []
     for family in args.families.split(","):
         score = scorer_of(family, graph, valid)
-        seconds, peaks, outputs = {p: [] for p in PATHS}, {p: [] for p in PATHS}, {}
-        for _ in range(args.repeats):
-            for path, evaluate in zip(PATHS, (two_passes, one_pass)):
-                reset_peak_rss()
-                started = time.perf_counter()
-                outputs[path] = evaluate(score, graph, valid, test)
-                seconds[path].append(time.perf_counter() - started)
-                peaks[path].append(own_peak_rss_mb())
+        seconds, peaks, outputs = alternate_paths(
+            lambda path, score=score: EVALUATIONS[path](score, graph, valid, test), PATHS, args.repeats)
         identical = same_figures(outputs["two_passes"], outputs["one_pass"])
-        speedup = spread(seconds["two_passes"])["median"] / spread(seconds["one_pass"])["median"]
-        for path in PATHS:
-            results.update({f"{family}.{path}.seconds": spread(seconds[path])["median"],
-                            f"{family}.{path}.seconds.min": min(seconds[path]),
-                            f"{family}.{path}.seconds.max": max(seconds[path]),
-                            f"{family}.{path}.peak_rss_mb": max(peaks[path])})
-        results.update({f"{family}.speedup": speedup, f"{family}.identical": identical})
+        results.update({**path_figures(family, seconds, peaks), f"{family}.identical": identical})
+        speedup = results[f"{family}.speedup"]
         rows.append([family, format_spread(seconds["two_passes"], 3), format_spread(seconds["one_pass"], 3),
                      f"{speedup:.2f}×", f"{max(peaks['two_passes']):,.0f}", f"{max(peaks['one_pass']):,.0f}",
                      "yes" if identical else "**no**"])

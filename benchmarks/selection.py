@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from unittest import mock
 
 import torch
@@ -29,13 +28,12 @@ from benchmarks.common import (
     DATASETS,
     SMOKE_DATASET,
     add_smoke_argument,
+    alternate_paths,
     apply_smoke,
     format_spread,
     load_dataset,
-    own_peak_rss_mb,
+    path_figures,
     print_table,
-    reset_peak_rss,
-    spread,
     write_json,
 )
 from models.eval.ranking import evaluate_candidates
@@ -79,24 +77,13 @@ def main() -> None:
     for family in args.families.split(","):
         if family not in FILTERS:
             parser.error(f"--families: {family!r} is not one of {', '.join(FILTERS)}")
-        seconds, peaks, fits = {p: [] for p in PATHS}, {p: [] for p in PATHS}, {}
-        for _ in range(args.repeats):
-            for path in PATHS:
-                reset_peak_rss()
-                started = time.perf_counter()
-                fits[path] = choosing_fit(family, graph, valid, path)
-                seconds[path].append(time.perf_counter() - started)
-                peaks[path].append(own_peak_rss_mb())
+        seconds, peaks, fits = alternate_paths(lambda path, family=family: choosing_fit(family, graph, valid, path),
+                                               PATHS, args.repeats)
         identical = fits["one_pass"].config == fits["per_candidate"].config and \
             fits["one_pass"].record.history == fits["per_candidate"].record.history
-        speedup = spread(seconds["per_candidate"])["median"] / spread(seconds["one_pass"])["median"]
-        for path in PATHS:
-            results.update({f"{family}.{path}.seconds": spread(seconds[path])["median"],
-                            f"{family}.{path}.seconds.min": min(seconds[path]),
-                            f"{family}.{path}.seconds.max": max(seconds[path]),
-                            f"{family}.{path}.peak_rss_mb": max(peaks[path])})
-        results.update({f"{family}.speedup": speedup, f"{family}.identical": identical,
+        results.update({**path_figures(family, seconds, peaks), f"{family}.identical": identical,
                         f"{family}.history": fits["one_pass"].record.history})
+        speedup = results[f"{family}.speedup"]
         rows.append([family, format_spread(seconds["per_candidate"], 3), format_spread(seconds["one_pass"], 3),
                      f"{speedup:.2f}×", f"{max(peaks['per_candidate']):,.0f}", f"{max(peaks['one_pass']):,.0f}",
                      "yes" if identical else "**no**"])

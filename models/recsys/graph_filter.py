@@ -125,6 +125,19 @@ class ItemFilters:
         return ((x * self._to_spectral) @ self._vectors) @ self._vectors.T * self._from_spectral
 
 
+def alpha_scorers(parts: Callable[[Tensor], tuple[Tensor, Tensor]]) -> Callable[[float], Callable[[Tensor], Tensor]]:
+    """For each α, the scorer ``linear + α · ideal`` from a block's two parts (``parts(users)``, e.g. kept per block
+    by :func:`models.recsys.selection.per_block`); a new block on each call."""
+    def scorer(alpha: float) -> Callable[[Tensor], Tensor]:
+        def score(users: Tensor) -> Tensor:
+            linear, ideal = parts(users)
+            return linear + alpha * ideal
+
+        return score
+
+    return scorer
+
+
 class GFCF:
     """GF-CF as a recommender family: training-free, scored per user block."""
 
@@ -142,16 +155,7 @@ class GFCF:
                 rows = filters.rows(users)
                 return filters.linear(rows), filters.ideal(rows)
 
-            parts = per_block(filtered)
-
-            def scorer(alpha: float) -> Callable[[Tensor], Tensor]:
-                def score(users: Tensor) -> Tensor:
-                    linear, ideal = parts(users)
-                    return linear + alpha * ideal
-
-                return score
-
-            alpha, history = best_on_validation(ALPHA_GRID, scorer, graph, valid, self.name,
+            alpha, history = best_on_validation(ALPHA_GRID, alpha_scorers(per_block(filtered)), graph, valid, self.name,
                                                 lambda a: {"alpha": a}, runtime.device)
             config = replace(config, alpha=alpha)
         fitted = self._fitted(filters, resolved(config), state)
@@ -222,15 +226,7 @@ class GFCFFactors:
             on_device = {part: tuple(side.to(runtime.device) for side in pair) for part, pair in halves.items()}
             parts = per_block(lambda users: tuple(users_side[users] @ items_side.T
                                                   for users_side, items_side in on_device.values()))
-
-            def scorer(alpha: float) -> Callable[[Tensor], Tensor]:
-                def score(users: Tensor) -> Tensor:
-                    linear_scores, ideal_scores = parts(users)
-                    return linear_scores + alpha * ideal_scores
-
-                return score
-
-            alpha, history = best_on_validation(ALPHA_GRID, scorer, graph, valid, self.name,
+            alpha, history = best_on_validation(ALPHA_GRID, alpha_scorers(parts), graph, valid, self.name,
                                                 lambda a: {"alpha": a}, runtime.device)
             config = replace(config, alpha=alpha)
         users_parts, items_parts = [halves["linear"][0]], [halves["linear"][1]]

@@ -3,7 +3,7 @@ from types import SimpleNamespace
 
 import torch
 
-from benchmarks.common import format_spread, spread
+from benchmarks.common import alternate_paths, format_spread, path_figures, spread
 from benchmarks.rawls_recsys import degree_report
 from models.graph.bipartite import BipartiteGraph
 
@@ -11,6 +11,19 @@ from models.graph.bipartite import BipartiteGraph
 def test_spread_is_min_median_max():
     assert spread([3.0, 1.0, 2.0, 10.0]) == {"min": 1.0, "median": 2.5, "max": 10.0}
     assert format_spread([2.0, 1.0, 3.0], digits=3) == "2 (1–3)"
+
+
+def test_paths_alternate_run_for_run_and_their_figures_are_medians_and_the_ratio_of_medians():
+    order = []
+    seconds, peaks, outputs = alternate_paths(lambda path: order.append(path) or path.upper(), ("before", "now"), 3)
+    assert order == ["before", "now"] * 3 and outputs == {"before": "BEFORE", "now": "NOW"}
+    assert [len(runs) for runs in (*seconds.values(), *peaks.values())] == [3] * 4
+    assert all(peak > 0 for runs in peaks.values() for peak in runs)
+    figures = path_figures("gf_cf", {"before": [6.0, 9.0, 3.0], "now": [2.0, 1.0, 4.0]},
+                           {"before": [10.0, 30.0, 20.0], "now": [5.0, 5.0, 7.0]})
+    assert figures == {"gf_cf.before.seconds": 6.0, "gf_cf.before.seconds.min": 3.0, "gf_cf.before.seconds.max": 9.0,
+                       "gf_cf.before.peak_rss_mb": 30.0, "gf_cf.now.seconds": 2.0, "gf_cf.now.seconds.min": 1.0,
+                       "gf_cf.now.seconds.max": 4.0, "gf_cf.now.peak_rss_mb": 7.0, "gf_cf.speedup": 3.0}
 
 
 def test_rawls_recsys_masks_validation_items_at_test():
