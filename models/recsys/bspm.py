@@ -242,17 +242,17 @@ class BSPMFactors:
         history = []
         if config.choose_on_validation:
             # The settings share R V_m, V_m and R D_I^-1/2 V_k; each scores a block with its own gain and ideal items.
-            shared = [part.to(runtime.device) for part in (users_linear, linear, users_ideal)]
+            on_device = [part.to(runtime.device) for part in (users_linear, linear, users_ideal)]
 
             def scorer(setting: BSPMFactorsConfig) -> Callable[[Tensor], Tensor]:
                 scaled = gain(setting).to(runtime.device)
                 ideal_items = items_ideal(setting).to(runtime.device) if setting.beta != 0 else None
-                users_linear_here, linear_here, users_ideal_here = shared
+                users_side, items_side, users_ideal_side = on_device
 
                 def score(users: Tensor) -> Tensor:
-                    scores = (users_linear_here[users] * scaled) @ linear_here.T
+                    scores = (users_side[users] * scaled) @ items_side.T
                     if ideal_items is not None:
-                        scores += setting.beta * (users_ideal_here[users] @ ideal_items.T)
+                        scores += setting.beta * (users_ideal_side[users] @ ideal_items.T)
                     return scores
 
                 return score
