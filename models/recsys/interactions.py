@@ -22,16 +22,23 @@ def interaction_matrix(graph: BipartiteGraph) -> sp.csr_matrix:
     return matrix
 
 
+def degree_scale(degree: np.ndarray, exponent: float = 0.5, offset: float = 0.0) -> np.ndarray:
+    """``(d + offset)^-exponent`` (float32) with 0 where the degree is 0 (an item nobody trained on gets no mass,
+    not NaN)."""
+    safe = np.where(degree > 0, degree + offset, 1.0)
+    return np.where(degree > 0, safe ** -exponent, 0.0).astype(np.float32)
+
+
 def inverse_sqrt(degree: np.ndarray) -> np.ndarray:
-    """``d^-1/2`` with 0 where the degree is 0 (an item nobody trained on gets no mass, not NaN)."""
-    safe = np.where(degree > 0, degree, 1.0)
-    return np.where(degree > 0, safe ** -0.5, 0.0).astype(np.float32)
+    """``d^-1/2`` with 0 where the degree is 0."""
+    return degree_scale(degree)
 
 
-def normalized_interactions(matrix: sp.csr_matrix) -> sp.csr_matrix:
-    """``R̃ = D_U^-1/2 R D_I^-1/2`` (float32 CSR)."""
-    user_scale = inverse_sqrt(np.asarray(matrix.sum(1)).ravel())
-    item_scale = inverse_sqrt(np.asarray(matrix.sum(0)).ravel())
+def normalized_interactions(matrix: sp.csr_matrix, exponent: float = 0.5, offset: float = 0.0) -> sp.csr_matrix:
+    """``R̃ = D_U R D_I`` with ``D = (d + offset)^-exponent`` (float32 CSR); the default is the symmetric
+    ``D^-1/2`` of GF-CF and LightGCN, other values SGFCF's generalised normalisation."""
+    user_scale = degree_scale(np.asarray(matrix.sum(1)).ravel(), exponent, offset)
+    item_scale = degree_scale(np.asarray(matrix.sum(0)).ravel(), exponent, offset)
     return (sp.diags(user_scale) @ matrix @ sp.diags(item_scale)).tocsr().astype(np.float32)
 
 

@@ -5,6 +5,8 @@ from models.recsys.baselines import ItemKNN, Popularity, RecentPopularity
 from models.recsys.bspm import BSPM, BSPMFactors
 from models.recsys.contract import Family
 from models.recsys.graph_filter import GFCF, GFCFFactors
+from models.recsys.sgfcf import SGFCF, SGFCFFactors
 
 FAMILIES: dict[str, Family] = {family.name: family for family in (
-    Popularity(), RecentPopularity(), ItemKNN(), GFCF(), GFCFFactors(), BSPM(), BSPMFactors())}
+    Popularity(), RecentPopularity(), ItemKNN(), GFCF(), GFCFFactors(), BSPM(), BSPMFactors(), SGFCF(),
+    SGFCFFactors())}

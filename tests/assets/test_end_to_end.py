@@ -33,9 +33,10 @@ ASSET_KEYS = {"raw_interactions", "raw_items", "clean_interactions", "rejected_i
               "champion_model", "embedding_candidate", "published_embeddings", "ppr_scopes", "shadow_model",
               "ppr_audience", "heuristic_scores", "mlp_student", "popularity_model", "recent_popularity_model",
               "item_knn_model", "gf_cf_model", "gf_cf_factors_model", "bspm_model",
-              "bspm_factors_model"}
+              "bspm_factors_model", "sgfcf_model", "sgfcf_factors_model"}
 LIGHTGCN_FAMILY = ("lightgcn", "rawls")
-BASELINES = ("popularity", "recent_popularity", "item_knn", "gf_cf", "gf_cf_factors", "bspm", "bspm_factors")
+BASELINES = ("popularity", "recent_popularity", "item_knn", "gf_cf", "gf_cf_factors", "bspm", "bspm_factors", "sgfcf",
+             "sgfcf_factors")
 MODELS = (*LIGHTGCN_FAMILY, "student", "shadow", *BASELINES)
 EPOCHS = 30
 TRAINING = {"config": {"epochs": EPOCHS, "eval_every": 3, "lr": 0.01, "batch_size": 1024}}
@@ -137,7 +138,7 @@ def test_champion_follows_the_policy_and_is_published(demo):
     assert champion["model"] == choose_champion(eligible).model
     assert champion["metrics"] == report["valid"][champion["model"]]
     assert champion["test_metrics"] == report["models"][champion["model"]]
-    assert champion["policy"] == {"models": ["lightgcn", "rawls", "gf_cf_factors", "bspm_factors"], "max_bias": None,
+    assert champion["policy"] == {"models": ["lightgcn", "rawls", "gf_cf_factors", "bspm_factors", "sgfcf_factors"], "max_bias": None,
                                   "max_recall_drop": 0.05}
     meta = demo.metadata["champion_model"]
     assert meta["model"].value == champion["model"] and meta["reason"].value == champion["reason"]

@@ -28,6 +28,8 @@ ASSETS = {
     "gf_cf_factors_model": "training",
     "bspm_model": "training",
     "bspm_factors_model": "training",
+    "sgfcf_model": "training",
+    "sgfcf_factors_model": "training",
 }
 # Operator jobs (launched by hand from the UI) and the config fields each takes.
 OPERATOR_JOBS = {"retract_ingest": {"content_key"}, "promote_version": {"version_id", "force"},
@@ -131,7 +133,8 @@ def test_local_runs_default_to_the_demo_training_setting():
 
 def test_the_pipelines_filters_choose_their_setting_on_validation():
     resolved = validate_run_config(defs.resolve_job_def("full_retrain"), None)["ops"]
-    for model in ("gf_cf_model", "gf_cf_factors_model", "bspm_model", "bspm_factors_model"):
+    for model in ("gf_cf_model", "gf_cf_factors_model", "bspm_model", "bspm_factors_model", "sgfcf_model",
+                  "sgfcf_factors_model"):
         assert resolved[model]["config"]["choose_on_validation"] is True
     # The dataclass default (the authors' setting) is what benchmarks and tests fit.
     assert FAMILIES["gf_cf"].config_type().choose_on_validation is False
@@ -144,8 +147,9 @@ def test_recommenders_keep_their_own_artifacts_and_code_versions(specs):
     upstream = {dep.asset_key.to_user_string() for dep in specs["ranking_report"].deps}
     assert upstream == {"lightgcn_model", "rawls_model", "mlp_student", "shadow_model", "popularity_model",
                         "recent_popularity_model", "item_knn_model", "gf_cf_model",
-                        "gf_cf_factors_model", "bspm_model", "bspm_factors_model"}
-    baselines = ("popularity", "recent_popularity", "item_knn", "gf_cf", "gf_cf_factors", "bspm", "bspm_factors")
+                        "gf_cf_factors_model", "bspm_model", "bspm_factors_model", "sgfcf_model", "sgfcf_factors_model"}
+    baselines = ("popularity", "recent_popularity", "item_knn", "gf_cf", "gf_cf_factors", "bspm", "bspm_factors",
+                 "sgfcf", "sgfcf_factors")
     assert len({specs[f"{model}_model"].code_version for model in baselines}) == len(baselines)
 
 

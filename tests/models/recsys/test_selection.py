@@ -7,7 +7,7 @@ import torch
 
 from models.eval.ranking import evaluate_scores
 from models.graph.bipartite import BipartiteGraph
-from models.recsys.bspm import CHOSEN_FIELDS, SETTING_GRID
+from models.recsys import bspm, sgfcf
 from models.recsys.contract import Runtime
 from models.recsys.graph_filter import ALPHA_GRID
 from models.recsys.registry import FAMILIES
@@ -53,19 +53,25 @@ def test_best_on_validation_keeps_the_first_of_equals_and_refuses_without_valida
                            lambda n: {"name": n})
 
 
+# Each choosing family's grid and the fields it chooses; SGFCF's ranks are capped at the config's (8 here).
+GRIDS = {"gf_cf": ([{"alpha": alpha} for alpha in ALPHA_GRID], ("alpha",)),
+         "bspm": (list(bspm.SETTING_GRID), bspm.CHOSEN_FIELDS),
+         "sgfcf": ([{**setting, "rank": 8} for setting in sgfcf.SETTING_GRID], sgfcf.CHOSEN_FIELDS)}
+
+
 @pytest.mark.parametrize(("name", "small"), [("gf_cf", {"rank": 8}), ("gf_cf_factors", {"rank": 8, "factor_rank": 20}),
-                                             ("bspm", {"rank": 8}), ("bspm_factors", {"rank": 8, "factor_rank": 20})])
+                                             ("bspm", {"rank": 8}), ("bspm_factors", {"rank": 8, "factor_rank": 20}),
+                                             ("sgfcf", {"rank": 8}), ("sgfcf_factors", {"rank": 8})])
 def test_a_filter_chooses_its_setting_on_validation(name, small):
     graph, valid = _split()
-    grid = [{"alpha": alpha} for alpha in ALPHA_GRID] if name.startswith("gf_cf") else list(SETTING_GRID)
-    fixed = [_fit(name, graph, valid, **small, **setting) for setting in grid]
+    grid, keys = GRIDS[name.removesuffix("_factors")]
+    fixed = [_fit(name, graph, valid, **{**small, **setting}) for setting in grid]
     figures = [_valid_recall(fitted, graph, valid) for fitted in fixed]
     assert len(set(figures)) > 1  # the grid's settings rank differently here, so the choice is exercised
 
     chosen = _fit(name, graph, valid, **small, choose_on_validation=True)
     assert [row["valid_recall"] for row in chosen.record.history] == pytest.approx(figures, abs=1e-6)
     best = int(np.argmax(figures))
-    keys = ("alpha",) if name.startswith("gf_cf") else CHOSEN_FIELDS
     assert {key: chosen.config[key] for key in keys} == {key: fixed[best].config[key] for key in keys}
     torch.testing.assert_close(chosen.score(torch.arange(NUM_USERS)), fixed[best].score(torch.arange(NUM_USERS)))
     with pytest.raises(ValueError, match="no validation interactions"):

@@ -1,0 +1,102 @@
+"""SGFCF's scores equal the authors' dense computation on a small matrix (the user factors U of a numpy SVD, not the
+fold-in the family scores with); its vectors equal the filter up to the high part's truncated spectrum; fits survive
+a save; a user without training items and a bad config are handled."""
+import numpy as np
+import pytest
+import torch
+
+from models.graph.bipartite import BipartiteGraph
+from models.recsys.contract import Runtime
+from models.recsys.sgfcf import SGFCF, SGFCFConfig, SGFCFFactors
+from tests.models.recsys.small_matrix import EDGES, GRAPH, USERS, R
+
+RANK = 3  # of a 7 × 6 matrix of rank 5
+NO_VALID = torch.empty(2, 0, dtype=torch.long)
+
+
+def _normalized(exponent: float, offset: float) -> np.ndarray:
+    def scale(degree):
+        return np.where(degree > 0, (np.maximum(degree, 1) + offset) ** -exponent, 0.0)  # item 5 has degree 0
+
+    return scale(R.sum(1))[:, None] * R * scale(R.sum(0))[None, :]
+
+
+def _dense_scores(rank: int, beta: float, exponent: float, offset: float, gamma: float,
+                  high_rank: int | None = None) -> np.ndarray:
+    """The authors' ``sgfcf_wo_igf`` in numpy: ``low = U_K σ̂^2β V_Kᵀ`` and ``R̃R̃ᵀR̃``, each row-normalised;
+    with ``high_rank``, the high part from that many triplets only."""
+    normalized = _normalized(exponent, offset)
+    u, s, vt = np.linalg.svd(normalized)
+    low = (u[:, :rank] * (s[:rank] / s[0]) ** (2 * beta)) @ vt[:rank]
+    high = normalized @ normalized.T @ normalized
+    sums = high.sum(1, keepdims=True)
+    if high_rank is not None:
+        high = (u[:, :high_rank] * s[:high_rank] ** 3) @ vt[:high_rank]
+    return low / low.sum(1, keepdims=True) + gamma * high / sums
+
+
+SETTINGS = [{}, {"beta": 1.0, "gamma": 0.5, "offset": 2.0, "exponent": 0.5}, {"beta": 2.0, "gamma": 0.0}]
+
+
+def _fit(family, graph=GRAPH, **settings):
+    return family.fit(graph, NO_VALID, SGFCFConfig(**{"rank": RANK, **settings}), Runtime())
+
+
+@pytest.mark.parametrize("settings", SETTINGS)
+def test_sgfcf_equals_the_dense_computation(settings):
+    config = SGFCFConfig(rank=RANK, **settings)
+    expected = _dense_scores(RANK, config.beta, config.exponent, config.offset, config.gamma)
+    scores = _fit(SGFCF(), **settings).score(USERS).numpy()
+    np.testing.assert_allclose(scores, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_the_normalisation_and_the_high_part_change_the_ranking():
+    # The settings are not equivalent on this matrix: each field the tests vary moves some user's scores.
+    base = _dense_scores(RANK, 1.3, 0.34, 0.0, 1.6)
+    for changed in (_dense_scores(RANK, 1.3, 0.5, 0.0, 1.6), _dense_scores(RANK, 1.3, 0.34, 0.0, 0.0),
+                    _dense_scores(RANK, 1.3, 0.34, 3.0, 1.6)):
+        assert not np.allclose(changed, base, atol=1e-3)
+
+
+@pytest.mark.parametrize("settings", SETTINGS)
+def test_sgfcf_vectors_truncate_only_the_high_part(settings):
+    config = SGFCFConfig(rank=RANK, **settings)
+    factors = _fit(SGFCFFactors(), **settings)
+    assert factors.has_vectors and factors.user_emb.shape == (7, RANK) and factors.item_emb.shape == (6, RANK)
+    expected = _dense_scores(RANK, config.beta, config.exponent, config.offset, config.gamma, high_rank=RANK)
+    np.testing.assert_allclose(factors.score(USERS).numpy(), expected, rtol=1e-4, atol=1e-5)
+    full = _fit(SGFCF(), **settings).score(USERS).numpy()
+    assert np.allclose(factors.score(USERS).numpy(), full, atol=1e-4) == (config.gamma == 0)
+
+
+def test_sgfcf_vectors_at_full_rank_equal_the_filter():
+    # R̃ has rank 5 (item 5 has no user): 5 triplets carry the whole high part too.
+    full = _fit(SGFCF(), rank=5).score(USERS).numpy()
+    np.testing.assert_allclose(_fit(SGFCFFactors(), rank=5).score(USERS).numpy(), full, rtol=1e-4, atol=1e-5)
+
+
+def test_saved_sgfcf_fits_restore_the_same_scores(tmp_path):
+    for family in (SGFCF(), SGFCFFactors()):
+        fitted = _fit(family, gamma=0.7, offset=1.0)
+        torch.save(fitted.tensors(), tmp_path / "fit.pt")
+        restored = family.restore(torch.load(tmp_path / "fit.pt", weights_only=True), fitted.config)
+        torch.testing.assert_close(restored.score(USERS), fitted.score(USERS))
+        assert restored.config == fitted.config
+
+
+def test_a_user_without_training_items_scores_zero_not_nan():
+    graph = BipartiteGraph(EDGES, 8, 6)  # user 7 has no training item
+    for family in (SGFCF(), SGFCFFactors()):
+        scores = _fit(family, graph).score(torch.arange(8))
+        assert torch.isfinite(scores).all() and torch.equal(scores[7], torch.zeros(6))
+
+
+@pytest.mark.parametrize("settings,message", [
+    ({"rank": 0}, "rank must be an integer >= 1"),
+    ({"exponent": -0.1}, "exponent must be >= 0"),
+    ({"offset": float("nan")}, "offset must be >= 0"),
+    ({"gamma": -1.0}, "gamma must be >= 0"),
+])
+def test_a_bad_sgfcf_config_says_what_is_wrong(settings, message):
+    with pytest.raises(ValueError, match=message):
+        SGFCFConfig(**settings)
