@@ -30,7 +30,8 @@ from models.recsys.training import LightGCNConfig, train_lightgcn
 K = 20
 GROUPS = 5  # user-degree quantile groups of the bias figure, as benchmarks.rawls_recsys
 # The filters and their published vectors, each fitted through the registry family the pipeline runs.
-FILTERS = {name: FAMILIES[name] for name in ("gf_cf", "gf_cf_factors", "bspm", "bspm_factors")}
+FILTERS = {name: FAMILIES[name] for name in ("gf_cf", "gf_cf_factors", "bspm", "bspm_factors", "sgfcf",
+                                             "sgfcf_factors")}
 
 
 @dataclass
@@ -120,6 +121,24 @@ def select_filter(name: str, grid: list[dict[str, Any]], split: Split, device: t
     print(f"{name}, validation recall@{K} by setting: " + "; ".join(
         f"{settings} {figures['recall@20']:.4f}" for figures, settings in tried), flush=True)
     valid, chosen = max(tried, key=lambda pair: pair[0]["recall@20"])
+    test = filter_test(name, chosen, split, device)
+    return {**_prefixed("valid.", valid), **test, "selection_seconds": selection_seconds, "settings": chosen,
+            "seconds_to_target": test["seconds"] if valid["recall@20"] >= target else None}
+
+
+def family_choice(name: str, split: Split, device: torch.device, target: float) -> dict[str, object]:
+    """Filter ``name`` at the setting its own fit chooses on validation (``choose_on_validation``, as in the
+    pipeline), tested once at that setting; ``selection_seconds`` is the choosing fit with its validation figures."""
+    family = FILTERS[name]
+    started = time.perf_counter()
+    fitted = family.fit(split.train, split.valid, family.config_type(choose_on_validation=True),
+                        Runtime(device=device))
+    valid = ranking_figures(fitted.score, split.train, split.valid, None, split.train, device)
+    selection_seconds = time.perf_counter() - started
+    print(f"{name}, validation recall@{K} by setting: " + "; ".join(
+        f"{ {key: value for key, value in row.items() if key != 'valid_recall'} } {row['valid_recall']:.4f}"
+        for row in fitted.record.history), flush=True)
+    chosen = {key: value for key, value in fitted.config.items() if key != "choose_on_validation"}
     test = filter_test(name, chosen, split, device)
     return {**_prefixed("valid.", valid), **test, "selection_seconds": selection_seconds, "settings": chosen,
             "seconds_to_target": test["seconds"] if valid["recall@20"] >= target else None}

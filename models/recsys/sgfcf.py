@@ -47,8 +47,8 @@ from models.recsys.interactions import (
 from models.recsys.selection import best_on_validation, per_block
 
 # The authors' settings for their dense (80% training) splits of Gowalla, Yelp, Pinterest and CiteULike (their
-# README), tried on validation when a fit chooses its own (the pipeline's filters do). One SVD serves them all, so
-# the normalisation (ε, offset) stays the config's and each K is capped at the config's rank.
+# README), tried on validation when a fit chooses its own (the pipeline's filters do). One SVD, at the largest K,
+# serves them all (each K takes its top triplets), so the normalisation (ε, offset) stays the config's.
 SETTING_GRID = ({}, {"rank": 250, "beta": 1.0, "gamma": 0.5}, {"rank": 300, "beta": 1.0, "gamma": 0.3},
                 {"rank": 1000, "beta": 0.95, "gamma": 1.5})
 CHOSEN_FIELDS = ("rank", "beta", "gamma")
@@ -135,10 +135,12 @@ def _divided(scores: Tensor, sums: Tensor) -> Tensor:
 
 def fit_parts(graph: BipartiteGraph, config: SGFCFConfig, device: torch.device
               ) -> tuple[SpectralParts, dict[str, Tensor]]:
-    """The parts of the training graph at ``config``'s normalisation and rank, and the state that
-    :func:`restore_parts` rebuilds them from."""
+    """The parts of the training graph at ``config``'s normalisation, and the state that :func:`restore_parts`
+    rebuilds them from; with ``choose_on_validation`` the SVD has the largest rank of the grid, else the config's."""
+    rank = max(config.rank, *(setting.get("rank", 0) for setting in SETTING_GRID)) if config.choose_on_validation \
+        else config.rank
     matrix = interaction_matrix(graph)
-    values, vectors = truncated_svd(normalized_interactions(matrix, config.exponent, config.offset), config.rank,
+    values, vectors = truncated_svd(normalized_interactions(matrix, config.exponent, config.offset), rank,
                                     config.seed)
     state = {**sparse_state("interactions", matrix), "singular_values": torch.from_numpy(values),
              "singular_vectors": torch.from_numpy(vectors)}
@@ -154,8 +156,8 @@ def restore_parts(state: Mapping[str, Tensor], config: SGFCFConfig, device: torc
 def choose_setting(config: SGFCFConfig, scorer: Callable[[SGFCFConfig], Callable[[Tensor], Tensor]],
                    graph: BipartiteGraph, valid: Tensor, family: str, runtime: Runtime, svd_rank: int
                    ) -> tuple[SGFCFConfig, list[dict[str, Any]]]:
-    """``config`` at the setting of :data:`SETTING_GRID` (ranks capped at ``svd_rank``) whose ``scorer`` has the
-    best validation Recall@20, and every setting's figure."""
+    """``config`` at the setting of :data:`SETTING_GRID` whose ``scorer`` has the best validation Recall@20, and
+    every setting's figure; ranks are capped at ``svd_rank`` (the triplets a small matrix has)."""
     candidates = list({resolved_key(c): c for c in (
         replace(config, **{**setting, "rank": min(setting.get("rank", config.rank), svd_rank)})
         for setting in SETTING_GRID)}.values())
@@ -184,6 +186,9 @@ class SGFCF:
             shared = per_block(lambda users: _projected_and_high(parts, users))
             config, history = choose_setting(config, lambda candidate: _scorer(parts, candidate, shared), graph,
                                              valid, self.name, runtime, parts.values.numel())
+            # Keep the chosen setting's triplets only.
+            state = {**state, "singular_values": state["singular_values"][:config.rank],
+                     "singular_vectors": state["singular_vectors"][:, :config.rank].contiguous()}
         fitted = self._fitted(parts, config, state)
         fitted.record.history, fitted.record.seconds = history, time.perf_counter() - started
         return fitted
