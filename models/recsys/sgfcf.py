@@ -96,8 +96,9 @@ class SpectralParts:
                  device: torch.device) -> None:
         self.matrix, self.device = matrix, device
         normalized = normalized_interactions(matrix, exponent, offset)
-        self._item_scale = torch.from_numpy(degree_scale(np.asarray(matrix.sum(0)).ravel(), exponent, offset)
-                                            ).to(device)
+        item_scale = degree_scale(np.asarray(matrix.sum(0)).ravel(), exponent, offset)
+        self._item_scale = torch.from_numpy(item_scale).to(device)
+        self._scaled_rows = to_torch_csr(matrix @ sp.diags(item_scale), device)  # every x_u, sparse
         self._forward, self._backward = to_torch_csr(normalized, device), to_torch_csr(normalized.T, device)
         # x · (R̃ᵀR̃ 1) is the high part's row sum, without forming the row.
         self._high_sums = torch.from_numpy(np.asarray(normalized.T @ (normalized @ np.ones(matrix.shape[1],
@@ -122,9 +123,10 @@ class SpectralParts:
         """The row-normalised high part ``x R̃ᵀR̃ / (x R̃ᵀR̃ 1)``."""
         return _divided((self._backward @ (self._forward @ x.T)).T, x @ self._high_sums)
 
-    def high_sums(self, x: Tensor) -> Tensor:
-        """The high part's row sums ``(B,)`` (what :meth:`high` divides by)."""
-        return x @ self._high_sums
+    def every_user(self) -> tuple[Tensor, Tensor]:
+        """``x V`` ``(U, K)`` and the high part's row sums ``(U,)`` (what :meth:`high` divides by) of every user,
+        from the sparse rows."""
+        return self._scaled_rows @ self.vectors, self._scaled_rows @ self._high_sums
 
 
 def row_normalized(scores: Tensor) -> Tensor:
@@ -243,10 +245,7 @@ class SGFCFFactors:
         """The vectors above, at ``config``'s setting or the one chosen on validation."""
         started = time.perf_counter()
         parts, _ = fit_parts(graph, config, runtime.device)
-        users = torch.arange(graph.num_users, device=runtime.device)
-        # Per user, in blocks: x V (U, K) and the high part's row sum (U,); both are shared by every setting.
-        blocks = [(x @ parts.vectors, parts.high_sums(x)) for x in map(parts.rows, users.split(4096))]
-        projected, high_sums = (torch.cat(side) for side in zip(*blocks, strict=True))
+        projected, high_sums = parts.every_user()  # shared by every setting
 
         def vectors(setting: SGFCFConfig) -> tuple[Tensor, Tensor]:
             k, values = setting.rank, parts.values[:setting.rank]
