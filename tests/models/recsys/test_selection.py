@@ -76,5 +76,8 @@ def test_a_filter_chooses_its_setting_on_validation(name, small):
     best = int(np.argmax(figures))
     assert {key: chosen.config[key] for key in keys} == {key: fixed[best].config[key] for key in keys}
     torch.testing.assert_close(chosen.score(torch.arange(NUM_USERS)), fixed[best].score(torch.arange(NUM_USERS)))
+    # What a choosing fit saves (SGFCF keeps the chosen triplets only) restores the chosen scores.
+    restored = FAMILIES[name].restore(chosen.tensors(), chosen.config)
+    torch.testing.assert_close(restored.score(torch.arange(NUM_USERS)), chosen.score(torch.arange(NUM_USERS)))
     with pytest.raises(ValueError, match="no validation interactions"):
         _fit(name, graph, torch.empty(2, 0, dtype=torch.long), **small, choose_on_validation=True)
