@@ -121,6 +121,12 @@ def select_filter(name: str, grid: list[dict[str, Any]], split: Split, device: t
     print(f"{name}, validation recall@{K} by setting: " + "; ".join(
         f"{settings} {figures['recall@20']:.4f}" for figures, settings in tried), flush=True)
     valid, chosen = max(tried, key=lambda pair: pair[0]["recall@20"])
+    return _tested_choice(name, valid, chosen, selection_seconds, split, device, target)
+
+
+def _tested_choice(name: str, valid: dict[str, float], chosen: dict[str, Any], selection_seconds: float, split: Split,
+                   device: torch.device, target: float) -> dict[str, object]:
+    """The row of filter ``name`` chosen at ``chosen`` with ``valid`` figures: its test figures, once."""
     test = filter_test(name, chosen, split, device)
     return {**_prefixed("valid.", valid), **test, "selection_seconds": selection_seconds, "settings": chosen,
             "seconds_to_target": test["seconds"] if valid["recall@20"] >= target else None}
@@ -139,9 +145,7 @@ def family_choice(name: str, split: Split, device: torch.device, target: float) 
         f"{ {key: value for key, value in row.items() if key != 'valid_recall'} } {row['valid_recall']:.4f}"
         for row in fitted.record.history), flush=True)
     chosen = {key: value for key, value in fitted.config.items() if key != "choose_on_validation"}
-    test = filter_test(name, chosen, split, device)
-    return {**_prefixed("valid.", valid), **test, "selection_seconds": selection_seconds, "settings": chosen,
-            "seconds_to_target": test["seconds"] if valid["recall@20"] >= target else None}
+    return _tested_choice(name, valid, chosen, selection_seconds, split, device, target)
 
 
 def seconds_to(curve: list[dict[str, float]], target: float) -> float | None:

@@ -97,9 +97,7 @@ class SpectralParts:
                  device: torch.device) -> None:
         self.matrix, self.device = matrix, device
         normalized = normalized_interactions(matrix, exponent, offset)
-        item_scale = degree_scale(np.asarray(matrix.sum(0)).ravel(), exponent, offset)
-        self._item_scale = torch.from_numpy(item_scale).to(device)
-        self._scaled_rows = to_torch_csr(matrix @ sp.diags(item_scale), device)  # every x_u, sparse
+        self._item_scale = degree_scale(np.asarray(matrix.sum(0)).ravel(), exponent, offset)
         self._forward, self._backward = to_torch_csr(normalized, device), to_torch_csr(normalized.T, device)
         # x · (R̃ᵀR̃ 1) is the high part's row sum, without forming the row.
         self._high_sums = torch.from_numpy(np.asarray(normalized.T @ (normalized @ np.ones(matrix.shape[1],
@@ -109,7 +107,7 @@ class SpectralParts:
 
     def rows(self, users: Tensor) -> Tensor:
         """``x_u = r_u D_I`` of ``users`` ``(B,)``, dense ``(B, I)``."""
-        return dense_rows(self.matrix, users, self.device) * self._item_scale
+        return dense_rows(self.matrix, users, self.device) * torch.from_numpy(self._item_scale).to(self.device)
 
     def spectral_weights(self, rank: int, beta: float) -> Tensor:
         """``Σ^-1 σ̂^2β`` of the top ``rank`` triplets ``(rank,)``: ``x V_K`` times it is ``U_u σ̂^2β``."""
@@ -127,7 +125,8 @@ class SpectralParts:
     def every_user(self) -> tuple[Tensor, Tensor]:
         """``x V`` ``(U, K)`` and the high part's row sums ``(U,)`` (what :meth:`high` divides by) of every user,
         from the sparse rows."""
-        return self._scaled_rows @ self.vectors, self._scaled_rows @ self._high_sums
+        scaled_rows = to_torch_csr(self.matrix @ sp.diags(self._item_scale), self.device)  # every x_u
+        return scaled_rows @ self.vectors, scaled_rows @ self._high_sums
 
 
 def row_normalized(scores: Tensor) -> Tensor:
@@ -148,9 +147,9 @@ def fit_parts(graph: BipartiteGraph, config: SGFCFConfig, device: torch.device
     matrix = interaction_matrix(graph)
     values, vectors = truncated_svd(normalized_interactions(matrix, config.exponent, config.offset), rank,
                                     config.seed)
-    state = {**sparse_state("interactions", matrix), "singular_values": torch.from_numpy(values),
-             "singular_vectors": torch.from_numpy(vectors)}
-    return restore_parts(state, config, device), state
+    values, vectors = torch.from_numpy(values), torch.from_numpy(vectors)
+    state = {**sparse_state("interactions", matrix), "singular_values": values, "singular_vectors": vectors}
+    return SpectralParts(matrix, values, vectors, config.exponent, config.offset, device), state
 
 
 def restore_parts(state: Mapping[str, Tensor], config: SGFCFConfig, device: torch.device) -> SpectralParts:
@@ -164,17 +163,14 @@ def choose_setting(config: SGFCFConfig, scorer: Callable[[SGFCFConfig], Callable
                    ) -> tuple[SGFCFConfig, list[dict[str, Any]]]:
     """``config`` at the setting of :data:`SETTING_GRID` whose ``scorer`` has the best validation Recall@20, and
     every setting's figure; ranks are capped at ``svd_rank`` (the triplets a small matrix has)."""
-    candidates = list({resolved_key(c): c for c in (
-        replace(config, **{**setting, "rank": min(setting.get("rank", config.rank), svd_rank)})
-        for setting in SETTING_GRID)}.values())
-    return best_on_validation(candidates, scorer, graph, valid, family,
-                              lambda candidate: {name: getattr(candidate, name) for name in CHOSEN_FIELDS},
-                              runtime.device)
+    def describe(candidate: SGFCFConfig) -> dict[str, Any]:
+        return {name: getattr(candidate, name) for name in CHOSEN_FIELDS}
 
-
-def resolved_key(config: SGFCFConfig) -> tuple:
-    """The fields a choice varies, so that two grid points capped to the same setting are tried once."""
-    return tuple(getattr(config, name) for name in CHOSEN_FIELDS)
+    capped = (replace(config, **{**setting, "rank": min(setting.get("rank", config.rank), svd_rank)})
+              for setting in SETTING_GRID)
+    # Two settings capped to the same one are tried once.
+    candidates = list({tuple(describe(candidate).values()): candidate for candidate in capped}.values())
+    return best_on_validation(candidates, scorer, graph, valid, family, describe, runtime.device)
 
 
 class SGFCF:
