@@ -157,10 +157,24 @@ def test_given_valid_share_is_seeded(con):
         return load_pairs(con, "valid")
 
     first = valid_with(2020)
-    assert first.shape == (2, 40 * 2)  # floor(0.25 * 9) = 2 valid pairs per user
+    assert first.shape == (2, 40 * 3)  # ceil(0.25 * 9) = 3 valid pairs per user
     np.testing.assert_array_equal(valid_with(2020), first)
     assert not np.array_equal(valid_with(7), first)
     assert load_pairs(con, "train").shape[1] + first.shape[1] + load_pairs(con, "test").shape[1] == 400
+
+
+def test_given_valid_holds_out_every_user_with_two_training_pairs(con):
+    # A 5% share of 2 to 9 training pairs is under one pair; each such user still gets one in validation, so
+    # validation covers the light users that test covers. A user with one training pair keeps it.
+    users = [f"u{n}" for n in range(1, 10) for _ in range(n + 1)]
+    items = [f"i{j}" for n in range(1, 10) for j in range(n + 1)]
+    split = ["test" if j == 0 else "train" for n in range(1, 10) for j in range(n + 1)]
+    _prepare(con, pl.DataFrame({"user_id": users, "item_id": items, "split": split}))
+    stats = build_split(con, SplitConfig(mode="given", valid_fraction=0.05))
+    assert (stats.train, stats.valid, stats.test) == (45 - 8, 8, 9)
+    held_out = dict(con.execute("""SELECT u.raw_id, count(*) FILTER (s.part = 'valid') FROM interaction_split s
+                                   JOIN user_index u ON u.idx = s.user_idx GROUP BY ALL""").fetchall())
+    assert held_out == {"u1": 0, **{f"u{n}": 1 for n in range(2, 10)}}
 
 
 def test_clear_errors(con):
