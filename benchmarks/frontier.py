@@ -1,6 +1,7 @@
 """The fairness frontier: Recall@20 against degree-group bias and against the average popularity of the top 20,
 over the knobs that move them — PRISM's strength (LightGCN), the Rawls variant's balance strength β (with PRISM),
-GF-CF's ideal low-pass weight α and BSPM's β and sharpening time — so that a user can pick a point.
+GF-CF's ideal low-pass weight α, BSPM's β and sharpening time, and SGFCF's high-part weight γ and degree exponent ε —
+so that a user can pick a point.
 
     python -m benchmarks.frontier --dataset gowalla [--points a,b] [--epochs 60] [--json FILE]
 
@@ -59,6 +60,10 @@ def frontier_points(args: argparse.Namespace) -> dict[str, tuple]:
         points[f"bspm_b{_tag(beta)}"] = ("filter", "bspm", {"beta": beta})
     for time in args.bspm_times:
         points[f"bspm_t{_tag(time)}"] = ("filter", "bspm", {"sharpen_time": time})
+    for gamma in args.sgfcf_gammas:
+        points[f"sgfcf_g{_tag(gamma)}"] = ("filter", "sgfcf", {"gamma": gamma})
+    for exponent in args.sgfcf_exponents:
+        points[f"sgfcf_e{_tag(exponent)}"] = ("filter", "sgfcf", {"exponent": exponent})
     return points
 
 
@@ -135,11 +140,14 @@ def main() -> None:
     parser.add_argument("--gf-cf-alphas", type=_floats, default=[0.0, 0.1, 0.3, 0.5, 1.0])
     parser.add_argument("--bspm-betas", type=_floats, default=[0.0, 0.2, 0.5], help="at the authors' T_s 2.5")
     parser.add_argument("--bspm-times", type=_floats, default=[1.5, 3.5], help="sharpening times T_s, at β 0.2")
+    parser.add_argument("--sgfcf-gammas", type=_floats, default=[0.0, 0.5, 1.6],
+                        help="high-part weights γ, at the authors' K 650, β 1.3, ε 0.34")
+    parser.add_argument("--sgfcf-exponents", type=_floats, default=[0.25, 0.5], help="degree exponents ε, at γ 1.6")
     parser.add_argument("--points", default=None, help="a subset of the point names (default: all)")
     add_smoke_argument(parser)
     args = apply_smoke(parser.parse_args(), dataset=SMOKE_DATASET, epochs=2, eval_every=1, batch_size=1024,
                        prism_strengths=[1.0], rawls_betas=[1.0], gf_cf_alphas=[0.0, 0.3], bspm_betas=[0.2],
-                       bspm_times=[])
+                       bspm_times=[], sgfcf_gammas=[0.5], sgfcf_exponents=[])
     points = frontier_points(args)
     chosen = args.points.split(",") if args.points else list(points)
     unknown = sorted(set(chosen) - set(points))

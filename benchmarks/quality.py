@@ -103,6 +103,15 @@ def run_family(name: str, args: argparse.Namespace, split, device: torch.device,
     return in_own_process(lightgcn_point, lightgcn_config(args, **changes[name]), split, device, name, args.target)
 
 
+def heldout_popularity(split) -> dict[str, float]:
+    """Mean and median training degree of the validation and of the test items (degrees of the training part
+    without the validation carve, so neither set counts itself). A random carve has the training pairs' profile; a
+    test split that differs from it is one that validation cannot mimic, and the order of models may differ."""
+    degree = split.train.item_degree().double()
+    return {f"heldout.{part}.{stat}_item_degree": float(getattr(degree[edges[1]], stat)())
+            for part, edges in (("valid", split.valid), ("test", split.test)) for stat in ("mean", "median")}
+
+
 def best_of(results: dict[str, object]) -> dict[str, object]:
     """``best.*``: the family with the highest validation Recall@20 among those in ``results``, and its test
     figures and seconds."""
@@ -134,8 +143,11 @@ def main() -> None:
     print(f"{args.dataset}: {split.train.num_users} users, {split.train.num_items} items, {split.train.num_edges} "
           f"train, {split.valid.size(1)} valid, {split.test.size(1)} test; device {device}; "
           f"{torch.get_num_threads()} threads", flush=True)
+    results: dict[str, object] = {"dataset": args.dataset, **heldout_popularity(split)}
+    print("training degree of the held-out items, mean / median: validation "
+          f"{results['heldout.valid.mean_item_degree']:.1f} / {results['heldout.valid.median_item_degree']:g}, test "
+          f"{results['heldout.test.mean_item_degree']:.1f} / {results['heldout.test.median_item_degree']:g}", flush=True)
     target_key = f"seconds_to_{args.target:g}"
-    results: dict[str, object] = {"dataset": args.dataset}
     for name in families:
         load = os.getloadavg()[0]
         row = run_family(name, args, split, device, merge_json(args.json, results))

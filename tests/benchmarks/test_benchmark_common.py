@@ -1,9 +1,12 @@
-"""Benchmark helpers: the spread of repeated timings, and the recommendation benchmarks' test masking."""
+"""Benchmark helpers: the spread of repeated timings, the recommendation benchmarks' test masking, and the
+popularity of the held-out items."""
 from types import SimpleNamespace
 
 import torch
 
 from benchmarks.common import alternate_paths, format_spread, path_figures, spread
+from benchmarks.quality import heldout_popularity
+from benchmarks.quality_runs import Split
 from benchmarks.rawls_recsys import degree_report
 from models.graph.bipartite import BipartiteGraph
 
@@ -68,3 +71,11 @@ def test_rawls_nodeclf_speed_check_reads_the_slowest_run_against_the_reference_m
     speed = [check for check in acceptance(results, ["citeseer"]) if "27 s/run" in check[0]]
     assert len(speed) == len(METHODS)
     assert all(value == "4.5x" and passed is False for _, value, passed in speed)  # 27 / 6, not 27 / 2
+
+
+def test_heldout_popularity_reads_training_degrees_without_the_carve():
+    # Items 0, 1, 2 have training degrees 3, 1, 0; the carved pair (2, 1) counts in neither.
+    train = BipartiteGraph(torch.tensor([[0, 1, 2, 0], [0, 0, 0, 1]]), 3, 3)
+    split = Split(train, torch.tensor([[2, 1], [1, 0]]), train, torch.tensor([[0, 1, 2], [0, 0, 2]]))
+    assert heldout_popularity(split) == {"heldout.valid.mean_item_degree": 2.0, "heldout.valid.median_item_degree": 1.0,
+                                         "heldout.test.mean_item_degree": 2.0, "heldout.test.median_item_degree": 3.0}
