@@ -26,7 +26,7 @@ from assets.curves import time_to_quality_overview
 from assets.families import is_baseline, load_fitted
 from assets.recommenders import RECOMMENDERS
 from assets.runs import ModelArtifacts
-from models.eval.ranking import HeldOut, degree_group_metrics, degree_groups, evaluate_held_out
+from models.eval.ranking import HeldOut, degree_group_metrics, degree_groups, evaluate_held_out, heldout_item_degree
 from models.graph.bipartite import BipartiteGraph
 from orchestration.automation import RETRAIN_WHEN_IT_PAYS
 from orchestration.resources import ArtifactStore, Compute
@@ -97,9 +97,12 @@ def ranking_report(context: AssetExecutionContext, config: RankingReportConfig, 
     group_rows = [{"group": g, "degrees": f"{int(degree[groups == g].min())}-{int(degree[groups == g].max())}",
                    "users": int((groups == g).sum())} for g in torch.unique(groups).tolist()]
     baselines = [model for model in RECOMMENDERS if is_baseline(model)]
+    # How popular the held-out items are in training: when test's differ from validation's, the models' order on
+    # validation need not be their order on test, and the report should say so beside the figures.
+    held_out = {part: heldout_item_degree(graph, edges) for part, edges in (("valid", valid), ("test", test))}
     write_json(artifacts.path(*RANKING_REPORT),
                {"k": config.k, "models": metrics, "valid": validation, "baselines": baselines,
-                "degree_groups": group_rows, "test_users": int(users.numel())})
+                "degree_groups": group_rows, "test_users": int(users.numel()), "heldout_item_degree": held_out})
     context.log.info(f"validation {validation}; test {metrics}")
     comparison = [{"model": model, "baseline": model in baselines,
                    **{f"valid {key}": validation[model][key] for key in (f"recall@{config.k}", f"ndcg@{config.k}")},
@@ -114,6 +117,7 @@ def ranking_report(context: AssetExecutionContext, config: RankingReportConfig, 
         **{f"{model}.{key}": value for model, m in metrics.items() for key, value in m.items()},
         **{f"{model}.valid.{key}": value for model, m in validation.items() for key, value in m.items()},
         "test_users": int(users.numel()), "eval_seconds": time.perf_counter() - started,
+        **{f"{part}.{key}": value for part, figures in held_out.items() for key, value in figures.items()},
         "comparison": MetadataValue.md(markdown_table(comparison)),
         "time_to_quality": MetadataValue.md(markdown_image(time_to_quality_overview(
             runs, {model: m[f"recall@{config.k}"] for model, m in validation.items()}, config.k),

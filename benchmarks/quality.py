@@ -53,6 +53,7 @@ from benchmarks.quality_runs import (
     load_split,
     select_filter,
 )
+from models.eval.ranking import heldout_item_degree
 from warehouse.paths import shared_dir
 
 FAMILY_NAMES = ("lightgcn", "lightgcn_prism", "rawls_prism", "gf_cf", "gf_cf_factors", "bspm", "bspm_factors",
@@ -104,12 +105,10 @@ def run_family(name: str, args: argparse.Namespace, split, device: torch.device,
 
 
 def heldout_popularity(split) -> dict[str, float]:
-    """Mean and median training degree of the validation and of the test items (degrees of the training part
-    without the validation carve, so neither set counts itself). A random carve has the training pairs' profile; a
-    test split that differs from it is one that validation cannot mimic, and the order of models may differ."""
-    degree = split.train.item_degree().double()
-    return {f"heldout.{part}.{stat}_item_degree": float(getattr(degree[edges[1]], stat)())
-            for part, edges in (("valid", split.valid), ("test", split.test)) for stat in ("mean", "median")}
+    """``heldout.<part>.<mean|median>_item_degree`` of the validation and test items, both read in the training
+    part without the validation carve (so neither set counts itself)."""
+    return {f"heldout.{part}.{key}": value for part, edges in (("valid", split.valid), ("test", split.test))
+            for key, value in heldout_item_degree(split.train, edges).items()}
 
 
 def best_of(results: dict[str, object]) -> dict[str, object]:

@@ -283,6 +283,15 @@ def degree_group_metrics(result: RankingResult, groups: Tensor, k: int = 20) -> 
             **{f"group{g}.recall@{k}": value for g, value in per_group.items()}}
 
 
+def heldout_item_degree(graph: BipartiteGraph, edges: Tensor) -> dict[str, float]:
+    """``mean_item_degree`` and ``median_item_degree``: the training degree in ``graph`` of the item of each
+    held-out pair in ``edges`` ``(2, E)``. Validation carved at random from the training pairs has their profile; a
+    test set whose items are more (or less) popular is one that validation cannot mimic, and models that lean
+    towards popular items then rank higher on test than on validation."""
+    degree = graph.item_degree().double()[edges[1]]
+    return {"mean_item_degree": float(degree.mean()), "median_item_degree": float(degree.median())}
+
+
 def rawls_bias(per_node_loss: Tensor, degree: Tensor) -> float:
     """RawlsGCN's Bias: sample variance over raw-degree groups of the mean per-node loss (Kang et al., WWW 2022).
 

@@ -111,6 +111,10 @@ def test_ranking_report_compares_both_models_per_degree_group(demo):
     assert set(report["models"]) == set(MODELS) and len(groups) == 5
     assert sum(g["users"] for g in groups) == report["test_users"] == meta["test_users"]
     assert report["k"] == 20 and report["baselines"] == list(BASELINES)
+    # The held-out items' training popularity, beside the figures (demo items have training degrees of tens).
+    for part in ("valid", "test"):
+        assert meta[f"{part}.mean_item_degree"] == pytest.approx(report["heldout_item_degree"][part]["mean_item_degree"])
+        assert 1.0 < meta[f"{part}.mean_item_degree"] < 1000.0
     for model in MODELS:
         # Validation is measured like test, on the users with validation items.
         assert 0.0 < report["valid"][model]["recall@20"] <= 1.0

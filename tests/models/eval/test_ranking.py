@@ -15,6 +15,7 @@ from models.eval.ranking import (
     evaluate_scores,
     group_means,
     group_variance,
+    heldout_item_degree,
     rawls_bias,
     recall_ndcg_from_topk,
 )
@@ -191,3 +192,9 @@ def test_score_blocks_are_sized_by_the_item_count():
     assert block_users(40_981) == 818  # Gowalla: about 128 MiB of float32 scores per block
     assert block_users(533_333) == 62
     assert block_users(10**9) == 1
+
+
+def test_heldout_item_degree_reads_each_pairs_item_in_the_training_graph():
+    graph = BipartiteGraph(torch.tensor([[0, 1, 2, 0, 1], [0, 0, 0, 1, 1]]), 3, 4)  # item degrees 3, 2, 0, 0
+    figures = heldout_item_degree(graph, torch.tensor([[0, 1, 2, 2], [0, 0, 1, 3]]))
+    assert figures == {"mean_item_degree": 2.0, "median_item_degree": 2.0}  # degrees 3, 3, 2, 0
