@@ -285,7 +285,7 @@ def degree_group_metrics(result: RankingResult, groups: Tensor, k: int = 20) -> 
 
 def heldout_item_degree(graph: BipartiteGraph, edges: Tensor) -> dict[str, float]:
     """``mean_item_degree`` and ``median_item_degree``: the training degree in ``graph`` of the item of each
-    held-out pair in ``edges`` ``(2, E)``. Validation carved at random from the training pairs has their profile; a
+    held-out pair in ``edges`` ``(2, E)`` (NaN for no pairs). Validation carved at random from the training pairs has their profile; a
     test set whose items are more (or less) popular is one that validation cannot mimic, and models that lean
     towards popular items then rank higher on test than on validation."""
     degree = graph.item_degree().double()[edges[1]]

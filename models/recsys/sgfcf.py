@@ -13,10 +13,10 @@ Since ``U_u = r̃_u V Σ^-1`` and both parts are row-normalised, the user's own 
 computed from ``x_u = r_u D_I``, so any user row can be scored, training user or not.
 
 On Gowalla's given split (``benchmarks.quality``: a 5% validation carve of its training part) the choice on
-validation is the authors' CiteULike setting (K 1,000, β 0.95, γ 1.5): validation Recall@20 0.2049 against BSPM's
-0.1990 and GF-CF's 0.1868, test 0.1834 against BSPM's 0.1870. The individualised filter (per-user and per-item
-exponents from a homophily ratio) is not offered: at the authors' Gowalla setting it gave 0.1916 on that carve,
-below the filter without it (0.1947; both measured once by a one-off script).
+validation is the authors' CiteULike setting (K 1,000, β 0.95, γ 1.5): validation Recall@20 0.2315 against BSPM's
+0.2214 and GF-CF's 0.2164, test 0.1834 against BSPM's 0.1870. The individualised filter (per-user and per-item
+exponents from a homophily ratio) is not offered: at the authors' Gowalla setting it gave 0.1916 on an earlier carve
+(each user's share rounded down), below the filter without it (0.1947; both measured once by a one-off script).
 
 :class:`SGFCFFactors` publishes the filter as ``K``-dimensional vectors: the low part is a factor model already, and
 the high part's ``R̃ᵀR̃ = V Σ² Vᵀ`` keeps the same ``K`` triplets, so the only loss is its spectrum below ``σ_K``.
