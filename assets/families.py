@@ -8,9 +8,10 @@ from typing import Any
 
 from dagster import AssetsDefinition, Config
 
-from assets.common import load_tensors, read_json
+from assets.common import GRAPH_RECORD, load_tensors, read_json
 from assets.factory import TrainingInputs, recommender_asset
 from assets.runs import ModelArtifacts
+from assets.spectra import SPECTRA, load_spectra
 from models.recsys.contract import Family, Fitted, Runtime, restore_vectors
 from models.recsys.registry import FAMILIES
 from orchestration.config_classes import config_class, from_config
@@ -42,9 +43,19 @@ def full_filter_of(model: str) -> str | None:
 def family_asset(family: Family) -> AssetsDefinition:
     """The asset ``<family>_model``: ``family.fit`` on the training graph, its fit and record under ``<family>/``."""
 
+    spectral = getattr(family, "spectral", False)
+
     def fit(inputs: TrainingInputs, config: Config, runtime: Runtime) -> tuple[Fitted, dict[str, Any]]:
+        figures = {"publishable": family.publishable, "baseline": family.baseline}
+        if spectral:
+            fingerprint = read_json(inputs.artifacts.path(*GRAPH_RECORD))["fingerprint"]
+            runtime = dataclasses.replace(runtime, spectra=load_spectra(inputs.artifacts.path(*SPECTRA), fingerprint))
+            figures["shared_spectra"] = len(runtime.spectra)
+            if not runtime.spectra:
+                inputs.context.log.warning(f"{family.name}: interaction_spectra holds nothing for this training "
+                                           "graph; the fit runs its own SVD")
         fitted = family.fit(inputs.graph, inputs.valid, from_config(config, family.config_type), runtime)
-        return fitted, {"publishable": family.publishable, "baseline": family.baseline}
+        return fitted, figures
 
     kind = "publishable as vectors" if family.publishable else "served by a scorer"
     # The pipeline's filters choose their setting on validation; the dataclass default stays the authors' setting,
@@ -55,6 +66,7 @@ def family_asset(family: Family) -> AssetsDefinition:
         family.name, config_class(family.config_type, f"{family.name.title().replace('_', '')}ModelConfig",
                                   overrides), fit,
         code_version=f"{family.name}-{CODE_VERSION}",
+        deps=("training_graph", "interaction_spectra") if spectral else ("training_graph",),
         description=f"{family.name} ({'baseline' if family.baseline else 'recommender'}, {kind}) fitted through the "
                     "recommender contract.")
 

@@ -15,6 +15,7 @@ from assets.ingest import ingest_source
 from assets.node_classification import node_classification_graphs, rawls_node_classification
 from assets.recommenders import RECOMMENDERS
 from assets.shadow import ppr_audience, ppr_scopes, shadow_node_classification
+from assets.spectra import interaction_spectra
 from assets.validation import quarantined_interactions, raw_interactions_expectations
 from orchestration.catalog import catalogued
 from orchestration.embedding_jobs import OPERATOR_JOBS
@@ -25,8 +26,8 @@ from orchestration.sensors import downstream_automation, landing_sensor
 from orchestration.settings import load_settings
 
 settings = load_settings()
-ASSETS = [ingest_source, quarantined_interactions, id_maps, interaction_split, training_graph, heuristic_scores,
-          *RECOMMENDERS.values(), ranking_report, champion_model, embedding_candidate, published_embeddings,
+ASSETS = [ingest_source, quarantined_interactions, id_maps, interaction_split, training_graph, interaction_spectra,
+          heuristic_scores, *RECOMMENDERS.values(), ranking_report, champion_model, embedding_candidate, published_embeddings,
           node_classification_graphs, rawls_node_classification, ppr_scopes, ppr_audience, shadow_node_classification]
 
 defs = Definitions(

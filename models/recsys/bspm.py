@@ -24,9 +24,10 @@ from torch import Tensor
 
 from models.graph.bipartite import BipartiteGraph
 from models.recsys.contract import Fitted, Runtime, TrainingRecord, resolved, restore_vectors
-from models.recsys.graph_filter import ItemFilters, truncated_svd
-from models.recsys.interactions import interaction_matrix, inverse_sqrt, normalized_interactions
+from models.recsys.graph_filter import ItemFilters
+from models.recsys.interactions import interaction_matrix, inverse_sqrt
 from models.recsys.selection import best_on_validation, per_block
+from models.recsys.spectrum import top_triplets
 
 # Order of each fixed-step solver, which for a linear ODE is the degree of its one-step polynomial.
 SOLVER_ORDERS = {"euler": 1, "rk4": 4}
@@ -124,12 +125,13 @@ class BSPM:
     """
 
     name, config_type, publishable, baseline = "bspm", BSPMConfig, False, True
+    spectral = True  # fits from the truncated SVD of the normalised training matrix (models.recsys.spectrum)
 
     def fit(self, graph: BipartiteGraph, valid: Tensor, config: BSPMConfig, runtime: Runtime) -> Fitted:
         """The singular vectors of the normalised training matrix; the ODEs are solved when scoring."""
         started = time.perf_counter()
         filters, state = ItemFilters.fit(graph, config.rank, config.seed,
-                                         config.beta != 0 or config.choose_on_validation, runtime.device)
+                                         config.beta != 0 or config.choose_on_validation, runtime)
         history = []
         if config.choose_on_validation:
             # The settings share the blurring and the ideal filter (not in the grid): once per block for all.
@@ -213,14 +215,15 @@ class BSPMFactors:
     """
 
     name, config_type, publishable, baseline = "bspm_factors", BSPMFactorsConfig, True, True
+    spectral = True  # fits from the truncated SVD of the normalised training matrix (models.recsys.spectrum)
     vectors_of = "bspm"
 
     def fit(self, graph: BipartiteGraph, valid: Tensor, config: BSPMFactorsConfig, runtime: Runtime) -> Fitted:
         """The vectors above, from ``max(factor_rank, rank)`` singular triplets of the normalised training matrix."""
         started = time.perf_counter()
         matrix = interaction_matrix(graph)
-        values, vectors = truncated_svd(normalized_interactions(matrix), max(config.factor_rank, config.rank),
-                                        config.seed)
+        values, vectors = top_triplets(matrix, max(config.factor_rank, config.rank), config.seed,
+                                       shared=runtime.spectra)
         filters = ItemFilters(matrix, None, runtime.device)
         linear = torch.from_numpy(np.ascontiguousarray(vectors[:, :config.factor_rank]))  # (I, m): V_m
         users_linear = torch.from_numpy(np.ascontiguousarray(matrix @ linear.numpy()))  # (U, m): R V_m

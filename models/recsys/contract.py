@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from models.graph.bipartite import BipartiteGraph
+from models.recsys.spectrum import Spectrum
 from models.runtime.loop import TrainingRecord
 
 __all__ = ["Family", "Fitted", "Runtime", "Scorer", "TrainingRecord", "resolved", "restore_vectors", "vectors_scorer"]
@@ -27,8 +28,10 @@ Scorer = Callable[[Tensor], Tensor]
 
 @dataclass
 class Runtime:
-    """Where and how a family runs: device, resumable checkpoint, log, data identity, time budget and the
-    deployed version to stay compatible with (``(user_emb, item_emb)`` rows by dense id, or None)."""
+    """Where and how a family runs: device, resumable checkpoint, log, data identity, time budget, the
+    deployed version to stay compatible with (``(user_emb, item_emb)`` rows by dense id, or None) and the
+    singular triplets already computed for the training matrix (``spectra``, which the graph filters take theirs
+    from when one covers them)."""
 
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     checkpoint: Path | None = None
@@ -36,6 +39,7 @@ class Runtime:
     fingerprint: str = ""
     code_version: str = ""
     deployed: tuple[Tensor, Tensor] | None = None
+    spectra: tuple[Spectrum, ...] = ()
 
 
 @dataclass
@@ -81,7 +85,9 @@ class Family(Protocol):
 
     ``publishable`` says whether its fits are vectors that the feature store can version; ``baseline`` marks the
     reference families that a champion must beat. A family whose vectors carry another family's scoring-time filter
-    (GF-CF's or BSPM's factors) names that family in a ``vectors_of`` attribute.
+    (GF-CF's or BSPM's factors) names that family in a ``vectors_of`` attribute; a family that fits from the
+    truncated SVD of the normalised training matrix (the graph filters) sets ``spectral``, so that the pipeline hands
+    it the shared singular triplets (``Runtime.spectra``).
     """
 
     name: str

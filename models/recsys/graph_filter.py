@@ -28,7 +28,6 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 import torch
-from scipy.sparse.linalg import svds
 from torch import Tensor
 
 from models.graph.bipartite import BipartiteGraph
@@ -43,6 +42,7 @@ from models.recsys.interactions import (
     to_torch_csr,
 )
 from models.recsys.selection import best_on_validation, per_block
+from models.recsys.spectrum import top_triplets
 
 # Ideal low-pass weights tried on validation when a fit chooses its own (the pipeline's filters do): the authors'
 # 0.3 and either side of it.
@@ -59,24 +59,6 @@ class GFCFConfig:
     alpha: float = 0.3  # weight of the ideal low-pass term; 0 keeps the linear filter alone
     seed: int = 2020  # start vector of the Lanczos iteration
     choose_on_validation: bool = False  # the pipeline sets it; benchmarks and tests keep the given alpha
-
-
-def truncated_svd(normalized: sp.csr_matrix, rank: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """The top-``rank`` singular values of ``normalized`` in descending order ``(rank,)`` and their right singular
-    vectors ``(num_items, rank)``, float32.
-
-    scipy's ``svds`` (ARPACK) replaces the authors' SVDLIBC: the filters depend neither on the vectors' signs nor
-    (once sorted) on their order. ``rank`` is capped below the matrix's smaller side, as ARPACK requires.
-    """
-    rank = min(rank, min(normalized.shape) - 1)
-    _, values, vt = svds(normalized, k=rank, random_state=seed)
-    order = np.argsort(-values, kind="stable")
-    return values[order].astype(np.float32), np.ascontiguousarray(vt[order].T, dtype=np.float32)
-
-
-def top_singular_vectors(normalized: sp.csr_matrix, rank: int, seed: int) -> np.ndarray:
-    """The top-``rank`` right singular vectors of ``normalized`` as ``(num_items, rank)`` float32."""
-    return truncated_svd(normalized, rank, seed)[1]
 
 
 class ItemFilters:
@@ -96,16 +78,16 @@ class ItemFilters:
         self._vectors = vectors.to(device) if vectors is not None else None
 
     @classmethod
-    def fit(cls, graph: BipartiteGraph, rank: int, seed: int, ideal: bool,
-            device: torch.device) -> tuple[ItemFilters, dict[str, Tensor]]:
-        """The filters of the training graph and the state that :meth:`restore` rebuilds them from; the
-        singular vectors are computed only when the ideal filter is used."""
+    def fit(cls, graph: BipartiteGraph, rank: int, seed: int, ideal: bool, runtime: Runtime
+            ) -> tuple[ItemFilters, dict[str, Tensor]]:
+        """The filters of the training graph on ``runtime``'s device and the state that :meth:`restore` rebuilds
+        them from; the singular vectors (taken from ``runtime.spectra`` when one covers them) only when the ideal
+        filter is used."""
         matrix = interaction_matrix(graph)
         state = sparse_state("interactions", matrix)
         if ideal:
-            state["singular_vectors"] = torch.from_numpy(
-                top_singular_vectors(normalized_interactions(matrix), rank, seed))
-        return cls(matrix, state.get("singular_vectors"), device), state
+            state["singular_vectors"] = torch.from_numpy(top_triplets(matrix, rank, seed, shared=runtime.spectra)[1])
+        return cls(matrix, state.get("singular_vectors"), runtime.device), state
 
     @classmethod
     def restore(cls, state: Mapping[str, Tensor], device: torch.device) -> ItemFilters:
@@ -142,12 +124,13 @@ class GFCF:
     """GF-CF as a recommender family: training-free, scored per user block."""
 
     name, config_type, publishable, baseline = "gf_cf", GFCFConfig, False, True
+    spectral = True  # fits from the truncated SVD of the normalised training matrix (models.recsys.spectrum)
 
     def fit(self, graph: BipartiteGraph, valid: Tensor, config: GFCFConfig, runtime: Runtime) -> Fitted:
         """The singular vectors of the normalised training matrix; everything else is computed when scoring."""
         started = time.perf_counter()
         filters, state = ItemFilters.fit(graph, config.rank, config.seed,
-                                         config.alpha != 0 or config.choose_on_validation, runtime.device)
+                                         config.alpha != 0 or config.choose_on_validation, runtime)
         history = []
         if config.choose_on_validation:
             # The candidates differ in α only: each block's two filtered parts are computed once for all of them.
@@ -199,6 +182,7 @@ class GFCFFactors:
     """GF-CF as user and item vectors (publishable): one truncated SVD, no scoring-time graph."""
 
     name, config_type, publishable, baseline = "gf_cf_factors", GFCFFactorsConfig, True, True
+    spectral = True  # fits from the truncated SVD of the normalised training matrix (models.recsys.spectrum)
     vectors_of = "gf_cf"
 
     def fit(self, graph: BipartiteGraph, valid: Tensor, config: GFCFFactorsConfig, runtime: Runtime) -> Fitted:
@@ -206,8 +190,8 @@ class GFCFFactors:
         (also when ``α`` is chosen on validation: the candidates differ in the ideal part's weight only)."""
         started = time.perf_counter()
         matrix = interaction_matrix(graph)
-        values, vectors = truncated_svd(normalized_interactions(matrix), max(config.factor_rank, config.rank),
-                                        config.seed)
+        values, vectors = top_triplets(matrix, max(config.factor_rank, config.rank), config.seed,
+                                       shared=runtime.spectra)
 
         linear = vectors[:, :config.factor_rank]
         ideal = vectors[:, :config.rank]

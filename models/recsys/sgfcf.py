@@ -35,7 +35,6 @@ from torch import Tensor
 
 from models.graph.bipartite import BipartiteGraph
 from models.recsys.contract import Fitted, Runtime, TrainingRecord, resolved, restore_vectors
-from models.recsys.graph_filter import truncated_svd
 from models.recsys.interactions import (
     degree_scale,
     dense_rows,
@@ -46,6 +45,7 @@ from models.recsys.interactions import (
     to_torch_csr,
 )
 from models.recsys.selection import best_on_validation, per_block
+from models.recsys.spectrum import top_triplets
 
 # The authors' settings (their README) for their dense (80% training) and sparse (20% training) splits of Gowalla,
 # Yelp, Pinterest and CiteULike, tried on validation when a fit chooses its own (the pipeline's filters do): the
@@ -138,18 +138,18 @@ def _divided(scores: Tensor, sums: Tensor) -> Tensor:
     return scores / torch.where(sums == 0, torch.ones_like(sums), sums)[:, None]
 
 
-def fit_parts(graph: BipartiteGraph, config: SGFCFConfig, device: torch.device
+def fit_parts(graph: BipartiteGraph, config: SGFCFConfig, runtime: Runtime
               ) -> tuple[SpectralParts, dict[str, Tensor]]:
-    """The parts of the training graph at ``config``'s normalisation, and the state that :func:`restore_parts`
-    rebuilds them from; with ``choose_on_validation`` the SVD has the largest rank of the grid, else the config's."""
+    """The parts of the training graph at ``config``'s normalisation on ``runtime``'s device, and the state that
+    :func:`restore_parts` rebuilds them from; with ``choose_on_validation`` the triplets of the largest rank of the
+    grid, else the config's (from ``runtime.spectra`` when one covers them)."""
     rank = max(config.rank, *(setting.get("rank", 0) for setting in SETTING_GRID)) if config.choose_on_validation \
         else config.rank
     matrix = interaction_matrix(graph)
-    values, vectors = truncated_svd(normalized_interactions(matrix, config.exponent, config.offset), rank,
-                                    config.seed)
+    values, vectors = top_triplets(matrix, rank, config.seed, config.exponent, config.offset, runtime.spectra)
     values, vectors = torch.from_numpy(values), torch.from_numpy(vectors)
     state = {**sparse_state("interactions", matrix), "singular_values": values, "singular_vectors": vectors}
-    return SpectralParts(matrix, values, vectors, config.exponent, config.offset, device), state
+    return SpectralParts(matrix, values, vectors, config.exponent, config.offset, runtime.device), state
 
 
 def restore_parts(state: Mapping[str, Tensor], config: SGFCFConfig, device: torch.device) -> SpectralParts:
@@ -177,11 +177,12 @@ class SGFCF:
     """SGFCF as a recommender family: one truncated SVD at fit time, two parts per user block when scoring."""
 
     name, config_type, publishable, baseline = "sgfcf", SGFCFConfig, False, True
+    spectral = True  # fits from the truncated SVD of the normalised training matrix (models.recsys.spectrum)
 
     def fit(self, graph: BipartiteGraph, valid: Tensor, config: SGFCFConfig, runtime: Runtime) -> Fitted:
         """The top singular triplets of the G²N-normalised training matrix; the rest is computed when scoring."""
         started = time.perf_counter()
-        parts, state = fit_parts(graph, config, runtime.device)
+        parts, state = fit_parts(graph, config, runtime)
         history = []
         if config.choose_on_validation:
             # The settings share a block's projection x V and its high part: once per block for all of them.
@@ -236,12 +237,13 @@ class SGFCFFactors:
     """
 
     name, config_type, publishable, baseline = "sgfcf_factors", SGFCFConfig, True, True
+    spectral = True  # fits from the truncated SVD of the normalised training matrix (models.recsys.spectrum)
     vectors_of = "sgfcf"
 
     def fit(self, graph: BipartiteGraph, valid: Tensor, config: SGFCFConfig, runtime: Runtime) -> Fitted:
         """The vectors above, at ``config``'s setting or the one chosen on validation."""
         started = time.perf_counter()
-        parts, _ = fit_parts(graph, config, runtime.device)
+        parts, _ = fit_parts(graph, config, runtime)
         projected, high_sums = parts.every_user()  # shared by every setting
 
         def vectors(setting: SGFCFConfig) -> tuple[Tensor, Tensor]:

@@ -19,6 +19,7 @@ from assets.champion import CHAMPION, ChampionConfig, choose_champion
 from assets.common import RANKING_REPORT, read_json, write_json
 from assets.runs import ModelArtifacts
 from feature_store import FeatureStore
+from models.recsys.registry import FAMILIES
 from orchestration.definitions import defs
 from orchestration.jobs import full_retrain
 from orchestration.resources import Warehouse
@@ -29,8 +30,8 @@ from warehouse.id_maps import load_id_map
 
 ALL = [*defs.assets, *defs.asset_checks]
 ASSET_KEYS = {"raw_interactions", "raw_items", "clean_interactions", "rejected_interactions", "id_maps",
-              "interaction_split", "training_graph", "lightgcn_model", "rawls_model", "ranking_report",
-              "champion_model", "embedding_candidate", "published_embeddings", "ppr_scopes", "shadow_model",
+              "interaction_split", "training_graph", "interaction_spectra", "lightgcn_model", "rawls_model",
+              "ranking_report", "champion_model", "embedding_candidate", "published_embeddings", "ppr_scopes", "shadow_model",
               "ppr_audience", "heuristic_scores", "mlp_student", "popularity_model", "recent_popularity_model",
               "item_knn_model", "gf_cf_model", "gf_cf_factors_model", "bspm_model",
               "bspm_factors_model", "sgfcf_model", "sgfcf_factors_model"}
@@ -93,6 +94,10 @@ def test_metadata_holds_counts_and_metrics(demo):
     assert meta["rawls_model"]["sinkhorn_max_error"] <= 1e-3 and meta["rawls_model"]["sinkhorn_iterations"] >= 1
     assert "sinkhorn_iterations" not in meta["lightgcn_model"]
     assert "data:image/png;base64," in meta["training_graph"]["degree_distribution"]
+    # Every graph filter took its triplets from the run's shared spectra (one SVD per normalisation).
+    assert meta["interaction_spectra"]["data_fingerprint"] == meta["training_graph"]["fingerprint"]
+    spectral = [name for name, family in FAMILIES.items() if getattr(family, "spectral", False)]
+    assert len(spectral) == 6 and all(meta[f"{name}_model"]["shared_spectra"] == 2 for name in spectral)
     assert meta["published_embeddings"]["promoted_version"] == meta["published_embeddings"]["version_id"]
 
 

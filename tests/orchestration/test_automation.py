@@ -23,7 +23,7 @@ from orchestration.settings import DEFAULT_RETRAIN
 
 GRAPH = {"clean_interactions", "rejected_interactions", "id_maps", "interaction_split", "training_graph",
          "ppr_audience"}
-RETRAIN = {"heuristic_scores", "ppr_scopes", "lightgcn_model", "rawls_model", "mlp_student", "shadow_model",
+RETRAIN = {"interaction_spectra", "heuristic_scores", "ppr_scopes", "lightgcn_model", "rawls_model", "mlp_student", "shadow_model",
            "popularity_model", "recent_popularity_model", "item_knn_model", "gf_cf_model", "gf_cf_factors_model",
            "bspm_model", "bspm_factors_model", "sgfcf_model", "sgfcf_factors_model",
            "ranking_report", "champion_model", "embedding_candidate", "published_embeddings"}

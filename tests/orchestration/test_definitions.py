@@ -17,7 +17,7 @@ ASSETS = {
     "raw_interactions": "ingest", "raw_items": "ingest",
     "clean_interactions": "validation", "rejected_interactions": "validation",
     "id_maps": "graph", "interaction_split": "graph", "training_graph": "graph",
-    "lightgcn_model": "training", "rawls_model": "training", "ranking_report": "evaluation",
+    "interaction_spectra": "training", "lightgcn_model": "training", "rawls_model": "training", "ranking_report": "evaluation",
     "champion_model": "evaluation", "embedding_candidate": "embeddings", "published_embeddings": "embeddings",
     "node_classification_graphs": "benchmark_graphs", "rawls_node_classification": "benchmark_graphs",
     "ppr_scopes": "graph", "shadow_model": "training", "ppr_audience": "audience",
