@@ -57,6 +57,11 @@ def fingerprint(*tensors: torch.Tensor) -> str:
     return digest.hexdigest()
 
 
+def fingerprint_tensor(fingerprint: str) -> torch.Tensor:
+    """A fingerprint as a ``uint8`` tensor, to keep it inside a tensors file beside what it identifies."""
+    return torch.tensor(list(fingerprint.encode()), dtype=torch.uint8)
+
+
 def write_json(path: Path, record: Mapping[str, Any]) -> None:
     """Write a JSON record (reports travel between stages as JSON, never pickles), replacing ``path`` atomically."""
     text = json.dumps(record, indent=2, sort_keys=True)

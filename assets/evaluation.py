@@ -1,6 +1,9 @@
 """Evaluation stage: every recommender, baselines included, side by side on validation and on test: full-ranking
 Recall/NDCG@K (training items masked; at test, validation items too), Recall@K per user-degree group and the bias
 figure (variance of the groups' Recall@K). Validation figures are for choosing, test figures for reporting.
+
+Each model's step has already ranked its fit on both sets (assets.held_out); the report reads those results and
+scores a model itself only when they are missing or were measured on other data or at another cut-off.
 """
 
 import time
@@ -11,6 +14,7 @@ from matplotlib.figure import Figure
 from pydantic import Field
 
 from assets.common import (
+    GRAPH_RECORD,
     RANKING_REPORT,
     TEST_EDGES,
     TRAIN_GRAPH,
@@ -24,22 +28,22 @@ from assets.common import (
 from assets.cost import step_cost
 from assets.curves import time_to_quality_overview
 from assets.families import is_baseline, load_fitted
+from assets.held_out import DEFAULT_K, KS, load_evaluation, timed_evaluation
 from assets.recommenders import RECOMMENDERS
 from assets.runs import ModelArtifacts
-from models.eval.ranking import HeldOut, degree_group_metrics, degree_groups, evaluate_held_out, heldout_item_degree
+from models.eval.ranking import degree_group_metrics, degree_groups, heldout_item_degree
 from models.graph.bipartite import BipartiteGraph
 from orchestration.automation import RETRAIN_WHEN_IT_PAYS
 from orchestration.resources import ArtifactStore, Compute
 
-CODE_VERSION = "ranking-report-4"
-KS = (10, 20, 50)
+CODE_VERSION = "ranking-report-5"
 
 
 class RankingReportConfig(Config):
     """The cut-off of the quality figures (the champion, its baseline check and the publishing gate read it from
     the report) and how finely to split users by training degree."""
 
-    k: int = Field(default=20, description="Cut-off K of the quality metric (Recall@K, NDCG@K), the degree "
+    k: int = Field(default=DEFAULT_K, description="Cut-off K of the quality metric (Recall@K, NDCG@K), the degree "
                                            "groups and the bias; one of 10, 20, 50.")
     degree_groups: int = Field(default=5, description="Quantile buckets of user training degree.")
 
@@ -70,22 +74,21 @@ def ranking_report(context: AssetExecutionContext, config: RankingReportConfig, 
     graph = BipartiteGraph.load(artifacts.path(*TRAIN_GRAPH))
     test = load_tensors(artifacts.path(*TEST_EDGES))["edge_index"]
     valid = load_tensors(artifacts.path(*VALID_EDGES))["edge_index"]
-    valid_results, results, runs, eval_seconds = {}, {}, {}, {}
+    data_fingerprint = read_json(artifacts.path(*GRAPH_RECORD))["fingerprint"]
+    valid_results, results, runs, eval_seconds, evaluated_here = {}, {}, {}, {}, []
     for model in RECOMMENDERS:
-        model_started = time.perf_counter()
-        runs[model] = read_json(ModelArtifacts(model).latest_run(artifacts).record)
-        fitted = load_fitted(artifacts, model)
-        if fitted.has_vectors:
-            fitted.user_emb, fitted.item_emb = fitted.user_emb.to(device), fitted.item_emb.to(device)
-        scores_device = fitted.user_emb.device if fitted.has_vectors else torch.device("cpu")
-        # One pass scores each user once for both sets. Validation interactions happened before the test period:
-        # at test, rank only items the user has not seen.
-        ranked = evaluate_held_out(fitted.score, graph, {
-            "valid": HeldOut(valid),
-            "test": HeldOut(test, also_masked=valid, item_popularity=graph.item_degree(),
-                            beyond_accuracy_k=config.k)}, ks=KS, device=scores_device)
+        run = ModelArtifacts(model).latest_run(artifacts)
+        runs[model] = read_json(run.record)
+        stored = load_evaluation(run.evaluation, data_fingerprint, config.k)
+        if stored is None:  # a run fitted on other held-out data, or evaluated at another cut-off
+            fitted = load_fitted(artifacts, model)
+            stored = timed_evaluation(fitted, graph, valid, test, config.k,
+                                      device if fitted.has_vectors else torch.device("cpu"))
+            evaluated_here.append(model)
+        ranked, eval_seconds[model] = stored
         valid_results[model], results[model] = ranked["valid"], ranked["test"]
-        eval_seconds[model] = time.perf_counter() - model_started
+    if evaluated_here:
+        context.log.info(f"evaluated here (no stored results for this data and k): {', '.join(evaluated_here)}")
     # Every model is evaluated on the same users (those with test items), so the groups are shared.
     users = next(iter(results.values())).users
     degree = graph.user_degree()[users]
@@ -116,7 +119,8 @@ def ranking_report(context: AssetExecutionContext, config: RankingReportConfig, 
         **step_cost(context),
         **{f"{model}.{key}": value for model, m in metrics.items() for key, value in m.items()},
         **{f"{model}.valid.{key}": value for model, m in validation.items() for key, value in m.items()},
-        "test_users": int(users.numel()), "eval_seconds": time.perf_counter() - started,
+        "test_users": int(users.numel()), "report_seconds": time.perf_counter() - started,
+        "evaluated_here": ", ".join(evaluated_here),
         **{f"{part}.{key}": value for part, figures in held_out.items() for key, value in figures.items()},
         "comparison": MetadataValue.md(markdown_table(comparison)),
         "time_to_quality": MetadataValue.md(markdown_image(time_to_quality_overview(

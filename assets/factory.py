@@ -2,7 +2,8 @@
 version to stay compatible with, resumable checkpoint, per-run artifact folder, training record and UI metadata
 (links to the run's files and its time-to-quality plot).
 
-A family's asset supplies only its ``fit`` (and the figures that are its own); the factory does the rest.
+A family's asset supplies only its ``fit`` (and the figures that are its own); the factory does the rest, evaluation
+on the held-out sets included (kept with the run's files for the ranking report; validation figures in the UI).
 """
 
 import os
@@ -17,6 +18,7 @@ from dagster import AssetExecutionContext, AssetsDefinition, Config, Materialize
 
 from assets.common import (
     GRAPH_RECORD,
+    TEST_EDGES,
     TRAIN_GRAPH,
     VALID_EDGES,
     load_tensors,
@@ -29,6 +31,7 @@ from assets.common import (
 )
 from assets.cost import step_cost
 from assets.curves import curve_rows, time_to_quality_png
+from assets.held_out import DEFAULT_K, save_evaluation, timed_evaluation
 from assets.runs import ModelArtifacts, RunFiles, new_run, prune_runs
 from assets.versions import version_vectors
 from models.graph.bipartite import BipartiteGraph
@@ -132,16 +135,22 @@ def recommender_asset(name: str, run_config: type[Config], fit: Fit, *, descript
         run_id = f"{context.run_id}-retry{context.retry_number}" if context.retry_number else context.run_id
         tensors = fitted.tensors()
         record = fitted.record
+        # Evaluated here, where it was fitted: the ranking report reads the results instead of scoring it again.
+        held_out, eval_seconds = timed_evaluation(fitted, inputs.graph, inputs.valid,
+                                                  load_tensors(artifacts.path(*TEST_EDGES))["edge_index"], DEFAULT_K,
+                                                  runtime.device)
         best = {record.metric: record.best_score} if record.metric and record.best_epoch else {}
         # The loop's peak, or this process's when it is higher (loading and saving after training count too).
         peak_mb = max(record.peak_memory_mb, peak_rss_mb())
         curve_png = time_to_quality_png(record.history, record.metric if best else "", name)
         with new_run(artifacts, files, run_id) as run:
             save_tensors(run.embeddings, **tensors)
+            save_evaluation(run.evaluation, held_out, data_fingerprint, DEFAULT_K, eval_seconds)
             write_json(run.record, {
                 "model": name, "run_id": run_id, "config": fitted.config, "data_fingerprint": data_fingerprint,
                 "code_version": code_version, "compatible_with": deployed, "best_epoch": record.best_epoch, **best,
-                "history": record.history, "seconds": record.seconds, "peak_rss_mb": peak_mb, **figures})
+                "history": record.history, "seconds": record.seconds, "eval_seconds": eval_seconds,
+                "peak_rss_mb": peak_mb, **figures})
             run.curve.write_bytes(curve_png)
             _keep_checkpoint(runtime.checkpoint, run)
         # Only now that the run is published does the next run start fresh rather than resume.
@@ -154,7 +163,8 @@ def recommender_asset(name: str, run_config: type[Config], fit: Fit, *, descript
         return MaterializeResult(metadata={
             **step_cost(context),
             "device": str(runtime.device), "epochs": record.epochs_run, "steps": record.steps,
-            "best_epoch": record.best_epoch, **best, "train_seconds": record.seconds,
+            "best_epoch": record.best_epoch, **best, "train_seconds": record.seconds, "eval_seconds": eval_seconds,
+            **{f"valid.{key}": value for key, value in held_out["valid"].summary().items()},
             "seconds_per_epoch": record.seconds / max(record.epochs_run, 1),
             "resumed_from_epoch": record.resumed_from_epoch, "peak_rss_mb": peak_mb,
             "compatible_with": deployed or "", "compatibility_loss": getattr(config, "compatibility", "none"),

@@ -65,6 +65,11 @@ class RunFiles:
         return self.folder / "training.json"
 
     @property
+    def evaluation(self) -> Path:
+        """The fit's per-user validation and test results (see assets.held_out)."""
+        return self.folder / "evaluation.pt"
+
+    @property
     def curve(self) -> Path:
         """The time-to-quality plot (validation metric against elapsed training seconds), a PNG."""
         return self.folder / "time_to_quality.png"

@@ -10,7 +10,15 @@ import torch
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 from pydantic import Field
 
-from assets.common import GRAPH_RECORD, TRAIN_GRAPH, load_tensors, markdown_table, read_json, save_tensors
+from assets.common import (
+    GRAPH_RECORD,
+    TRAIN_GRAPH,
+    fingerprint_tensor,
+    load_tensors,
+    markdown_table,
+    read_json,
+    save_tensors,
+)
 from assets.cost import step_cost
 from models.graph.bipartite import BipartiteGraph
 from models.recsys.interactions import interaction_matrix
@@ -33,17 +41,13 @@ class SpectraConfig(Config):
     seed: int = Field(default=2020, description="Start vector of the Lanczos iteration (the filters' default).")
 
 
-def _fingerprint_tensor(fingerprint: str) -> torch.Tensor:
-    return torch.tensor(list(fingerprint.encode()), dtype=torch.uint8)
-
-
 def load_spectra(path: Path, fingerprint: str) -> tuple[Spectrum, ...]:
     """The spectra saved at ``path`` when they were computed from the training data ``fingerprint`` names, else
     none (a missing file, or one left from earlier data)."""
     if not path.exists():
         return ()
     tensors = load_tensors(path)
-    if not torch.equal(tensors["fingerprint"], _fingerprint_tensor(fingerprint)):
+    if not torch.equal(tensors["fingerprint"], fingerprint_tensor(fingerprint)):
         return ()
     prefixes = sorted(key.removesuffix(".identity") for key in tensors if key.endswith(".identity"))
     return tuple(Spectrum.from_tensors(tensors, prefix) for prefix in prefixes)
@@ -65,7 +69,7 @@ def interaction_spectra(context: AssetExecutionContext, config: SpectraConfig,
                      "seconds": time.perf_counter() - started})
         context.log.info(f"ε {exponent}: {spectrum.values.size} triplets in {rows[-1]['seconds']:.1f} s")
     fingerprint = read_json(artifacts.path(*GRAPH_RECORD))["fingerprint"]
-    save_tensors(artifacts.path(*SPECTRA), fingerprint=_fingerprint_tensor(fingerprint), **tensors)
+    save_tensors(artifacts.path(*SPECTRA), fingerprint=fingerprint_tensor(fingerprint), **tensors)
     return MaterializeResult(metadata={
         **step_cost(context), "data_fingerprint": fingerprint, "config": MetadataValue.json(config.model_dump()),
         **{f"exponent_{row['exponent']}.seconds": row["seconds"] for row in rows},

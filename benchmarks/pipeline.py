@@ -10,7 +10,8 @@ The job runs through Dagster with every model that has a wall-clock budget (``ma
 (``assets.cost.step_cost``) is that step's; seconds come from the step's start and end in the run's event log.
 ``--dataset generated`` ingests ``warehouse.generator`` data written to a Parquet file through the ``files`` source.
 
-JSON keys, per step (an asset, a multi-asset's op or a check): ``assets.<step>.seconds``, ``assets.<step>.peak_rss_mb``;
+JSON keys, per step (an asset, a multi-asset's op or a check): ``assets.<step>.seconds``, ``assets.<step>.peak_rss_mb``
+(and for a model's step ``assets.<step>.eval_seconds``, its ranking of the fit on validation and test);
 ``total_seconds`` (the run's wall clock, process starts included) and ``peak_rss_mb`` (the largest step's). With
 ``--growth``, one run per size: ``growth.<edges>.<step>.seconds`` and ``.peak_rss_mb``, ``growth.<step>.slope`` (the
 log-log slope of seconds against edges, least squares) and the top-level keys of the largest size.
@@ -89,17 +90,21 @@ def benchmark_config(ingest: dict, root: Path, minutes: float, smoke: bool) -> d
 
 @dataclass
 class StepCost:
-    """One step's seconds (start to end in the event log), recorded peak RSS in MiB and status."""
+    """One step's seconds (start to end in the event log), recorded peak RSS in MiB and status; for a model's step,
+    the seconds it spent ranking its fit on the held-out sets (``eval_seconds``, part of ``seconds``)."""
 
     seconds: float
     peak_rss_mb: float
     status: str
+    eval_seconds: float = float("nan")
 
 
 def step_costs(instance: DagsterInstance, run_id: str) -> dict[str, StepCost]:
-    """Every finished step of the run: its seconds from Dagster's step stats and the largest ``peak_rss_mb`` that
-    its materializations and check evaluations recorded (NaN for a step that recorded none, such as a failed one)."""
+    """Every finished step of the run: its seconds from Dagster's step stats, the largest ``peak_rss_mb`` that
+    its materializations and check evaluations recorded (NaN for a step that recorded none, such as a failed one) and
+    a model step's ``eval_seconds``."""
     peaks: dict[str, float] = {}
+    evaluations: dict[str, float] = {}
     events = instance.get_records_for_run(
         run_id, of_type={DagsterEventType.ASSET_MATERIALIZATION, DagsterEventType.ASSET_CHECK_EVALUATION}).records
     for record in events:
@@ -108,8 +113,10 @@ def step_costs(instance: DagsterInstance, run_id: str) -> dict[str, StepCost]:
                 else event.asset_check_evaluation_data)
         if "peak_rss_mb" in data.metadata:
             peaks[event.step_key] = max(peaks.get(event.step_key, 0.0), float(data.metadata["peak_rss_mb"].value))
+        if "eval_seconds" in data.metadata:
+            evaluations[event.step_key] = float(data.metadata["eval_seconds"].value)
     return {stats.step_key: StepCost(stats.end_time - stats.start_time, peaks.get(stats.step_key, float("nan")),
-                                     stats.status.value)
+                                     stats.status.value, evaluations.get(stats.step_key, float("nan")))
             for stats in instance.get_run_step_stats(run_id) if stats.start_time and stats.end_time}
 
 
@@ -150,9 +157,10 @@ def split_mode(ingest: dict) -> str:
 
 
 def flat(prefix: str, costs: dict[str, StepCost]) -> dict[str, float]:
-    """Per-step seconds and peak RSS as flat JSON keys under ``prefix`` (no peak for a step that recorded none)."""
+    """Per-step seconds, peak RSS and evaluation seconds as flat JSON keys under ``prefix`` (none of a figure that a
+    step did not record)."""
     return {f"{prefix}.{step}.{key}": getattr(cost, key) for step, cost in costs.items()
-            for key in ("seconds", "peak_rss_mb") if not math.isnan(getattr(cost, key))}
+            for key in ("seconds", "peak_rss_mb", "eval_seconds") if not math.isnan(getattr(cost, key))}
 
 
 def largest_peak(costs: dict[str, StepCost]) -> float:
@@ -176,10 +184,11 @@ def slopes(series: dict[int, dict[str, StepCost]]) -> dict[str, float]:
 def print_costs(title: str, costs: dict[str, StepCost], seconds: float) -> None:
     """The table of one run, steps in the order they ran."""
     rows = [[step, "yes" if step in BUDGETED else "", cost.status, f"{cost.seconds:.2f}",
-             f"{cost.peak_rss_mb:.0f}"]
+             "" if math.isnan(cost.eval_seconds) else f"{cost.eval_seconds:.2f}", f"{cost.peak_rss_mb:.0f}"]
             for step, cost in costs.items()]
-    rows.append(["(run)", "", "", f"{seconds:.2f}", f"{largest_peak(costs):.0f}"])
-    print_table(title, ["step", "budgeted training", "status", "seconds", "peak RSS MiB"], rows)
+    rows.append(["(run)", "", "", f"{seconds:.2f}", "", f"{largest_peak(costs):.0f}"])
+    print_table(title, ["step", "budgeted training", "status", "seconds", "of which evaluation s", "peak RSS MiB"],
+                rows)
 
 
 def print_growth(series: dict[int, dict[str, StepCost]], fitted: dict[str, float]) -> None:

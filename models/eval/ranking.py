@@ -36,6 +36,27 @@ class RankingResult:
         out.update({f"ndcg@{k}": float(v.mean()) for k, v in self.ndcg.items()})
         return {**out, **self.beyond_accuracy}
 
+    def tensors(self, prefix: str) -> dict[str, Tensor]:
+        """Plain tensors under ``<prefix>.`` (users, per-user recall and NDCG per K, beyond-accuracy figures) for a
+        ``weights_only`` file; :meth:`from_tensors` reads them back."""
+        return {f"{prefix}.users": self.users,
+                **{f"{prefix}.recall@{k}": values for k, values in self.recall.items()},
+                **{f"{prefix}.ndcg@{k}": values for k, values in self.ndcg.items()},
+                **{f"{prefix}.beyond.{name}": torch.tensor(value, dtype=torch.float64)
+                   for name, value in self.beyond_accuracy.items()}}
+
+    @classmethod
+    def from_tensors(cls, tensors: Mapping[str, Tensor], prefix: str) -> RankingResult:
+        """The result that :meth:`tensors` saved under ``prefix``."""
+        def under(kind: str) -> dict[str, Tensor]:
+            start = f"{prefix}.{kind}"
+            return {key.removeprefix(start): value for key, value in tensors.items() if key.startswith(start)}
+
+        return cls(users=tensors[f"{prefix}.users"],
+                   recall={int(k): values for k, values in sorted(under("recall@").items(), key=lambda kv: int(kv[0]))},
+                   ndcg={int(k): values for k, values in sorted(under("ndcg@").items(), key=lambda kv: int(kv[0]))},
+                   beyond_accuracy={name: float(value) for name, value in under("beyond.").items()})
+
 
 def recall_ndcg_from_topk(
     topk_items: Tensor, label_index: Tensor, ks: tuple[int, ...]

@@ -16,9 +16,12 @@ import torch
 from dagster import DagsterInstance, materialize
 
 from assets.champion import CHAMPION, ChampionConfig, choose_champion
-from assets.common import RANKING_REPORT, read_json, write_json
+from assets.common import RANKING_REPORT, TEST_EDGES, TRAIN_GRAPH, VALID_EDGES, load_tensors, read_json, write_json
+from assets.families import load_fitted
+from assets.held_out import timed_evaluation
 from assets.runs import ModelArtifacts
 from feature_store import FeatureStore
+from models.graph.bipartite import BipartiteGraph
 from models.recsys.registry import FAMILIES
 from orchestration.definitions import defs
 from orchestration.jobs import full_retrain
@@ -138,6 +141,22 @@ def test_ranking_report_compares_both_models_per_degree_group(demo):
     lightgcn_row = next(line for line in meta["comparison"].splitlines() if line.startswith("| lightgcn |"))
     seconds = read_json(ModelArtifacts("lightgcn").latest_run(demo.resources["artifacts"]).record)["seconds"]
     assert f"| {seconds:.4f} |" in lightgcn_row  # the fit's own seconds, from its training record
+
+
+def test_the_report_reads_each_models_own_evaluation_and_it_equals_a_fresh_one(demo):
+    # Every model step ranked its fit on validation and test; the report scored nothing again.
+    meta = {k: v.value for k, v in demo.metadata["ranking_report"].items()}
+    assert meta["evaluated_here"] == ""
+    artifacts = demo.resources["artifacts"]
+    graph = BipartiteGraph.load(artifacts.path(*TRAIN_GRAPH))
+    valid, test = (load_tensors(artifacts.path(*edges))["edge_index"] for edges in (VALID_EDGES, TEST_EDGES))
+    for model in ("lightgcn", "gf_cf", "bspm_factors"):  # trained, scorer, vectors of a filter
+        stored = read_json(ModelArtifacts(model).latest_run(artifacts).record)
+        fresh, _ = timed_evaluation(load_fitted(artifacts, model), graph, valid, test, 20, torch.device("cpu"))
+        assert demo.metadata[f"{model}_model"]["valid.recall@20"].value == pytest.approx(
+            fresh["valid"].summary()["recall@20"], abs=1e-6)
+        assert meta[f"{model}.recall@20"] == pytest.approx(fresh["test"].summary()["recall@20"], abs=1e-6)
+        assert stored["eval_seconds"] > 0
 
 
 def test_champion_follows_the_policy_and_is_published(demo):

@@ -6,28 +6,21 @@ from dataclasses import dataclass
 import torch
 from dagster import materialize
 
-from assets.common import GRAPH_RECORD, TRAIN_GRAPH, VALID_EDGES, load_tensors, read_json, save_tensors
-from assets.common import write_json as write_record
+from assets.common import load_tensors, read_json
 from assets.factory import ModelArtifacts, recommender_asset
-from models.graph.bipartite import BipartiteGraph
+from assets.held_out import load_evaluation
 from models.recsys.contract import Fitted
 from models.runtime.checkpoint import save_checkpoint
 from models.runtime.loop import TrainingRecord
 from orchestration.config_classes import config_class
 from orchestration.resources import ArtifactStore, Compute
+from tests.assets.stand_in_data import ITEMS, write_stand_in_data
 
 
 @dataclass
 class StandInConfig:
     dim: int = 4
     compatibility: str = "bct"
-
-
-def _artifacts(root):
-    (root / "artifacts" / "graph").mkdir(parents=True)
-    BipartiteGraph(torch.tensor([[0, 1, 2], [0, 1, 0]]), 3, 2).save(root / "artifacts" / "graph" / TRAIN_GRAPH[1])
-    save_tensors(root / "artifacts" / "graph" / VALID_EDGES[1], edge_index=torch.tensor([[0], [1]]))
-    write_record(root / "artifacts" / "graph" / GRAPH_RECORD[1], {"fingerprint": "data"})
 
 
 def _stand_in(calls):
@@ -40,7 +33,7 @@ def _stand_in(calls):
                                  {"epoch": 2, "loss": 0.4, "valid_recall@20": 0.3}], "valid_recall@20", 2, 0.3, 2, 6,
                                 1.5)
         fitted = Fitted("standin", {**config.model_dump()}, record, user_emb=torch.ones(3, config.dim),
-                        item_emb=torch.zeros(2, config.dim))
+                        item_emb=torch.arange(ITEMS, dtype=torch.float32)[:, None].expand(ITEMS, config.dim))
         return fitted, {"own_figure": 7}
 
     def launch(inputs, config, runtime):
@@ -52,7 +45,7 @@ def _stand_in(calls):
 
 
 def test_the_factory_hands_every_family_the_same_runtime_and_writes_the_same_layout(tmp_path, make_resources):
-    _artifacts(tmp_path)
+    write_stand_in_data(tmp_path / "artifacts")
     calls = []
     fit, launch = _stand_in(calls)
     run_config = config_class(StandInConfig, "StandInModelConfig")
@@ -89,10 +82,16 @@ def test_the_factory_hands_every_family_the_same_runtime_and_writes_the_same_lay
     assert metadata["valid_recall@20"] == 0.3 and metadata["train_seconds"] == 1.5 and metadata["peak_rss_mb"] > 0
     assert metadata["compatibility_loss"] == "none" and metadata["own_figure"] == 7
     assert "| epoch |" in metadata["time_to_quality"]
+    # The step ranked its fit (every user prefers higher item ids): validation item 1 of user 0 is not in its top 50;
+    # at test, item 59 is user 0's first and item 30 user 1's 30th. Kept with the run for the ranking report.
+    assert metadata["valid.recall@50"] == 0.0 and metadata["eval_seconds"] > 0
+    stored, _ = load_evaluation(run.evaluation, "data", 20)
+    assert stored["test"].users.tolist() == [0, 1]
+    assert stored["test"].recall[10].tolist() == [1.0, 0.0] and stored["test"].recall[50].tolist() == [1.0, 1.0]
 
 
 def test_a_family_with_a_launcher_is_launched_and_one_without_trains_here(tmp_path, make_resources):
-    _artifacts(tmp_path)
+    write_stand_in_data(tmp_path / "artifacts")
     calls = []
     fit, launch = _stand_in(calls)
     run_config = config_class(StandInConfig, "StandInModelConfig")

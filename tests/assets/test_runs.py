@@ -9,18 +9,18 @@ import torch
 from dagster import materialize
 from matplotlib.image import imread
 
-from assets.common import GRAPH_RECORD, TRAIN_GRAPH, VALID_EDGES, load_tensors, read_json, save_tensors, write_json
+from assets.common import load_tensors, read_json
 from assets.runs import STAGING, ModelArtifacts
 from feature_store import VersionMeta
-from models.graph.bipartite import BipartiteGraph
 from models.recsys.contract import Fitted
 from models.runtime.checkpoint import save_checkpoint
 from models.runtime.loop import TrainingRecord
 from orchestration.config_classes import config_class
 from orchestration.resources import ArtifactStore
+from tests.assets.stand_in_data import ITEMS, write_stand_in_data
 
 FILES = ModelArtifacts("standin")
-RUN_FILES = {"final_checkpoint.pt", "embeddings.pt", "training.json", "time_to_quality.png"}
+RUN_FILES = {"final_checkpoint.pt", "embeddings.pt", "evaluation.pt", "training.json", "time_to_quality.png"}
 
 
 @dataclass
@@ -35,7 +35,7 @@ def _fit(inputs, config, runtime):
     history = [{"epoch": e, "loss": 1 / e, "valid_recall@20": 0.1 * e, "elapsed_seconds": 0.5 * e} for e in (1, 2, 3)]
     record = TrainingRecord(history, "valid_recall@20", 3, 0.3, 3, 9, 1.5)
     fitted = Fitted("standin", config.model_dump(), record, user_emb=torch.full((3, config.dim), float(config.dim)),
-                    item_emb=torch.zeros(2, config.dim))
+                    item_emb=torch.zeros(ITEMS, config.dim))
     # A figure that JSON cannot hold makes the record's write fail after the embeddings are staged.
     return fitted, {"bad": object()} if config.fail_while_writing else {}
 
@@ -45,10 +45,7 @@ def standin(tmp_path, make_resources):
     """Materialize the stand-in family under ``tmp_path`` with ``config`` and ``keep_runs``."""
     from assets.factory import recommender_asset
 
-    (tmp_path / "artifacts" / "graph").mkdir(parents=True)
-    BipartiteGraph(torch.tensor([[0, 1, 2], [0, 1, 0]]), 3, 2).save(tmp_path / "artifacts" / "graph" / TRAIN_GRAPH[1])
-    save_tensors(tmp_path / "artifacts" / "graph" / VALID_EDGES[1], edge_index=torch.tensor([[0], [1]]))
-    write_json(tmp_path / "artifacts" / "graph" / GRAPH_RECORD[1], {"fingerprint": "data"})
+    write_stand_in_data(tmp_path / "artifacts")
     asset = recommender_asset("standin", config_class(StandInConfig, "StandInRunsConfig"), _fit, description="test",
                               code_version="s-1")
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from dagster import validate_run_config
 
+from assets.recommenders import RECOMMENDERS
 from benchmarks import pipeline
 from benchmarks.pipeline import BUDGETED, StepCost, benchmark_config, full_retrain_in_processes, measure, slopes
 from benchmarks.reliability_pipeline import files_source
@@ -69,3 +70,8 @@ def test_the_smoke_run_gives_every_step_positive_seconds_and_peak_rss(smoke_resu
     # Steps run one at a time, so the run takes at least their sum; its peak is the largest step's.
     assert smoke_results["total_seconds"] > sum(smoke_results[f"{step}.seconds"] for step in steps)
     assert smoke_results["peak_rss_mb"] == max(smoke_results[f"{step}.peak_rss_mb"] for step in steps)
+    # Every recommender's step that ran ranked its own fit on the held-out sets, within its seconds.
+    ran = [f"assets.{key}" for key in (asset.key.to_user_string() for asset in RECOMMENDERS.values())
+           if f"assets.{key}.seconds" in smoke_results]
+    assert len(ran) >= 5
+    assert all(0 < smoke_results[f"{step}.eval_seconds"] < smoke_results[f"{step}.seconds"] for step in ran)
