@@ -1,9 +1,10 @@
 """Each fitted model's full-ranking evaluation on the held-out sets, validation and test from one pass of scoring.
 
-A model's step evaluates its own fit right after fitting it (where it was fitted, on its device) and keeps the
-per-user results with the run's files, so that the ranking report reads them instead of scoring every model again:
-a model that did not retrain is not re-scored, and a step that trains on a GPU also evaluates there. The report
-evaluates a run itself only when the stored results are for other held-out data or another cut-off.
+A model's step evaluates its own fit right after fitting it (on the step's device, with the fit still in memory) and
+keeps the per-user results with the run's files, so that the ranking report reads them instead of scoring every
+model again: a model that did not retrain is not re-scored, and the evaluation of a model fitted on a GPU runs there
+rather than in the report's step. The report evaluates a run itself only when the stored results are for other
+held-out data or another cut-off.
 """
 
 from __future__ import annotations

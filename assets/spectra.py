@@ -49,29 +49,42 @@ def load_spectra(path: Path, fingerprint: str) -> tuple[Spectrum, ...]:
     tensors = load_tensors(path)
     if not torch.equal(tensors["fingerprint"], fingerprint_tensor(fingerprint)):
         return ()
-    prefixes = sorted(key.removesuffix(".identity") for key in tensors if key.endswith(".identity"))
+    prefixes = sorted((key.removesuffix(".identity") for key in tensors if key.endswith(".identity")),
+                      key=lambda prefix: int(prefix.removeprefix("spectrum")))
     return tuple(Spectrum.from_tensors(tensors, prefix) for prefix in prefixes)
+
+
+def _row(spectrum: Spectrum, seconds: float | None) -> dict:
+    return {"exponent": spectrum.exponent, "triplets": int(spectrum.values.size), "largest": float(spectrum.values[0]),
+            "smallest": float(spectrum.values[-1]), "seconds": "kept" if seconds is None else seconds}
 
 
 @asset(group_name="training", kinds={"scipy"}, code_version=CODE_VERSION, deps=["training_graph"],
        automation_condition=RETRAIN_WHEN_IT_PAYS)
 def interaction_spectra(context: AssetExecutionContext, config: SpectraConfig,
                         artifacts: ArtifactStore) -> MaterializeResult:
-    """The top singular triplets of the normalised training matrix at each configured degree exponent."""
+    """The top singular triplets of the normalised training matrix at each configured degree exponent; the saved
+    ones are kept when the training data and the settings have not changed (a cron tick without new data)."""
     matrix = interaction_matrix(BipartiteGraph.load(artifacts.path(*TRAIN_GRAPH)))
+    fingerprint = read_json(artifacts.path(*GRAPH_RECORD))["fingerprint"]
+    metadata = {"data_fingerprint": fingerprint, "config": MetadataValue.json(config.model_dump())}
+    kept = load_spectra(artifacts.path(*SPECTRA), fingerprint)
+    if len(kept) == len(config.exponents) and all(
+            spectrum.covers(matrix, exponent, 0.0, config.seed, config.rank)
+            for spectrum, exponent in zip(kept, config.exponents)):
+        context.log.info("training data and settings unchanged: keeping the saved spectra")
+        return MaterializeResult(metadata={**step_cost(context), **metadata, "cached": True,
+                                           "spectra": MetadataValue.md(markdown_table([_row(s, None) for s in kept]))})
     tensors, rows = {}, []
     for index, exponent in enumerate(config.exponents):
         started = time.perf_counter()
         spectrum = compute_spectrum(matrix, config.rank, config.seed, exponent)
         tensors.update(spectrum.tensors(f"spectrum{index}"))
-        rows.append({"exponent": exponent, "triplets": int(spectrum.values.size),
-                     "largest": float(spectrum.values[0]), "smallest": float(spectrum.values[-1]),
-                     "seconds": time.perf_counter() - started})
+        rows.append(_row(spectrum, time.perf_counter() - started))
         context.log.info(f"ε {exponent}: {spectrum.values.size} triplets in {rows[-1]['seconds']:.1f} s")
-    fingerprint = read_json(artifacts.path(*GRAPH_RECORD))["fingerprint"]
     save_tensors(artifacts.path(*SPECTRA), fingerprint=fingerprint_tensor(fingerprint), **tensors)
     return MaterializeResult(metadata={
-        **step_cost(context), "data_fingerprint": fingerprint, "config": MetadataValue.json(config.model_dump()),
+        **step_cost(context), **metadata, "cached": False,
         **{f"exponent_{row['exponent']}.seconds": row["seconds"] for row in rows},
         "spectra": MetadataValue.md(markdown_table(rows)),
     })
