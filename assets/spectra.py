@@ -63,8 +63,8 @@ def _row(spectrum: Spectrum, seconds: float | None) -> dict:
        automation_condition=RETRAIN_WHEN_IT_PAYS)
 def interaction_spectra(context: AssetExecutionContext, config: SpectraConfig,
                         artifacts: ArtifactStore) -> MaterializeResult:
-    """The top singular triplets of the normalised training matrix at each configured degree exponent; the saved
-    ones are kept when the training data and the settings have not changed (a cron tick without new data)."""
+    """The top singular triplets of the normalised training matrix at each configured degree exponent."""
+    # The saved ones are kept while the training data and the settings are unchanged (a cron tick without new data).
     matrix = interaction_matrix(BipartiteGraph.load(artifacts.path(*TRAIN_GRAPH)))
     fingerprint = read_json(artifacts.path(*GRAPH_RECORD))["fingerprint"]
     metadata = {"data_fingerprint": fingerprint, "config": MetadataValue.json(config.model_dump())}
