@@ -1,11 +1,16 @@
 """The shared spectra are handed to the filters only for the training data they were computed from, and the asset
-computes them again only when the data or its settings change."""
+computes them again only when the data or its settings change; its defaults cover every filter family's pipeline
+setting."""
 import torch
 from dagster import materialize
 
 from assets.common import write_json
-from assets.spectra import interaction_spectra, load_spectra
+from assets.spectra import SpectraConfig, interaction_spectra, load_spectra
+from models.recsys.bspm import BSPMConfig, BSPMFactorsConfig
+from models.recsys.graph_filter import GFCFConfig, GFCFFactorsConfig
 from models.recsys.interactions import interaction_matrix
+from models.recsys.registry import FAMILIES
+from models.recsys.sgfcf import SETTING_GRID, SGFCFConfig
 from models.recsys.spectrum import compute_spectrum
 from orchestration.resources import ArtifactStore
 from tests.models.recsys.small_matrix import GRAPH
@@ -44,3 +49,23 @@ def test_the_asset_keeps_its_spectra_until_the_data_or_the_settings_change(tmp_p
     write_json(tmp_path / "graph" / "graph.json", {"fingerprint": "data-b"})
     assert _materialize(tmp_path, exponents=[0.5], rank=4)["cached"] is False  # new data
     assert load_spectra(tmp_path / "graph" / "spectra.pt", "data-a") == ()
+
+
+def test_the_default_spectra_cover_every_filter_family_at_its_pipeline_setting():
+    # Rank and normalisation each filter asks for in the pipeline (choose_on_validation on), against the defaults
+    # of the interaction_spectra asset; a family added without a covering spectrum would run its own SVD.
+    defaults = SpectraConfig()
+    asked = {
+        "gf_cf": (0.5, GFCFConfig().rank), "gf_cf_factors": (0.5, max(GFCFFactorsConfig().factor_rank,
+                                                                       GFCFFactorsConfig().rank)),
+        "bspm": (0.5, BSPMConfig().rank), "bspm_factors": (0.5, max(BSPMFactorsConfig().factor_rank,
+                                                                   BSPMFactorsConfig().rank)),
+        "sgfcf": (SGFCFConfig().exponent, max(SGFCFConfig().rank, *(s.get("rank", 0) for s in SETTING_GRID))),
+    }
+    asked["sgfcf_factors"] = asked["sgfcf"]
+    assert set(asked) == {name for name, family in FAMILIES.items() if getattr(family, "spectral", False)}
+    for name, (exponent, rank) in asked.items():
+        assert exponent in defaults.exponents and rank <= defaults.rank, name
+    seeds = {config.seed for config in (GFCFConfig(), GFCFFactorsConfig(), BSPMConfig(), BSPMFactorsConfig(),
+                                        SGFCFConfig())}
+    assert seeds == {defaults.seed} and SGFCFConfig().offset == 0.0  # the asset's spectra are at offset 0

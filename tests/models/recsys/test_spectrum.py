@@ -1,19 +1,17 @@
 """The shared spectrum: the triplets equal a dense SVD; a filter that takes its top triplets from a larger shared
 SVD scores as one that runs its own, without running one; a spectrum of another normalisation, seed or matrix is
-not taken; it survives a save; the pipeline's default spectra cover every filter family's pipeline setting."""
+not taken; it survives a save."""
 import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
 
 import models.recsys.spectrum as spectrum_module
-from assets.spectra import SpectraConfig
 from models.recsys.bspm import BSPM, BSPMConfig, BSPMFactors, BSPMFactorsConfig
 from models.recsys.contract import Runtime
 from models.recsys.graph_filter import GFCF, GFCFConfig, GFCFFactors, GFCFFactorsConfig
 from models.recsys.interactions import interaction_matrix
-from models.recsys.registry import FAMILIES
-from models.recsys.sgfcf import SETTING_GRID, SGFCF, SGFCFConfig, SGFCFFactors
+from models.recsys.sgfcf import SGFCF, SGFCFConfig, SGFCFFactors
 from models.recsys.spectrum import Spectrum, compute_spectrum, top_triplets
 from tests.models.recsys.small_matrix import GRAPH, USERS
 
@@ -107,27 +105,7 @@ FITS = [(GFCF(), GFCFConfig(rank=3)), (GFCFFactors(), GFCFFactorsConfig(rank=2, 
 @pytest.mark.parametrize("family, config", FITS, ids=lambda value: getattr(value, "name", ""))
 def test_a_filter_on_the_shared_spectra_scores_as_on_its_own_svd(monkeypatch, family, config):
     own = family.fit(GRAPH, NO_VALID, config, Runtime()).score(USERS)
-    spectra = tuple(compute_spectrum(MATRIX, 1024, 2020, exponent) for exponent in SpectraConfig().exponents)
+    spectra = tuple(compute_spectrum(MATRIX, 1024, 2020, exponent) for exponent in (0.5, 0.34))  # as the pipeline's
     monkeypatch.setattr(spectrum_module, "compute_spectrum", _no_svd)
     shared = family.fit(GRAPH, NO_VALID, config, Runtime(spectra=spectra)).score(USERS)
     torch.testing.assert_close(shared, own, rtol=1e-4, atol=1e-5)
-
-
-def test_the_default_spectra_cover_every_filter_family_at_its_pipeline_setting():
-    # Rank and normalisation each filter asks for in the pipeline (choose_on_validation on), against the defaults
-    # of the interaction_spectra asset; a family added without a covering spectrum would run its own SVD.
-    defaults = SpectraConfig()
-    asked = {
-        "gf_cf": (0.5, GFCFConfig().rank), "gf_cf_factors": (0.5, max(GFCFFactorsConfig().factor_rank,
-                                                                       GFCFFactorsConfig().rank)),
-        "bspm": (0.5, BSPMConfig().rank), "bspm_factors": (0.5, max(BSPMFactorsConfig().factor_rank,
-                                                                   BSPMFactorsConfig().rank)),
-        "sgfcf": (SGFCFConfig().exponent, max(SGFCFConfig().rank, *(s.get("rank", 0) for s in SETTING_GRID))),
-    }
-    asked["sgfcf_factors"] = asked["sgfcf"]
-    assert set(asked) == {name for name, family in FAMILIES.items() if getattr(family, "spectral", False)}
-    for name, (exponent, rank) in asked.items():
-        assert exponent in defaults.exponents and rank <= defaults.rank, name
-    seeds = {config.seed for config in (GFCFConfig(), GFCFFactorsConfig(), BSPMConfig(), BSPMFactorsConfig(),
-                                        SGFCFConfig())}
-    assert seeds == {defaults.seed} and SGFCFConfig().offset == 0.0  # the asset's spectra are at offset 0
