@@ -2,17 +2,22 @@
 data set or on a growth series of generated power-law data sets with the fitted growth of each step's seconds.
 
     python -m benchmarks.pipeline --dataset gowalla [--training-minutes 10] [--json FILE]
-    python -m benchmarks.pipeline --dataset generated --growth [--sizes 1000000,4000000,16000000] [--json FILE]
+    python -m benchmarks.pipeline --dataset generated --growth [--sizes 1000000,4000000,16000000] [--steps data]
+    python -m benchmarks.pipeline --dataset gowalla --concurrency 2
 
 The job runs through Dagster with every model that has a wall-clock budget (``max_train_seconds``) capped at
-``--training-minutes`` and the pipeline's defaults otherwise. Each step runs in a process of its own, one at a time
-(the multiprocess executor, forkserver start), so the peak RSS that a step records in its metadata
-(``assets.cost.step_cost``) is that step's; seconds come from the step's start and end in the run's event log.
-``--dataset generated`` ingests ``warehouse.generator`` data written to a Parquet file through the ``files`` source.
+``--training-minutes`` and the pipeline's defaults otherwise. Each step runs in a process of its own (the
+multiprocess executor, forkserver start), one at a time or ``--concurrency`` at a time with the cores split evenly
+between them (``OMP_NUM_THREADS``), so the peak RSS that a step records in its metadata (``assets.cost.step_cost``)
+is that step's; seconds come from the step's start and end in the run's event log. ``--steps data`` runs only the
+steps that fit no model (:data:`DATA_STEPS`). ``--dataset generated`` ingests ``warehouse.generator`` data written
+to a Parquet file through the ``files`` source.
 
 JSON keys, per step (an asset, a multi-asset's op or a check): ``assets.<step>.seconds``, ``assets.<step>.peak_rss_mb``
 (and for a model's step ``assets.<step>.eval_seconds``, its ranking of the fit on validation and test);
-``total_seconds`` (the run's wall clock, process starts included) and ``peak_rss_mb`` (the largest step's). With
+``total_seconds`` (the run's wall clock, process starts included), ``peak_rss_mb`` (the largest step's) and
+``overlapping_peak_rss_mb`` (the largest sum of the peaks of steps that ran at the same time, a bound on the
+machine's; the largest step's when they ran one at a time). With
 ``--growth``, one run per size: ``growth.<edges>.<step>.seconds`` and ``.peak_rss_mb``, ``growth.<step>.slope`` (the
 log-log slope of seconds against edges, least squares) and the top-level keys of the largest size.
 """
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import tempfile
 import time
 from dataclasses import dataclass
@@ -27,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 from dagster import (
+    AssetKey,
+    AssetSelection,
     DagsterEventType,
     DagsterInstance,
     Definitions,
@@ -49,7 +57,7 @@ from benchmarks.reliability_pipeline import (
     run_config,
 )
 from models.runtime.machine import peak_rss_mb
-from orchestration.jobs import full_retrain
+from orchestration.jobs import BENCHMARKS, full_retrain
 from warehouse.generator import generate_interactions
 from warehouse.paths import shared_dir
 
@@ -58,6 +66,11 @@ SIZES = (1_000_000, 4_000_000, 16_000_000)
 # A smoke run: tiny generated sets, the reliability suite's few training steps; two sizes so the slope is fitted.
 SMOKE_SIZES = (2_000, 4_000)
 SEED = 0
+# The steps that fit no model: full_retrain without the recommenders' group and what depends on it (distillation,
+# ranking, champion, publishing). The growth series can measure them alone at sizes where fitting and ranking
+# every model would take hours on 2 cores.
+DATA_STEPS = AssetSelection.all() - BENCHMARKS - AssetSelection.groups("training").downstream()
+STEP_SETS = ("all", "data")
 # The models whose config has a wall-clock budget: each gets --training-minutes.
 BUDGETED = [name for name in (asset.key.to_user_string() for asset in RECOMMENDERS.values())
             if "max_train_seconds" in config_fields(name)]
@@ -67,24 +80,39 @@ PLACEHOLDER_ROOT = Path(tempfile.gettempdir()) / "graphrec-pipeline-unset"
 
 
 def full_retrain_in_processes() -> JobDefinition:
-    """``full_retrain`` with every step in a forked process of its own, one at a time (module level, so that the
-    executor's processes can rebuild it)."""
+    """``full_retrain`` with every step in a forked process of its own (module level, so that the executor's
+    processes can rebuild it); the run config says how many at a time (:func:`execution_config`)."""
+    return Definitions(assets=ALL, resources=resources(PLACEHOLDER_ROOT), jobs=[full_retrain],
+                       executor=multiprocess_executor).resolve_job_def(full_retrain.name)
+
+
+def execution_config(concurrency: int) -> dict:
+    """The multiprocess executor's config: ``concurrency`` steps at a time, each forked from a server that imported
+    this module."""
     # The fork server imports this module (torch, Dagster, every asset) once; a step then starts in about a second
     # rather than the ten that a fresh interpreter takes to import them on 2 busy cores.
-    executor = multiprocess_executor.configured({"max_concurrent": 1, "start_method": {
-        "forkserver": {"preload_modules": ["benchmarks.pipeline"]}}})
-    return Definitions(assets=ALL, resources=resources(PLACEHOLDER_ROOT), jobs=[full_retrain],
-                       executor=executor).resolve_job_def(full_retrain.name)
+    return {"config": {"max_concurrent": concurrency,
+                       "start_method": {"forkserver": {"preload_modules": ["benchmarks.pipeline"]}}}}
 
 
-def benchmark_config(ingest: dict, root: Path, minutes: float, smoke: bool) -> dict:
+def data_step_keys() -> list[AssetKey]:
+    """The assets of :data:`DATA_STEPS` (their checks run with them)."""
+    asset_graph = Definitions(assets=ALL, resources=resources(PLACEHOLDER_ROOT)).resolve_asset_graph()
+    return sorted(DATA_STEPS.resolve(asset_graph))
+
+
+def benchmark_config(ingest: dict, root: Path, minutes: float, smoke: bool, steps: str = "all",
+                     concurrency: int = 1) -> dict:
     """The run config: the source, the resources under ``root``, every budgeted model capped at ``minutes`` (smoke
-    runs also take the reliability suite's short training)."""
-    config = run_config(ingest, TRAINING if smoke else None)
+    runs also take the reliability suite's short training; ``steps="data"`` configures no model) and
+    ``concurrency`` steps at a time."""
+    fits_models = steps == "all"
+    config = run_config(ingest, TRAINING if smoke and fits_models else None)
     config["ops"]["interaction_split"] = {"config": {"mode": split_mode(ingest)}}
-    for name in BUDGETED:
+    for name in BUDGETED if fits_models else ():
         config["ops"].setdefault(name, {"config": {}})["config"]["max_train_seconds"] = minutes * 60
     config["resources"] = {name: {"config": resource.model_dump()} for name, resource in resources(root).items()}
+    config["execution"] = execution_config(concurrency)
     return config
 
 
@@ -97,6 +125,7 @@ class StepCost:
     peak_rss_mb: float
     status: str
     eval_seconds: float = float("nan")
+    started: float = float("nan")  # the step's start, seconds since the epoch
 
 
 def step_costs(instance: DagsterInstance, run_id: str) -> dict[str, StepCost]:
@@ -116,17 +145,21 @@ def step_costs(instance: DagsterInstance, run_id: str) -> dict[str, StepCost]:
         if "eval_seconds" in data.metadata:
             evaluations[event.step_key] = float(data.metadata["eval_seconds"].value)
     return {stats.step_key: StepCost(stats.end_time - stats.start_time, peaks.get(stats.step_key, float("nan")),
-                                     stats.status.value, evaluations.get(stats.step_key, float("nan")))
+                                     stats.status.value, evaluations.get(stats.step_key, float("nan")),
+                                     stats.start_time)
             for stats in instance.get_run_step_stats(run_id) if stats.start_time and stats.end_time}
 
 
-def run_once(ingest: dict, root: Path, minutes: float, smoke: bool) -> tuple[dict[str, StepCost], float]:
-    """One ``full_retrain`` on ``ingest`` with everything under ``root``: each step's cost and the wall clock."""
+def run_once(ingest: dict, root: Path, minutes: float, smoke: bool, steps: str = "all",
+             concurrency: int = 1) -> tuple[dict[str, StepCost], float]:
+    """One ``full_retrain`` (or its ``steps="data"``) on ``ingest`` with everything under ``root``, ``concurrency``
+    steps at a time: each step's cost and the wall clock."""
     (root / "dagster").mkdir(parents=True, exist_ok=True)
     instance = DagsterInstance.local_temp(str(root / "dagster"))
     started = time.perf_counter()
     result = execute_job(reconstructable(full_retrain_in_processes), instance,
-                         run_config=benchmark_config(ingest, root, minutes, smoke), raise_on_error=False)
+                         run_config=benchmark_config(ingest, root, minutes, smoke, steps, concurrency),
+                         asset_selection=data_step_keys() if steps == "data" else None, raise_on_error=False)
     seconds = time.perf_counter() - started
     outcome = outcome_of(result)
     for error in outcome.step_errors:
@@ -168,9 +201,19 @@ def largest_peak(costs: dict[str, StepCost]) -> float:
     return max(cost.peak_rss_mb for cost in costs.values() if not math.isnan(cost.peak_rss_mb))
 
 
+def overlapping_peak(costs: dict[str, StepCost]) -> float:
+    """The largest sum of the recorded peaks of steps running at the same moment: at some step's start, that step
+    and every step that started before and had not ended."""
+    recorded = [cost for cost in costs.values() if not math.isnan(cost.peak_rss_mb)]
+    return max(sum(other.peak_rss_mb for other in recorded
+                   if other.started <= cost.started < other.started + other.seconds) for cost in recorded)
+
+
 def summary(costs: dict[str, StepCost], seconds: float) -> dict[str, float]:
-    """The run's JSON keys: every step under ``assets``, the wall clock and the largest step's peak RSS."""
-    return {**flat("assets", costs), "total_seconds": seconds, "peak_rss_mb": largest_peak(costs)}
+    """The run's JSON keys: every step under ``assets``, the wall clock, the largest step's peak RSS and the
+    largest sum over steps that overlapped."""
+    return {**flat("assets", costs), "total_seconds": seconds, "peak_rss_mb": largest_peak(costs),
+            "overlapping_peak_rss_mb": overlapping_peak(costs)}
 
 
 def slopes(series: dict[int, dict[str, StepCost]]) -> dict[str, float]:
@@ -202,18 +245,21 @@ def print_growth(series: dict[int, dict[str, StepCost]], fitted: dict[str, float
                 rows)
 
 
-def measure(dataset: str, sizes: list[int], growth: bool, root: Path, minutes: float, smoke: bool) -> dict:
+def measure(dataset: str, sizes: list[int], growth: bool, root: Path, minutes: float, smoke: bool,
+            steps: str = "all", concurrency: int = 1) -> dict:
     """Run, print the tables and return the JSON results: ``dataset`` once, or generated data at the first size, or
-    with ``growth`` at every size."""
+    with ``growth`` at every size; ``steps`` and ``concurrency`` as :func:`run_once` takes them."""
+    how = f"{'steps that fit no model' if steps == 'data' else 'per step'}, {concurrency} at a time"
     if dataset != GENERATED:
-        costs, seconds = run_once(shared_source(dataset), root, minutes, smoke)
-        print_costs(f"full_retrain on {dataset}: per step, one at a time", costs, seconds)
+        costs, seconds = run_once(shared_source(dataset), root, minutes, smoke, steps, concurrency)
+        print_costs(f"full_retrain on {dataset}: {how}", costs, seconds)
         return summary(costs, seconds)
     series, walls = {}, {}
     for edges in sizes if growth else sizes[:1]:
         folder = root / str(edges)
-        series[edges], walls[edges] = run_once(generated_source(folder, edges), folder, minutes, smoke)
-        print_costs(f"full_retrain on {edges:,} generated edges: per step, one at a time", series[edges], walls[edges])
+        series[edges], walls[edges] = run_once(generated_source(folder, edges), folder, minutes, smoke, steps,
+                                               concurrency)
+        print_costs(f"full_retrain on {edges:,} generated edges: {how}", series[edges], walls[edges])
     largest = max(series)
     results = summary(series[largest], walls[largest])
     if growth:
@@ -233,6 +279,10 @@ def main() -> None:
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)),
                         help="edges of the generated data sets (without --growth, the first size)")
     parser.add_argument("--training-minutes", type=float, default=10.0, help="each budgeted model's wall clock")
+    parser.add_argument("--steps", default="all", choices=STEP_SETS,
+                        help="all of full_retrain, or data: only the steps that fit no model")
+    parser.add_argument("--concurrency", type=int, default=1,
+                        help="steps at a time, the cores split evenly between them")
     parser.add_argument("--workdir", default=None, help="folder for the runs' warehouses and artifacts")
     parser.add_argument("--json", default=None)
     add_smoke_argument(parser)
@@ -241,8 +291,14 @@ def main() -> None:
         parser.error("--growth measures generated data sets; leave --dataset out or pass generated")
     dataset = GENERATED if args.smoke or args.growth else args.dataset or "gowalla"
     sizes = list(SMOKE_SIZES) if args.smoke else [int(size) for size in args.sizes.split(",")]
+    if args.concurrency < 1:
+        parser.error(f"--concurrency must be at least 1, got {args.concurrency}")
     root = Path(args.workdir or tempfile.mkdtemp(prefix="graphrec-pipeline-cost-"))
-    results = measure(dataset, sizes, args.growth, root, args.training_minutes, args.smoke)
+    # The executor forks every step from a server started with this environment: each of the steps at a time gets
+    # its share of the cores for torch and BLAS rather than all of them (a user's own setting wins).
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // args.concurrency)))
+    results = measure(dataset, sizes, args.growth, root, args.training_minutes, args.smoke, args.steps,
+                      args.concurrency)
     print(f"\nthis process's own peak RSS: {peak_rss_mb():.0f} MiB; runs under {root}")
     write_json(args.json, results)
 

@@ -9,7 +9,16 @@ from dagster import validate_run_config
 
 from assets.recommenders import RECOMMENDERS
 from benchmarks import pipeline
-from benchmarks.pipeline import BUDGETED, StepCost, benchmark_config, full_retrain_in_processes, measure, slopes
+from benchmarks.pipeline import (
+    BUDGETED,
+    StepCost,
+    benchmark_config,
+    data_step_keys,
+    full_retrain_in_processes,
+    measure,
+    overlapping_peak,
+    slopes,
+)
 from benchmarks.reliability_pipeline import files_source
 
 # Steps that every smoke run reaches, whatever the champion check decides.
@@ -27,6 +36,33 @@ def test_every_budgeted_model_gets_the_budget_and_the_resources_live_under_the_r
     assert config["ops"]["shadow_model"]["config"] == {"max_train_seconds": 600}
     assert config["resources"]["warehouse"]["config"]["path"] == str(tmp_path / "warehouse.duckdb")
     assert validate_run_config(full_retrain_in_processes(), config)
+    assert config["execution"]["config"]["max_concurrent"] == 1
+
+
+def test_the_data_steps_are_every_step_before_and_beside_the_models_and_configure_no_model(tmp_path):
+    steps = {key.to_user_string() for key in data_step_keys()}
+    assert {"raw_interactions", "clean_interactions", "id_maps", "interaction_split", "training_graph",
+            "heuristic_scores", "ppr_scopes", "ppr_audience"} <= steps
+    fitted = {asset.key.to_user_string() for asset in RECOMMENDERS.values()} | {"interaction_spectra", "mlp_student",
+                                                                            "ranking_report", "champion_model",
+                                                                            "published_embeddings"}
+    assert not steps & fitted
+    config = benchmark_config(files_source(tmp_path / "landing.parquet"), tmp_path, minutes=10, smoke=True,
+                              steps="data", concurrency=2)
+    assert not set(config["ops"]) & fitted
+    assert config["execution"]["config"]["max_concurrent"] == 2
+
+
+def test_the_overlapping_peak_adds_the_steps_that_ran_at_the_same_time():
+    costs = {"a": StepCost(10.0, 100.0, "SUCCESS", started=0.0), "b": StepCost(10.0, 200.0, "SUCCESS", started=5.0),
+             "c": StepCost(10.0, 250.0, "SUCCESS", started=14.0), "failed": StepCost(1.0, float("nan"), "FAILURE",
+                                                                                      started=6.0)}
+    assert overlapping_peak(costs) == 450.0  # b and c overlap from 14 to 15; a ended at 10
+    costs["c"] = StepCost(10.0, 250.0, "SUCCESS", started=15.0)
+    assert overlapping_peak(costs) == 300.0  # a and b; c starts as b ends
+    one_at_a_time = {name: StepCost(1.0, peak, "SUCCESS", started=float(i)) for i, (name, peak)
+                     in enumerate({"a": 100.0, "b": 300.0, "c": 200.0}.items())}
+    assert overlapping_peak(one_at_a_time) == 300.0
 
 
 def test_the_slope_is_the_exponent_of_seconds_against_edges():
@@ -36,7 +72,7 @@ def test_the_slope_is_the_exponent_of_seconds_against_edges():
 
 
 def test_a_growth_series_reports_every_size_the_slopes_and_the_largest_run(tmp_path, monkeypatch):
-    def fake_run(ingest, root, minutes, smoke):
+    def fake_run(ingest, root, minutes, smoke, steps, concurrency):
         edges = int(ingest["path"])
         return {"ingest_source": StepCost(edges / 1000, edges / 10, "SUCCESS"),
                 "failed_check": StepCost(1.0, float("nan"), "FAILURE")}, edges / 500
