@@ -21,6 +21,7 @@ from dagster import AssetExecutionContext, PipesClientCompletedInvocation, Pipes
 import models
 from assets.common import TRAIN_GRAPH, VALID_EDGES, load_tensors
 from models.recsys.training import LightGCNConfig, TrainResult
+from models.runtime.machine import thread_share
 from models.runtime.train_entry import EMBEDDINGS_FILE, METRICS_FILE
 from orchestration.resources import ArtifactStore, Compute, ComputeConfigError
 
@@ -43,13 +44,6 @@ def _check_devices(compute: Compute) -> None:
             f"Compute(num_processes={compute.num_processes}) on CUDA needs one GPU per process, but torch sees "
             f"{torch.cuda.device_count()}; lower num_processes or use device='cpu' (gloo)."
         )
-
-
-def _threads_per_rank(num_processes: int) -> dict[str, str]:
-    # CPU ranks share the cores: without a limit each would start a thread per core and oversubscribe them.
-    if "OMP_NUM_THREADS" in os.environ:
-        return {}
-    return {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // num_processes))}
 
 
 def k8s_pod_spec(compute: Compute) -> dict[str, Any]:
@@ -103,7 +97,7 @@ def train_in_processes(context: AssetExecutionContext, compute: Compute, artifac
         invocation = _run_in_pod(context, compute, [*torchrun_command("python", compute.num_processes), *arguments])
     else:
         _check_devices(compute)
-        client = PipesSubprocessClient(cwd=str(CODE_ROOT), env=_threads_per_rank(compute.num_processes))
+        client = PipesSubprocessClient(cwd=str(CODE_ROOT), env=thread_share(compute.num_processes))
         invocation = client.run(context=context,
                                 command=[*torchrun_command(sys.executable, compute.num_processes), *arguments])
     reported = {key: value.value for key, value in invocation.get_materialize_result().metadata.items()}

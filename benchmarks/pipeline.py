@@ -56,7 +56,7 @@ from benchmarks.reliability_pipeline import (
     resources,
     run_config,
 )
-from models.runtime.machine import peak_rss_mb
+from models.runtime.machine import peak_rss_mb, thread_share
 from orchestration.jobs import BENCHMARKS, full_retrain
 from warehouse.generator import generate_interactions
 from warehouse.paths import shared_dir
@@ -295,8 +295,8 @@ def main() -> None:
         parser.error(f"--concurrency must be at least 1, got {args.concurrency}")
     root = Path(args.workdir or tempfile.mkdtemp(prefix="graphrec-pipeline-cost-"))
     # The executor forks every step from a server started with this environment: each of the steps at a time gets
-    # its share of the cores for torch and BLAS rather than all of them (a user's own setting wins).
-    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // args.concurrency)))
+    # its share of the cores for torch and BLAS.
+    os.environ.update(thread_share(args.concurrency))
     results = measure(dataset, sizes, args.growth, root, args.training_minutes, args.smoke, args.steps,
                       args.concurrency)
     print(f"\nthis process's own peak RSS: {peak_rss_mb():.0f} MiB; runs under {root}")

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from dagster import Definitions, in_process_executor
+from dagster import Definitions
 
 from assets.champion import champion_beats_baselines, champion_model
 from assets.distillation import heuristic_scores
@@ -19,6 +19,7 @@ from assets.spectra import interaction_spectra
 from assets.validation import quarantined_interactions, raw_interactions_expectations
 from orchestration.catalog import catalogued
 from orchestration.embedding_jobs import OPERATOR_JOBS
+from orchestration.executor import step_executor
 from orchestration.jobs import benchmark_graphs, full_retrain, landing_ingest, retrain_from_warehouse
 from orchestration.resources import build_resources
 from orchestration.retract import retract_ingest_job
@@ -37,7 +38,5 @@ defs = Definitions(
     resources=build_resources(settings),
     jobs=[full_retrain, landing_ingest, retrain_from_warehouse, benchmark_graphs, retract_ingest_job, *OPERATOR_JOBS],
     sensors=[landing_sensor(settings.landing_dir, landing_ingest.name), downstream_automation],
-    # One process for the whole run: the multiprocess executor re-imports torch and dagster per step (measured:
-    # three small steps took 17.7 s that way, 5.0 s in process).
-    executor=in_process_executor,
+    executor=step_executor(settings.step_processes),
 )

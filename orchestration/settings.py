@@ -2,8 +2,8 @@
 
 `local` (default) puts everything under one data folder (GRAPHREC_DATA_DIR, default `<repo>/data`); `prod`
 reads each location from its own variable and refuses to start when one is missing. The retrain policy (when
-training, evaluation and publishing run again) reads its own two variables in either environment. Never put
-secrets here.
+training, evaluation and publishing run again) reads its own two variables in either environment, and
+GRAPHREC_STEP_PROCESSES how many steps of a run execute at a time. Never put secrets here.
 """
 
 from __future__ import annotations
@@ -44,6 +44,9 @@ class Settings:
     # (GRAPHREC_CODE_BRANCH); without an address they name the local files.
     code_url: str | None = None
     code_branch: str = "main"
+    # Steps of a run at a time (GRAPHREC_STEP_PROCESSES): 1 runs the whole run in one process, more run that many
+    # steps side by side, each in a process of its own with its share of the cores (orchestration/executor.py).
+    step_processes: int = 1
 
 
 # Local runs train on the small demo set: a larger step and batch reach the plateau of validation Recall@20 in
@@ -93,12 +96,21 @@ def training_defaults(environ: Mapping[str, str] = os.environ) -> dict[str, Any]
     return LOCAL_TRAINING_DEFAULTS if environment(environ) == "local" else {}
 
 
+def step_processes(environ: Mapping[str, str] = os.environ) -> int:
+    """GRAPHREC_STEP_PROCESSES, checked: a whole number of at least 1 (default 1)."""
+    raw = environ.get("GRAPHREC_STEP_PROCESSES", "1")
+    if not raw.strip().isdigit() or int(raw) < 1:
+        raise SettingsError(f"GRAPHREC_STEP_PROCESSES={raw!r} is not a whole number of at least 1 (the steps of a run "
+                            "that execute at a time).")
+    return int(raw)
+
+
 def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
     """Settings for GRAPHREC_ENV (local or prod) from `environ`."""
     env = environment(environ)
     device = environ.get("GRAPHREC_DEVICE", "auto")
     code = {"code_url": environ.get("GRAPHREC_CODE_URL") or None,
-            "code_branch": environ.get("GRAPHREC_CODE_BRANCH", "main")}
+            "code_branch": environ.get("GRAPHREC_CODE_BRANCH", "main"), "step_processes": step_processes(environ)}
     if env == "local":
         data_dir = Path(environ.get("GRAPHREC_DATA_DIR", REPO_ROOT / "data")).expanduser()
         return Settings(

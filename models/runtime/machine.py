@@ -1,6 +1,8 @@
-"""What the running process has to work with: the torch device a setting names, and its peak resident memory."""
+"""What the running process has to work with: the torch device a setting names, its share of the cores, and its
+peak resident memory."""
 from __future__ import annotations
 
+import os
 import resource
 import sys
 
@@ -24,6 +26,15 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def thread_share(processes: int) -> dict[str, str]:
+    """``OMP_NUM_THREADS`` for each of ``processes`` that share this machine's cores evenly (at least one thread
+    each), or nothing when the user has set it: torch and BLAS otherwise start a thread per core in every process
+    and oversubscribe the cores."""
+    if "OMP_NUM_THREADS" in os.environ:
+        return {}
+    return {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // processes))}
 
 
 def peak_rss_mb() -> float:
