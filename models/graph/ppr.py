@@ -8,9 +8,11 @@ directions of every edge.
 """
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -25,6 +27,8 @@ DAMPING = 0.85
 # Dense residual and estimate buffers of one block of targets cost 8 bytes × targets × nodes; blocks are
 # shrunk to stay under this many bytes per worker thread.
 BLOCK_BYTES = 256 << 20
+
+Read = TypeVar("Read")
 
 
 class PPRError(ValueError):
@@ -79,6 +83,8 @@ class _BlockPush:
     every round pushes all (target, node) residuals with ``r ≥ ε·d(node)`` together. A push keeps the ACL invariant
     whatever the order, so the synchronous schedule stops with the same guarantee ``0 ≤ π − p < ε·d`` per node.
     Only the entries a round touched can cross the threshold, so each round costs its push volume, not the block.
+    Each thread keeps its two buffers from block to block and clears only the entries a block touched: fresh
+    buffers would cost a zero fill of targets × nodes per block, which grows as nodes² over all targets.
     """
 
     def __init__(self, adj: sp.csr_matrix, damping: float, epsilon: float, top_k: int | None) -> None:
@@ -89,23 +95,38 @@ class _BlockPush:
         spread = sp.diags((damping / np.maximum(degree, 1.0)).astype(np.float32)) @ adj
         self.spread = spread.astype(np.float32).tocsr()
         self.threshold = (epsilon * degree).astype(np.float32)
+        self._buffers = threading.local()
 
     def __call__(self, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """CSR arrays ``(indptr, nodes, scores)`` of the block's targets, each row's ``top_k`` best first."""
-        estimate, support = self.estimates(targets)
-        return self._top_k(support, estimate, targets.size)
+        return self.estimates(targets, lambda estimate, support: self._top_k(support, estimate, targets.size))
 
-    def estimates(self, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The block's dense flat estimates (row ``i`` at ``[i·N, (i + 1)·N)``) and their sorted positive support."""
+    def estimates(self, targets: np.ndarray, read: Callable[[np.ndarray, np.ndarray], Read]) -> Read:
+        """``read(estimate, support)`` of the block's dense flat estimates (row ``i`` at ``[i·N, (i + 1)·N)``) and
+        their sorted positive support; the buffers are cleared for the thread's next block once ``read`` returns."""
+        residual, estimate = self._clean_buffers(targets.size * self.num_nodes)
+        try:
+            support, touched = self._push(targets, residual, estimate)
+            result = read(estimate, support)
+        except BaseException:
+            self._buffers.arrays = None  # left half-written: the thread's next block starts from fresh ones
+            raise
+        for flat in touched:
+            residual[flat] = 0.0
+        estimate[support] = 0.0
+        return result
+
+    def _push(self, targets: np.ndarray, residual: np.ndarray, estimate: np.ndarray
+              ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Push the block's targets to the tolerance into the all-zero buffers: the estimates' sorted positive support
+        and every position where a residual was written."""
         n, size = self.num_nodes, targets.size
-        residual = np.zeros(size * n, dtype=np.float32)
-        estimate = np.zeros(size * n, dtype=np.float32)
         block_rows = np.arange(size)
         rows, cols = block_rows, targets.astype(np.int64)
         flat = rows * n + cols
         values = np.ones(size, dtype=np.float32)  # the residuals at ``flat``, kept so no round reads them twice
         residual[flat] = values
-        support = []
+        support, touched = [], [flat]
         while True:
             active = values >= self.threshold[cols]
             if not active.any():
@@ -121,10 +142,19 @@ class _BlockPush:
             rows = np.repeat(block_rows, np.diff(pushed.indptr))
             cols = pushed.indices.astype(np.int64)
             flat = rows * n + cols
+            touched.append(flat)
             # One entry per (row, node) in a CSR product: no duplicate indices, so a gather and a scatter add.
             values = residual[flat] + pushed.data
             residual[flat] = values
-        return estimate, np.sort(np.concatenate(support))
+        return np.sort(np.concatenate(support)), touched
+
+    def _clean_buffers(self, length: int) -> tuple[np.ndarray, np.ndarray]:
+        """This thread's all-zero residual and estimate buffers, at least ``length`` long (grown when a block
+        needs more)."""
+        buffers = getattr(self._buffers, "arrays", None)
+        if buffers is None or buffers[0].size < length:
+            buffers = self._buffers.arrays = (np.zeros(length, dtype=np.float32), np.zeros(length, dtype=np.float32))
+        return buffers
 
     def _top_k(self, support: np.ndarray, estimate: np.ndarray, size: int
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -217,9 +247,9 @@ def pair_scores(adj: sp.csr_matrix, sources: Tensor | np.ndarray, nodes: Tensor 
     out = np.zeros(sources.size, dtype=np.float32)
 
     def read(index: int) -> None:
-        estimate, _ = push.estimates(blocks[index])
         pairs = order[bounds[index]:bounds[index + 1]]
-        out[pairs] = estimate[(row_of_pair[pairs] - starts[index]) * adj.shape[0] + nodes[pairs]]
+        positions = (row_of_pair[pairs] - starts[index]) * adj.shape[0] + nodes[pairs]
+        out[pairs] = push.estimates(blocks[index], lambda estimate, _: estimate[positions])
 
     with ThreadPoolExecutor(max_workers=max(1, workers or torch.get_num_threads())) as pool:
         list(pool.map(read, range(len(blocks))))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.graph.ppr import PPRError, forward_push, pair_scores, power_iteration
+from models.graph.ppr import PPRError, _BlockPush, forward_push, pair_scores, power_iteration
 from models.graph.sparse import binary_adjacency
 
 # A triangle 0-1-2 with a tail 2-3-4, and node 5 alone.
@@ -84,6 +84,33 @@ def test_blocks_and_threads_do_not_change_the_result():
     many = forward_push(adj, targets, DAMPING, 1e-5, top_k=4, block_size=4, workers=2)
     for key, value in one.to_tensors().items():
         assert torch.equal(value, many.to_tensors()[key]), key
+
+
+def test_a_thread_reusing_its_buffers_block_after_block_gets_what_fresh_buffers_give():
+    adj = _graph()
+    targets = torch.arange(NUM_NODES)
+    reused = forward_push(adj, targets, DAMPING, 1e-5, top_k=None, block_size=1, workers=1)
+    for target in range(NUM_NODES):
+        fresh = forward_push(adj, torch.tensor([target]), DAMPING, 1e-5, top_k=None)
+        assert torch.equal(reused.row(target)[0], fresh.row(0)[0])
+        assert torch.equal(reused.row(target)[1], fresh.row(0)[1])
+    sources, nodes = torch.tensor([0, 0, 2, 3, 4, 4]), torch.tensor([1, 4, 0, 3, 0, 2])
+    one_by_one = [pair_scores(adj, sources[[i]], nodes[[i]], DAMPING, 1e-5) for i in range(sources.numel())]
+    assert np.array_equal(pair_scores(adj, sources, nodes, DAMPING, 1e-5, block_size=1, workers=1),
+                          np.concatenate(one_by_one))
+
+
+def test_a_block_that_fails_half_way_leaves_no_trace_in_the_next():
+    push, block = _BlockPush(_graph(), DAMPING, 1e-5, top_k=None), np.array([2, 3])
+
+    def fail(estimate, support):
+        raise RuntimeError("read failed")
+
+    expected = _BlockPush(_graph(), DAMPING, 1e-5, top_k=None)(block)
+    with pytest.raises(RuntimeError, match="read failed"):
+        push.estimates(np.array([0, 4]), fail)
+    for got, want in zip(push(block), expected):
+        assert np.array_equal(got, want)
 
 
 def test_progress_reports_every_block():
