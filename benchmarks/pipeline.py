@@ -57,6 +57,7 @@ from benchmarks.reliability_pipeline import (
     run_config,
 )
 from models.runtime.machine import peak_rss_mb, thread_share
+from orchestration.executor import multiprocess_config
 from orchestration.jobs import BENCHMARKS, full_retrain
 from warehouse.generator import generate_interactions
 from warehouse.paths import shared_dir
@@ -87,12 +88,9 @@ def full_retrain_in_processes() -> JobDefinition:
 
 
 def execution_config(concurrency: int) -> dict:
-    """The multiprocess executor's config: ``concurrency`` steps at a time, each forked from a server that imported
-    this module."""
-    # The fork server imports this module (torch, Dagster, every asset) once; a step then starts in about a second
-    # rather than the ten that a fresh interpreter takes to import them on 2 busy cores.
-    return {"config": {"max_concurrent": concurrency,
-                       "start_method": {"forkserver": {"preload_modules": ["benchmarks.pipeline"]}}}}
+    """The executor's run config: ``concurrency`` steps at a time, each forked from a server that imported this
+    module (which rebuilds the job)."""
+    return {"config": multiprocess_config(concurrency, "benchmarks.pipeline")}
 
 
 def data_step_keys() -> list[AssetKey]:
