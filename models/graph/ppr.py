@@ -24,10 +24,9 @@ from torch import Tensor
 # package, the assets and the benchmarks reads it from here.
 DAMPING = 0.85
 
-# Dense residual, estimate and scratch buffers of one block of targets cost 12 bytes × targets × nodes; blocks are
+# Dense residual and estimate buffers of one block of targets cost 8 bytes × targets × nodes; blocks are
 # shrunk to stay under this many bytes per worker thread.
-BLOCK_BYTES = 384 << 20
-BYTES_PER_ENTRY = 12
+BLOCK_BYTES = 256 << 20
 
 Read = TypeVar("Read")
 
@@ -80,13 +79,12 @@ def _check(adj: sp.csr_matrix, targets: np.ndarray, damping: float, epsilon: flo
 class _BlockPush:
     """Forward push for one block of targets at a time, with dense per-block buffers.
 
-    Hand-written (numpy gathers and scatters) because no library pushes many sources at once: every round pushes all
-    (target, node) residuals with ``r ≥ ε·d(node)`` together. A push keeps the ACL invariant whatever the order, so
-    the synchronous schedule stops with the same guarantee ``0 ≤ π − p < ε·d`` per node. Only the entries a round
-    touched can cross the threshold, so each round costs its push volume, not the block, and nothing costs the
-    number of nodes: each thread keeps its buffers from block to block and clears only the entries a block touched,
-    and a round scatters its pushes into the dense residual rather than through a sparse product (scipy's
-    sets up an accumulator as long as the node count on every call, which over all targets grows as nodes²).
+    Hand-written (numpy + one scipy sparse product per round) because no library pushes many sources at once:
+    every round pushes all (target, node) residuals with ``r ≥ ε·d(node)`` together. A push keeps the ACL invariant
+    whatever the order, so the synchronous schedule stops with the same guarantee ``0 ≤ π − p < ε·d`` per node.
+    Only the entries a round touched can cross the threshold, so each round costs its push volume, not the block.
+    Each thread keeps its two buffers from block to block and clears only the entries a block touched: fresh
+    buffers would cost a zero fill of targets × nodes per block, which grows as nodes² over all targets.
     """
 
     def __init__(self, adj: sp.csr_matrix, damping: float, epsilon: float, top_k: int | None) -> None:
@@ -106,9 +104,9 @@ class _BlockPush:
     def estimates(self, targets: np.ndarray, read: Callable[[np.ndarray, np.ndarray], Read]) -> Read:
         """``read(estimate, support)`` of the block's dense flat estimates (row ``i`` at ``[i·N, (i + 1)·N)``) and
         their sorted positive support; the buffers are cleared for the thread's next block once ``read`` returns."""
-        residual, estimate, scratch = self._clean_buffers(targets.size * self.num_nodes)
+        residual, estimate = self._clean_buffers(targets.size * self.num_nodes)
         try:
-            support, touched = self._push(targets, residual, estimate, scratch)
+            support, touched = self._push(targets, residual, estimate)
             result = read(estimate, support)
         except BaseException:
             self._buffers.arrays = None  # left half-written: the thread's next block starts from fresh ones
@@ -118,47 +116,44 @@ class _BlockPush:
         estimate[support] = 0.0
         return result
 
-    def _push(self, targets: np.ndarray, residual: np.ndarray, estimate: np.ndarray, scratch: np.ndarray
+    def _push(self, targets: np.ndarray, residual: np.ndarray, estimate: np.ndarray
               ) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Push the block's targets to the tolerance into the all-zero ``residual`` and ``estimate`` (``scratch``
-        holds anything): the estimates' sorted positive support and every position where a residual was written."""
-        n, indptr, neighbours, weights = self.num_nodes, self.spread.indptr, self.spread.indices, self.spread.data
-        flat = np.arange(targets.size, dtype=np.int64) * n + targets.astype(np.int64)
-        values = np.ones(targets.size, dtype=np.float32)  # the residuals at ``flat``, distinct positions
+        """Push the block's targets to the tolerance into the all-zero buffers: the estimates' sorted positive support
+        and every position where a residual was written."""
+        n, size = self.num_nodes, targets.size
+        block_rows = np.arange(size)
+        rows, cols = block_rows, targets.astype(np.int64)
+        flat = rows * n + cols
+        values = np.ones(size, dtype=np.float32)  # the residuals at ``flat``, kept so no round reads them twice
         residual[flat] = values
         support, touched = [], [flat]
         while True:
-            active = values >= self.threshold[flat % n]
+            active = values >= self.threshold[cols]
             if not active.any():
                 break
-            flat, values = flat[active], values[active]
+            flat, values, rows, cols = flat[active], values[active], rows[active], cols[active]
             residual[flat] = 0.0
             before = estimate[flat]
             support.append(flat[before == 0.0])  # first push of a node: p(v) becomes positive
             estimate[flat] = before + self.alpha * values
-            # Each pushed (row, node) spreads c·r/d(node) to every neighbour: one entry per (push, neighbour).
-            rows, cols = np.divmod(flat, n)
-            first, counts = indptr[cols], indptr[cols + 1] - indptr[cols]
-            push = np.repeat(np.arange(flat.size), counts)
-            edge = np.arange(push.size) - np.repeat(np.cumsum(counts) - counts - first, counts)
-            keys = rows[push] * n + neighbours[edge]
-            np.add.at(residual, keys, weights[edge] * values[push])
-            # The distinct positions without a sort: of the entries that share a key, exactly one reads back its own
-            # index after all are written (whichever write lands last).
-            order = np.arange(keys.size, dtype=np.int32)
-            scratch[keys] = order
-            flat = keys[scratch[keys] == order]
+            # Rows stay sorted (CSR output of the last round), so each row's pushes are a contiguous run.
+            indptr = np.searchsorted(rows, np.arange(size + 1))
+            pushed = sp.csr_matrix((values, cols, indptr), shape=(size, n)) @ self.spread
+            rows = np.repeat(block_rows, np.diff(pushed.indptr))
+            cols = pushed.indices.astype(np.int64)
+            flat = rows * n + cols
             touched.append(flat)
-            values = residual[flat]
+            # One entry per (row, node) in a CSR product: no duplicate indices, so a gather and a scatter add.
+            values = residual[flat] + pushed.data
+            residual[flat] = values
         return np.sort(np.concatenate(support)), touched
 
-    def _clean_buffers(self, length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """This thread's all-zero residual and estimate buffers and its scratch buffer, at least ``length`` long
-        (grown when a block needs more)."""
+    def _clean_buffers(self, length: int) -> tuple[np.ndarray, np.ndarray]:
+        """This thread's all-zero residual and estimate buffers, at least ``length`` long (grown when a block
+        needs more)."""
         buffers = getattr(self._buffers, "arrays", None)
         if buffers is None or buffers[0].size < length:
-            buffers = self._buffers.arrays = (np.zeros(length, dtype=np.float32), np.zeros(length, dtype=np.float32),
-                                              np.empty(length, dtype=np.int32))
+            buffers = self._buffers.arrays = (np.zeros(length, dtype=np.float32), np.zeros(length, dtype=np.float32))
         return buffers
 
     def _top_k(self, support: np.ndarray, estimate: np.ndarray, size: int
@@ -201,7 +196,7 @@ def forward_push(
         damping: ``c``, the continuation probability (default: :data:`DAMPING`, 0.85).
         epsilon: residual tolerance per unit of degree (default: ``1e-5``).
         top_k: nodes kept per target, best first; ``None`` keeps every node with a positive score.
-        block_size: targets pushed together (memory: 12 bytes × block × N per thread, capped at 384 MiB).
+        block_size: targets pushed together (memory: 8 bytes × block × N per thread, capped at 256 MiB).
         workers: threads, each pushing its own blocks (scipy and numpy release the GIL); 0 means
             ``torch.get_num_threads()``.
         progress: called as ``progress(done, total)`` after each block, in order.
@@ -264,7 +259,7 @@ def pair_scores(adj: sp.csr_matrix, sources: Tensor | np.ndarray, nodes: Tensor 
 def _blocks(targets: np.ndarray, block_size: int, num_nodes: int) -> list[np.ndarray]:
     """``targets`` in blocks of at most ``block_size``, shrunk so one block's dense buffers stay under
     :data:`BLOCK_BYTES`."""
-    block = max(1, min(block_size, BLOCK_BYTES // (BYTES_PER_ENTRY * max(num_nodes, 1))))
+    block = max(1, min(block_size, BLOCK_BYTES // (8 * max(num_nodes, 1))))
     return [targets[i:i + block] for i in range(0, targets.size, block)]
 
 
