@@ -108,9 +108,9 @@ def step_processes(environ: Mapping[str, str] = os.environ) -> int:
 def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
     """Settings for GRAPHREC_ENV (local or prod) from `environ`."""
     env = environment(environ)
-    device = environ.get("GRAPHREC_DEVICE", "auto")
-    code = {"code_url": environ.get("GRAPHREC_CODE_URL") or None,
-            "code_branch": environ.get("GRAPHREC_CODE_BRANCH", "main"), "step_processes": step_processes(environ)}
+    # The same variables in either environment.
+    shared = {"device": environ.get("GRAPHREC_DEVICE", "auto"), "code_url": environ.get("GRAPHREC_CODE_URL") or None,
+              "code_branch": environ.get("GRAPHREC_CODE_BRANCH", "main"), "step_processes": step_processes(environ)}
     if env == "local":
         data_dir = Path(environ.get("GRAPHREC_DATA_DIR", REPO_ROOT / "data")).expanduser()
         return Settings(
@@ -119,8 +119,7 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
             artifacts_root=str(data_dir / "artifacts"),
             feature_store_root=str(data_dir / "feature_store"),
             landing_dir=str(data_dir / "landing"),
-            device=device,
-            **code,
+            **shared,
         )
     missing = [name for name in PROD_VARIABLES.values() if not environ.get(name)]
     if missing:
@@ -128,6 +127,6 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
             f"GRAPHREC_ENV=prod needs {', '.join(missing)}; set each to the location it names (see README)."
         )
     return Settings(
-        env=env, device=device, **code,
+        env=env, **shared,
         **{field: environ[name] for field, name in PROD_VARIABLES.items()},
     )
