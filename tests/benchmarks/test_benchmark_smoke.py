@@ -30,6 +30,8 @@ EXPECTED_KEYS = {
     "pipeline_report": {"lightgcn.recall@20", "popularity.valid.recall@20", "gf_cf.valid.ndcg@20", "published"},
     "pipeline": {"assets.ingest_source.seconds", "assets.heuristic_scores.peak_rss_mb", "total_seconds", "peak_rss_mb"},
     "heuristics": {"pairs", "cn.seconds", "ra.seconds.max", "ppr.seconds"},
+    "ppr_push": {"20000.ms_per_target", "80000.degree_order.ms_per_target.max", "80000.rounds_per_block",
+                 "20000.empty_round_ms", "slope.ms_per_target"},
     "evaluation": {"bspm.two_passes.seconds", "bspm.one_pass.peak_rss_mb", "gf_cf.speedup", "vectors.identical"},
     "selection": {"gf_cf.per_candidate.seconds", "bspm_factors.one_pass.peak_rss_mb", "bspm.speedup",
                   "gf_cf_factors.identical"},

@@ -1,0 +1,134 @@
+"""Where the forward push's time goes as the graph grows: on the growth series' generated power-law sets, the push
+of a seeded sample of targets, per target: push rounds, pushes, pushed entries and milliseconds; beside them the
+cost of one push round that moves almost nothing (the part of a round that grows with the node count), and the same
+targets pushed on the graph renumbered by descending degree.
+
+    python -m benchmarks.ppr_push [--sizes 1000000,4000000,16000000] [--targets 20000] [--repeats 3] [--json FILE]
+
+The graph is every generated interaction as an undirected user–item graph (``ppr_scopes``' graph without the split),
+the push ``ppr_scopes``' (ε 1e-5, top 32, the default threads). Milliseconds are min/median/max of ``--repeats``
+runs, the two numberings alternating run for run. JSON keys per size ``<edges>.``: ``nodes``, ``block``,
+``rounds_per_block``, ``pushes_per_target``, ``entries_per_target``, ``empty_round_ms``, ``ms_per_target``
+(``.min``/``.max`` beside), ``degree_order.ms_per_target``; and ``slope.ms_per_target`` (log–log against edges).
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from benchmarks.common import add_smoke_argument, apply_smoke, format_spread, print_table, spread, write_json
+from models.graph.ppr import DAMPING, _BlockPush, _blocks, forward_push
+from models.graph.sparse import binary_adjacency
+from warehouse.generator import generate_interactions
+
+EPSILON, TOP_K, SEED = 1e-5, 32, 0
+
+
+def generated_graph(edges: int) -> sp.csr_matrix:
+    """The generated set of ``edges`` interactions as a symmetric binary user–item adjacency (users first)."""
+    frame = generate_interactions(edges, SEED)
+    users = np.unique(frame["user_id"].to_numpy(), return_inverse=True)[1]
+    items = np.unique(frame["item_id"].to_numpy(), return_inverse=True)[1]
+    num_users = int(users.max()) + 1
+    edge_index = torch.from_numpy(np.stack([users, items + num_users]).astype(np.int64))
+    return binary_adjacency(edge_index, num_users + int(items.max()) + 1)
+
+
+def degree_ordered(adj: sp.csr_matrix) -> tuple[sp.csr_matrix, np.ndarray]:
+    """``adj`` with nodes renumbered by descending degree, and each old node's new id."""
+    order = np.argsort(-np.diff(adj.indptr), kind="stable")
+    new_id = np.empty_like(order)
+    new_id[order] = np.arange(order.size)
+    return adj[order][:, order].tocsr(), new_id
+
+
+class _CountingSpread:
+    """Stands in for the push's spreading matrix to count what each round multiplies (rounds, pushes, entries)."""
+
+    def __init__(self, spread: sp.csr_matrix) -> None:
+        self.spread, self.rounds, self.pushes, self.entries = spread, 0, 0, 0
+
+    def __rmatmul__(self, pushed: sp.csr_matrix) -> sp.csr_matrix:
+        product = pushed @ self.spread
+        self.rounds, self.pushes, self.entries = self.rounds + 1, self.pushes + pushed.nnz, self.entries + product.nnz
+        return product
+
+
+def push_counts(adj: sp.csr_matrix, targets: np.ndarray) -> dict[str, float]:
+    """Block size, rounds per block, pushes and pushed entries per target of ``targets``' push (one thread)."""
+    push = _BlockPush(adj, DAMPING, EPSILON, TOP_K)
+    counting = push.spread = _CountingSpread(push.spread)
+    blocks = _blocks(targets, 256, adj.shape[0])
+    for block in blocks:
+        push(block)
+    return {"block": float(blocks[0].size), "rounds_per_block": counting.rounds / len(blocks),
+            "pushes_per_target": counting.pushes / targets.size, "entries_per_target": counting.entries / targets.size}
+
+
+def empty_round_ms(adj: sp.csr_matrix, block: int, repeats: int = 200) -> float:
+    """Milliseconds of one round's product when a block pushes a single entry: what a round costs beyond its work."""
+    spread = _BlockPush(adj, DAMPING, EPSILON, TOP_K).spread
+    pushed = sp.csr_matrix((np.ones(1, dtype=np.float32), np.zeros(1, dtype=np.int32),
+                            np.r_[0, np.ones(block, dtype=np.int64)]), shape=(block, adj.shape[0]))
+    started = time.perf_counter()
+    for _ in range(repeats):
+        pushed @ spread
+    return 1e3 * (time.perf_counter() - started) / repeats
+
+
+def ms_per_target(adj: sp.csr_matrix, targets: np.ndarray) -> float:
+    """Milliseconds per target of :func:`forward_push` (the default threads) over ``targets``."""
+    started = time.perf_counter()
+    forward_push(adj, targets, DAMPING, EPSILON, TOP_K)
+    return 1e3 * (time.perf_counter() - started) / targets.size
+
+
+def measure(edges: int, sample: int, repeats: int) -> dict[str, float]:
+    """Every figure of one size (keys as in the module docstring, without the size)."""
+    adj = generated_graph(edges)
+    targets = np.random.default_rng(SEED).choice(adj.shape[0], min(sample, adj.shape[0]), replace=False)
+    ordered, new_id = degree_ordered(adj)
+    given, by_degree = [], []
+    for _ in range(repeats):
+        given.append(ms_per_target(adj, targets))
+        by_degree.append(ms_per_target(ordered, new_id[targets]))
+    counts = push_counts(adj, targets)
+    return {"nodes": float(adj.shape[0]), **counts, "empty_round_ms": empty_round_ms(adj, int(counts["block"])),
+            **{f"ms_per_target{'' if key == 'median' else '.' + key}": value for key, value in spread(given).items()},
+            **{f"degree_order.ms_per_target{'' if key == 'median' else '.' + key}": value
+               for key, value in spread(by_degree).items()},
+            "_given": given, "_by_degree": by_degree}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1000000,4000000,16000000", help="generated edges, comma-separated")
+    parser.add_argument("--targets", type=int, default=20000, help="seeded random targets pushed at each size")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", default=None)
+    add_smoke_argument(parser)
+    args = apply_smoke(parser.parse_args(), sizes="20000,80000", targets=500, repeats=1)
+    sizes = [int(size) for size in args.sizes.split(",")]
+    figures = {size: measure(size, args.targets, args.repeats) for size in sizes}
+    rows = [[f"{size:,}", f"{int(f['nodes']):,}", int(f["block"]), f"{f['rounds_per_block']:.1f}",
+             f"{f['pushes_per_target']:.0f}", f"{f['entries_per_target']:.0f}", f"{f['empty_round_ms']:.3f}",
+             f"{f['empty_round_ms'] * f['rounds_per_block'] / f['block']:.4f}", format_spread(f["_given"], 3),
+             format_spread(f["_by_degree"], 3)] for size, f in figures.items()]
+    print_table(f"forward push of {args.targets:,} seeded targets (ε {EPSILON}, top {TOP_K})",
+                ["edges", "nodes", "block", "rounds / block", "pushes / target", "entries / target",
+                 "empty round ms", "empty rounds ms / target", "ms / target", "ms / target, degree order"], rows)
+    results = {f"{size}.{key}": value for size, f in figures.items() for key, value in f.items()
+               if not key.startswith("_")}
+    if len(sizes) > 1:
+        results["slope.ms_per_target"] = float(np.polyfit(np.log(sizes), np.log(
+            [figures[size]["ms_per_target"] for size in sizes]), 1)[0])
+        print(f"\nlog–log slope of ms per target against edges: {results['slope.ms_per_target']:.3f}")
+    write_json(args.json, results)
+
+
+if __name__ == "__main__":
+    main()
