@@ -39,6 +39,7 @@ from models.recsys.student import (
 )
 from orchestration.automation import RETRAIN_WHEN_IT_PAYS
 from orchestration.config_classes import config_class
+from orchestration.executor import TRAINING_FIRST
 from orchestration.resources import ArtifactStore
 from warehouse.features import (
     interaction_matrix,
@@ -64,7 +65,7 @@ class HeuristicScoresConfig(Config):
 
 
 @asset(group_name="distillation", kinds={"pytorch"}, code_version=CODE_VERSION, deps=["training_graph"],
-       automation_condition=RETRAIN_WHEN_IT_PAYS)
+       automation_condition=RETRAIN_WHEN_IT_PAYS, op_tags=TRAINING_FIRST)  # the student's input
 def heuristic_scores(context: AssetExecutionContext, config: HeuristicScoresConfig,
                      artifacts: ArtifactStore) -> MaterializeResult:
     """CN, AA, RA and PPR scores of every user's context items (own and random), from the training edges only."""

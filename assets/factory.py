@@ -37,6 +37,7 @@ from assets.versions import version_vectors
 from models.graph.bipartite import BipartiteGraph
 from models.recsys.contract import Fitted, Runtime
 from orchestration.automation import RETRAIN_WHEN_IT_PAYS
+from orchestration.executor import TRAINING_FIRST
 from orchestration.resources import ArtifactStore, Compute, FeatureStoreResource, Warehouse
 
 
@@ -117,8 +118,11 @@ def recommender_asset(name: str, run_config: type[Config], fit: Fit, *, descript
     """
     files = ModelArtifacts(name)
 
+    trained = "max_train_seconds" in run_config.model_fields  # a model trained under a wall-clock budget
+
     @asset(name=key or f"{name}_model", description=description, group_name=group_name, kinds={"pytorch"},
-           code_version=code_version, deps=list(deps), automation_condition=RETRAIN_WHEN_IT_PAYS)
+           code_version=code_version, deps=list(deps), automation_condition=RETRAIN_WHEN_IT_PAYS,
+           op_tags=TRAINING_FIRST if trained else None)
     def recommender(context: AssetExecutionContext, config: run_config, compute: Compute, artifacts: ArtifactStore,
                     warehouse: Warehouse, feature_store: FeatureStoreResource) -> MaterializeResult:
         inputs = TrainingInputs(context, BipartiteGraph.load(artifacts.path(*TRAIN_GRAPH)),

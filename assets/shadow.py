@@ -40,6 +40,7 @@ from models.recsys.contract import Fitted, Runtime
 from models.recsys.shadow import ShadowRecConfig, train_shadow_recommender
 from orchestration.automation import AFTER_UPSTREAM_PASSES, RETRAIN_WHEN_IT_PAYS
 from orchestration.config_classes import config_class, from_config
+from orchestration.executor import TRAINING_FIRST
 from orchestration.resources import WAREHOUSE_POOL, ArtifactStore, Warehouse
 from orchestration.settings import environment
 from warehouse.id_maps import load_id_map
@@ -65,7 +66,7 @@ class PPRScopeConfig(Config):
 
 # Only shaDow's training reads the scopes, and every node's PPR is no cheap graph step: they follow its policy.
 @asset(group_name="graph", kinds={"numpy"}, code_version=CODE_VERSION, deps=["training_graph"],
-       automation_condition=RETRAIN_WHEN_IT_PAYS)
+       automation_condition=RETRAIN_WHEN_IT_PAYS, op_tags=TRAINING_FIRST)  # shaDow's input
 def ppr_scopes(context: AssetExecutionContext, config: PPRScopeConfig, artifacts: ArtifactStore) -> MaterializeResult:
     """Top-k personalized PageRank scope of every user and item; recomputed only when the graph or settings change."""
     key = hashlib.sha256(json.dumps({"graph": read_json(artifacts.path(*GRAPH_RECORD))["fingerprint"],

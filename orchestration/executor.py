@@ -16,6 +16,10 @@ from models.runtime.machine import thread_share
 
 # The module that builds the Definitions: the fork server imports it once, and every step's process starts from it.
 CODE_LOCATION = "orchestration.definitions"
+# Dagster starts the ready steps of a run by this tag, highest first. A trained model's step runs for its wall-clock
+# budget whatever runs beside it, so with steps side by side it starts first, with the steps it waits on, and the
+# shorter steps fill the cores around it. One step at a time, the order changes nothing.
+TRAINING_FIRST = {"dagster/priority": "1"}
 
 
 def multiprocess_config(step_processes: int, preload_module: str) -> dict:

@@ -1,5 +1,5 @@
 """GRAPHREC_STEP_PROCESSES: one step at a time runs in process; more run side by side, each step in a process of its
-own with its share of the cores."""
+own with its share of the cores; the trained models and what they wait on start first."""
 from __future__ import annotations
 
 import os
@@ -7,9 +7,11 @@ import time
 
 import pytest
 import torch
-from dagster import DagsterInstance, execute_job, job, op, reconstructable
+from dagster import AssetKey, DagsterInstance, execute_job, in_process_executor, job, op, reconstructable
 
-from orchestration.executor import step_executor
+from assets.recommenders import RECOMMENDERS
+from orchestration.definitions import defs
+from orchestration.executor import TRAINING_FIRST, step_executor
 from orchestration.settings import SettingsError, load_settings, step_processes
 
 # Long enough that two steps started one after the other still overlap when they run side by side.
@@ -61,3 +63,46 @@ def test_two_steps_at_a_time_run_side_by_side_in_processes_of_their_own_with_a_s
     assert first["threads"] == second["threads"] == share
     # Side by side: each started before the other ended.
     assert first["started"] < second["ended"] and second["started"] < first["ended"]
+
+
+@op
+def record_order(context) -> None:
+    """Appends the step's name to the run's order file."""
+    with open(os.environ["GRAPHREC_TEST_ORDER_FILE"], "a") as order:
+        order.write(context.op.name + "\n")
+
+
+def test_dagster_starts_a_training_first_step_before_the_steps_ready_beside_it(tmp_path, monkeypatch):
+    # Three independent steps, one at a time: without the tag Dagster takes them in name order.
+    monkeypatch.setenv("GRAPHREC_TEST_ORDER_FILE", str(tmp_path / "order"))
+
+    @job(executor_def=in_process_executor)
+    def three_steps():
+        record_order.alias("a_filter")()
+        record_order.alias("b_filter")()
+        record_order.alias("z_trained").tag(TRAINING_FIRST)()
+
+    assert three_steps.execute_in_process().success
+    assert (tmp_path / "order").read_text().split() == ["z_trained", "a_filter", "b_filter"]
+
+
+def _ancestors(graph, key: AssetKey) -> set[AssetKey]:
+    parents = set(graph.get(key).parent_keys)
+    return parents.union(*(_ancestors(graph, parent) for parent in parents))
+
+
+def test_every_budgeted_model_and_every_input_it_waits_on_beyond_the_shared_graph_starts_first():
+    graph = defs.resolve_asset_graph()
+
+    def tagged(key: AssetKey) -> bool:
+        return defs.resolve_assets_def(key).op.tags.get("dagster/priority") == TRAINING_FIRST["dagster/priority"]
+
+    budgeted = {asset.key for asset in RECOMMENDERS.values()
+                if "max_train_seconds" in asset.op.config_schema.config_type.fields}
+    assert budgeted == {AssetKey(name) for name in ("lightgcn_model", "rawls_model", "shadow_model", "mlp_student")}
+    shared = {AssetKey("training_graph")} | _ancestors(graph, AssetKey("training_graph"))  # every model waits on these
+    waited_on = set().union(*(_ancestors(graph, key) for key in budgeted)) - shared
+    assert waited_on - budgeted == {AssetKey("ppr_scopes"), AssetKey("heuristic_scores")}
+    assert all(tagged(key) for key in budgeted | waited_on)
+    # The rest fills the cores around them: the filters and their spectra keep the default priority.
+    assert not any(tagged(AssetKey(name)) for name in ("interaction_spectra", "bspm_model", "gf_cf_factors_model"))
