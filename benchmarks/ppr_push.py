@@ -21,7 +21,7 @@ import scipy.sparse as sp
 import torch
 
 from benchmarks.common import add_smoke_argument, apply_smoke, format_spread, print_table, spread, write_json
-from models.graph.ppr import DAMPING, _BlockPush, _blocks, forward_push
+from models.graph.ppr import DAMPING, _BlockPush, _blocks, forward_push  # internals, to count the push's rounds
 from models.graph.sparse import binary_adjacency
 from warehouse.generator import generate_interactions
 
