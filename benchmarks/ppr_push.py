@@ -62,7 +62,7 @@ def push_counts(adj: sp.csr_matrix, targets: np.ndarray) -> dict[str, float]:
     """Block size, rounds per block, pushes and pushed entries per target of ``targets``' push (one thread)."""
     push = _BlockPush(adj, DAMPING, EPSILON, TOP_K)
     counting = push.spread = _CountingSpread(push.spread)
-    blocks = _blocks(targets, 256, adj.shape[0])
+    blocks = _blocks(targets, 256, adj.shape[0])  # forward_push's default block size
     for block in blocks:
         push(block)
     return {"block": float(blocks[0].size), "rounds_per_block": counting.rounds / len(blocks),
@@ -87,8 +87,9 @@ def ms_per_target(adj: sp.csr_matrix, targets: np.ndarray) -> float:
     return 1e3 * (time.perf_counter() - started) / targets.size
 
 
-def measure(edges: int, sample: int, repeats: int) -> dict[str, float]:
-    """Every figure of one size (keys as in the module docstring, without the size)."""
+def measure(edges: int, sample: int, repeats: int) -> tuple[dict[str, float], list[float], list[float]]:
+    """Every figure of one size (keys as in the module docstring, without the size), and the milliseconds per target
+    of each run, given and degree-ordered ids."""
     adj = generated_graph(edges)
     targets = np.random.default_rng(SEED).choice(adj.shape[0], min(sample, adj.shape[0]), replace=False)
     ordered, new_id = degree_ordered(adj)
@@ -98,10 +99,12 @@ def measure(edges: int, sample: int, repeats: int) -> dict[str, float]:
         by_degree.append(ms_per_target(ordered, new_id[targets]))
     counts = push_counts(adj, targets)
     return {"nodes": float(adj.shape[0]), **counts, "empty_round_ms": empty_round_ms(adj, int(counts["block"])),
-            **{f"ms_per_target{'' if key == 'median' else '.' + key}": value for key, value in spread(given).items()},
-            **{f"degree_order.ms_per_target{'' if key == 'median' else '.' + key}": value
-               for key, value in spread(by_degree).items()},
-            "_given": given, "_by_degree": by_degree}
+            **timing("ms_per_target", given), **timing("degree_order.ms_per_target", by_degree)}, given, by_degree
+
+
+def timing(key: str, runs: list[float]) -> dict[str, float]:
+    """``key`` (the median of ``runs``) with ``key.min`` and ``key.max`` beside it."""
+    return {key if stat == "median" else f"{key}.{stat}": value for stat, value in spread(runs).items()}
 
 
 def main() -> None:
@@ -113,16 +116,16 @@ def main() -> None:
     add_smoke_argument(parser)
     args = apply_smoke(parser.parse_args(), sizes="20000,80000", targets=500, repeats=1)
     sizes = [int(size) for size in args.sizes.split(",")]
-    figures = {size: measure(size, args.targets, args.repeats) for size in sizes}
+    measured = {size: measure(size, args.targets, args.repeats) for size in sizes}
+    figures = {size: f for size, (f, _, _) in measured.items()}
     rows = [[f"{size:,}", f"{int(f['nodes']):,}", int(f["block"]), f"{f['rounds_per_block']:.1f}",
              f"{f['pushes_per_target']:.0f}", f"{f['entries_per_target']:.0f}", f"{f['empty_round_ms']:.3f}",
-             f"{f['empty_round_ms'] * f['rounds_per_block'] / f['block']:.4f}", format_spread(f["_given"], 3),
-             format_spread(f["_by_degree"], 3)] for size, f in figures.items()]
+             f"{f['empty_round_ms'] * f['rounds_per_block'] / f['block']:.4f}", format_spread(given, 3),
+             format_spread(by_degree, 3)] for size, (f, given, by_degree) in measured.items()]
     print_table(f"forward push of {args.targets:,} seeded targets (ε {EPSILON}, top {TOP_K})",
                 ["edges", "nodes", "block", "rounds / block", "pushes / target", "entries / target",
                  "empty round ms", "empty rounds ms / target", "ms / target", "ms / target, degree order"], rows)
-    results = {f"{size}.{key}": value for size, f in figures.items() for key, value in f.items()
-               if not key.startswith("_")}
+    results = {f"{size}.{key}": value for size, f in figures.items() for key, value in f.items()}
     if len(sizes) > 1:
         results["slope.ms_per_target"] = float(np.polyfit(np.log(sizes), np.log(
             [figures[size]["ms_per_target"] for size in sizes]), 1)[0])
