@@ -1,15 +1,19 @@
 """Where the forward push's time goes as the graph grows: on the growth series' generated power-law sets, the push
 of a seeded sample of targets, per target: push rounds, pushes, pushed entries and milliseconds; beside them the
-cost of one push round that moves almost nothing (the part of a round that grows with the node count), and the same
-targets pushed on the graph renumbered by descending degree.
+cost of one push round that moves almost nothing (the part of a round that grows with the node count), the time of
+the rounds' sparse products alone (per target and per entry they produce, one thread), the same number of
+consecutive ids (as ``ppr_scopes`` pushes every node in id order) and the random targets pushed on the graph
+renumbered by descending degree.
 
     python -m benchmarks.ppr_push [--sizes 1000000,4000000,16000000] [--targets 20000] [--repeats 3] [--json FILE]
 
 The graph is every generated interaction as an undirected user–item graph (``ppr_scopes``' graph without the split),
 the push ``ppr_scopes``' (ε 1e-5, top 32, the default threads). Milliseconds are min/median/max of ``--repeats``
-runs, the two numberings alternating run for run. JSON keys per size ``<edges>.``: ``nodes``, ``block``,
-``rounds_per_block``, ``pushes_per_target``, ``entries_per_target``, ``empty_round_ms``, ``ms_per_target``
-(``.min``/``.max`` beside), ``degree_order.ms_per_target``; and ``slope.ms_per_target`` (log–log against edges).
+runs, the three target sets alternating run for run. JSON keys per size ``<edges>.``: ``nodes``, ``block``,
+``rounds_per_block``, ``pushes_per_target``, ``entries_per_target``, ``empty_round_ms``, ``product_ms_per_target``,
+``product_ns_per_entry``, ``ms_per_target`` (``.min``/``.max`` beside), ``id_order.ms_per_target``,
+``degree_order.ms_per_target``; and ``slope.ms_per_target``, ``slope.product_ns_per_entry`` (log–log against
+edges).
 """
 from __future__ import annotations
 
@@ -47,26 +51,32 @@ def degree_ordered(adj: sp.csr_matrix) -> tuple[sp.csr_matrix, np.ndarray]:
 
 
 class _CountingSpread:
-    """Stands in for the push's spreading matrix to count what each round multiplies (rounds, pushes, entries)."""
+    """Stands in for the push's spreading matrix to count and time what each round multiplies (rounds, pushes,
+    entries, seconds)."""
 
     def __init__(self, spread: sp.csr_matrix) -> None:
-        self.spread, self.rounds, self.pushes, self.entries = spread, 0, 0, 0
+        self.spread, self.rounds, self.pushes, self.entries, self.seconds = spread, 0, 0, 0, 0.0
 
     def __rmatmul__(self, pushed: sp.csr_matrix) -> sp.csr_matrix:
+        started = time.perf_counter()
         product = pushed @ self.spread
+        self.seconds += time.perf_counter() - started
         self.rounds, self.pushes, self.entries = self.rounds + 1, self.pushes + pushed.nnz, self.entries + product.nnz
         return product
 
 
 def push_counts(adj: sp.csr_matrix, targets: np.ndarray) -> dict[str, float]:
-    """Block size, rounds per block, pushes and pushed entries per target of ``targets``' push (one thread)."""
+    """Block size, rounds per block, pushes and pushed entries per target of ``targets``' push, and the time of its
+    sparse products per target and per entry they produce (one thread)."""
     push = _BlockPush(adj, DAMPING, EPSILON, TOP_K)
     counting = push.spread = _CountingSpread(push.spread)
     blocks = _blocks(targets, 256, adj.shape[0])  # forward_push's default block size
     for block in blocks:
         push(block)
     return {"block": float(blocks[0].size), "rounds_per_block": counting.rounds / len(blocks),
-            "pushes_per_target": counting.pushes / targets.size, "entries_per_target": counting.entries / targets.size}
+            "pushes_per_target": counting.pushes / targets.size, "entries_per_target": counting.entries / targets.size,
+            "product_ms_per_target": 1e3 * counting.seconds / targets.size,
+            "product_ns_per_entry": 1e9 * counting.seconds / max(counting.entries, 1)}
 
 
 def empty_round_ms(adj: sp.csr_matrix, block: int, repeats: int = 200) -> float:
@@ -89,17 +99,23 @@ def ms_per_target(adj: sp.csr_matrix, targets: np.ndarray) -> float:
 
 def measure(edges: int, sample: int, repeats: int) -> tuple[dict[str, float], list[float], list[float]]:
     """Every figure of one size (keys as in the module docstring, without the size), and the milliseconds per target
-    of each run, given and degree-ordered ids."""
+    of each run: random targets, consecutive ids, random targets on degree-ordered ids."""
     adj = generated_graph(edges)
-    targets = np.random.default_rng(SEED).choice(adj.shape[0], min(sample, adj.shape[0]), replace=False)
+    rng = np.random.default_rng(SEED)
+    count = min(sample, adj.shape[0])
+    targets = rng.choice(adj.shape[0], count, replace=False)
+    first = int(rng.integers(0, adj.shape[0] - count + 1))
+    consecutive = np.arange(first, first + count)
     ordered, new_id = degree_ordered(adj)
-    given, by_degree = [], []
+    runs = {"given": [], "id_order": [], "degree_order": []}
     for _ in range(repeats):
-        given.append(ms_per_target(adj, targets))
-        by_degree.append(ms_per_target(ordered, new_id[targets]))
+        runs["given"].append(ms_per_target(adj, targets))
+        runs["id_order"].append(ms_per_target(adj, consecutive))
+        runs["degree_order"].append(ms_per_target(ordered, new_id[targets]))
     counts = push_counts(adj, targets)
     return {"nodes": float(adj.shape[0]), **counts, "empty_round_ms": empty_round_ms(adj, int(counts["block"])),
-            **timing("ms_per_target", given), **timing("degree_order.ms_per_target", by_degree)}, given, by_degree
+            **timing("ms_per_target", runs["given"]), **timing("id_order.ms_per_target", runs["id_order"]),
+            **timing("degree_order.ms_per_target", runs["degree_order"])}, runs
 
 
 def timing(key: str, runs: list[float]) -> dict[str, float]:
@@ -117,19 +133,24 @@ def main() -> None:
     args = apply_smoke(parser.parse_args(), sizes="20000,80000", targets=500, repeats=1)
     sizes = [int(size) for size in args.sizes.split(",")]
     measured = {size: measure(size, args.targets, args.repeats) for size in sizes}
-    figures = {size: f for size, (f, _, _) in measured.items()}
+    figures = {size: f for size, (f, _) in measured.items()}
     rows = [[f"{size:,}", f"{int(f['nodes']):,}", int(f["block"]), f"{f['rounds_per_block']:.1f}",
              f"{f['pushes_per_target']:.0f}", f"{f['entries_per_target']:.0f}", f"{f['empty_round_ms']:.3f}",
-             f"{f['empty_round_ms'] * f['rounds_per_block'] / f['block']:.4f}", format_spread(given, 3),
-             format_spread(by_degree, 3)] for size, (f, given, by_degree) in measured.items()]
+             f"{f['empty_round_ms'] * f['rounds_per_block'] / f['block']:.4f}", f"{f['product_ms_per_target']:.3f}",
+             f"{f['product_ns_per_entry']:.1f}", format_spread(runs["given"], 3), format_spread(runs["id_order"], 3),
+             format_spread(runs["degree_order"], 3)] for size, (f, runs) in measured.items()]
     print_table(f"forward push of {args.targets:,} seeded targets (ε {EPSILON}, top {TOP_K})",
                 ["edges", "nodes", "block", "rounds / block", "pushes / target", "entries / target",
-                 "empty round ms", "empty rounds ms / target", "ms / target", "ms / target, degree order"], rows)
+                 "empty round ms", "empty rounds ms / target", "products ms / target (1 thread)",
+                 "ns / product entry", "ms / target", "ms / target, consecutive ids", "ms / target, degree order"],
+                rows)
     results = {f"{size}.{key}": value for size, f in figures.items() for key, value in f.items()}
     if len(sizes) > 1:
-        results["slope.ms_per_target"] = float(np.polyfit(np.log(sizes), np.log(
-            [figures[size]["ms_per_target"] for size in sizes]), 1)[0])
-        print(f"\nlog–log slope of ms per target against edges: {results['slope.ms_per_target']:.3f}")
+        for key in ("ms_per_target", "product_ns_per_entry"):
+            results[f"slope.{key}"] = float(np.polyfit(np.log(sizes), np.log(
+                [figures[size][key] for size in sizes]), 1)[0])
+        print(f"\nlog–log slopes against edges: ms per target {results['slope.ms_per_target']:.3f}, "
+              f"ns per product entry {results['slope.product_ns_per_entry']:.3f}")
     write_json(args.json, results)
 
 
