@@ -97,7 +97,7 @@ def ms_per_target(adj: sp.csr_matrix, targets: np.ndarray) -> float:
     return 1e3 * (time.perf_counter() - started) / targets.size
 
 
-def measure(edges: int, sample: int, repeats: int) -> tuple[dict[str, float], list[float], list[float]]:
+def measure(edges: int, sample: int, repeats: int) -> tuple[dict[str, float], dict[str, list[float]]]:
     """Every figure of one size (keys as in the module docstring, without the size), and the milliseconds per target
     of each run: random targets, consecutive ids, random targets on degree-ordered ids."""
     adj = generated_graph(edges)
