@@ -6,6 +6,8 @@ batch by batch so memory stays bounded by ``batch_size`` rows. These are the tea
 """
 from __future__ import annotations
 
+import itertools
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -112,49 +114,65 @@ def bipartite_heuristic_scores(graph: BipartiteGraph, users: Tensor, items: Tens
     _check_pairs(pairs, num_nodes)
     user_items = homogeneous[:graph.num_users, graph.num_users:].tocsr()  # (U, I)
     item_users = user_items.T.tocsr()
-    users_np, items_np = users.cpu().numpy(), items.cpu().numpy()
-    out = {}
-    for name in names:
-        if name == "ppr":
-            out[name] = personalized_pagerank(homogeneous, pairs, epsilon=ppr_epsilon)
-        else:
-            weight = _node_weight(homogeneous, name)[graph.num_users:]
-            out[name] = torch.from_numpy(_three_hop_overlap(user_items, item_users, weight, users_np, items_np))
-    return out
+    weights = {name: _node_weight(homogeneous, name)[graph.num_users:] for name in names if name != "ppr"}
+    overlaps = _three_hop_overlaps(user_items, item_users, weights, users.cpu().numpy(), items.cpu().numpy())
+    return {name: personalized_pagerank(homogeneous, pairs, epsilon=ppr_epsilon) if name == "ppr"
+            else torch.from_numpy(overlaps[name]) for name in names}
 
 
-def _three_hop_overlap(user_items: sp.csr_array, item_users: sp.csr_array, weight: np.ndarray, users: np.ndarray,
-                       items: np.ndarray, block_users: int = 1024, workers: int = 0) -> np.ndarray:
-    """``Σ_{u' ∈ N(i)} Σ_{j ∈ N(u) ∩ N(u')} weight(j)`` of each pair ``(users[p], items[p])``, float32.
+def _three_hop_overlaps(user_items: sp.csr_array, item_users: sp.csr_array, weights: dict[str, np.ndarray],
+                        users: np.ndarray, items: np.ndarray, block_entries: int = 1 << 23, workers: int = 0
+                        ) -> dict[str, np.ndarray]:
+    """``Σ_{u' ∈ N(i)} Σ_{j ∈ N(u) ∩ N(u')} w(j)`` of each pair ``(users[p], items[p])`` for each weight ``w`` of
+    ``weights``, float32.
 
-    Each distinct user's weighted overlap row ``o_u = r_u · diag(weight) · Rᵀ`` is computed once per block of users
-    (a sparse product), and each pair then reads ``o_u`` at the users of its item (a sparse lookup), so the cost is
-    the users' 2-hop neighbourhoods plus the items' degrees, not one 2-hop product per pair. Blocks run on
-    ``workers`` threads (0: ``torch.get_num_threads()``); scipy's sparse kernels release the GIL.
+    The sum equals ``Σ_{j ∈ N(u)} w(j) · C[j, i]`` with ``C = RᵀR`` the items' co-occurrence counts, so ``C`` is
+    computed once for every weight, in blocks of items ``j`` (a sparse product), and each pair reads it at its user's
+    items. That costs Σ_u d_u² (every user's items paired), where expanding every user's 2-hop row costs Σ_j d_j² per
+    weight; on power-law data the items' degrees are the more skewed. A block holds about ``block_entries`` product
+    entries and lookups. Blocks run on ``workers`` threads (0: ``torch.get_num_threads()``); scipy's sparse kernels
+    release the GIL.
     """
-    out = np.zeros(users.size, dtype=np.float32)
-    distinct, row_of_pair = np.unique(users, return_inverse=True)
-    order = np.argsort(row_of_pair, kind="stable")  # pairs grouped by user, so each block reads one slice
-    sorted_rows = row_of_pair[order]
-    weighted = user_items @ sp.diags_array(weight)
-    num_users = item_users.shape[1]
+    num_items = user_items.shape[1]
+    out = {name: np.zeros(users.size, dtype=np.float64) for name in weights}
+    # Pairs grouped by user, so each (item j, user u) reads the contiguous run of u's pairs.
+    order = np.argsort(users, kind="stable")
+    pair_starts = np.searchsorted(users[order], np.arange(user_items.shape[0] + 1))
+    pairs_per_user = np.diff(pair_starts)
+    user_degree = np.diff(user_items.indptr)
+    # Per item j: its block product's entries (Σ_{u ∈ N(j)} d_u) and its lookups (the pairs of its users).
+    cost = item_users @ (user_degree + pairs_per_user).astype(np.float64)
+    bounds = _blocks_by_cost(cost, block_entries)
+    lock = threading.Lock()
 
-    def score_block(start: int) -> None:
-        block = distinct[start:start + block_users]
-        lo, hi = np.searchsorted(sorted_rows, [start, start + block.size])
-        pairs = order[lo:hi]
-        overlap = (weighted[block] @ item_users).tocsr()  # (B, U): o_u of each user of the block
-        overlap.sum_duplicates()  # sorted indices within each row, so the flat keys below are sorted
-        paths = item_users[items[pairs]]  # (P_b, U): the users u' of each pair's item
-        pair_of_entry = np.repeat(np.arange(pairs.size), np.diff(paths.indptr))
-        # A binary search of (row, u') keys: scipy's own (row, col) lookup scans whole rows when the lookups are
-        # few against the matrix's entries, which costs the 2-hop row length per lookup.
-        keys = np.repeat(np.arange(block.size, dtype=np.int64), np.diff(overlap.indptr)) * num_users + overlap.indices
-        wanted = (row_of_pair[pairs][pair_of_entry] - start).astype(np.int64) * num_users + paths.indices
+    def score_block(first: int, last: int) -> None:
+        cooccurrence = (item_users[first:last] @ user_items).tocsr()  # (J, I): C[j, ·] of the block's items
+        cooccurrence.sum_duplicates()  # sorted indices within each row, so the flat keys below are sorted
+        keys = (np.repeat(np.arange(last - first, dtype=np.int64), np.diff(cooccurrence.indptr)) * num_items
+                + cooccurrence.indices)
+        lo, hi = item_users.indptr[first], item_users.indptr[last]
+        item_of_entry = np.repeat(np.arange(first, last), np.diff(item_users.indptr[first:last + 1]))
+        user_of_entry = item_users.indices[lo:hi]
+        runs = pairs_per_user[user_of_entry]
+        # Every pair p of every user u of item j: (j, p), as ragged ranges of ``order``.
+        item_of_term = np.repeat(item_of_entry, runs)
+        run_starts = np.repeat(pair_starts[user_of_entry] - np.cumsum(runs) + runs, runs)
+        pairs = order[run_starts + np.arange(item_of_term.size)]
+        wanted = (item_of_term - first).astype(np.int64) * num_items + items[pairs]
         found = np.minimum(np.searchsorted(keys, wanted), max(keys.size - 1, 0))
-        values = np.where(keys[found] == wanted, overlap.data[found], 0.0) if keys.size else np.zeros(wanted.size)
-        out[pairs] = np.bincount(pair_of_entry, weights=values, minlength=pairs.size)
+        counts = np.where(keys[found] == wanted, cooccurrence.data[found], 0.0) if keys.size else np.zeros(wanted.size)
+        with lock:
+            for name, weight in weights.items():
+                np.add.at(out[name], pairs, weight[item_of_term] * counts)
 
     with ThreadPoolExecutor(max_workers=max(1, workers or torch.get_num_threads())) as pool:
-        list(pool.map(score_block, range(0, distinct.size, block_users)))
-    return out
+        list(pool.map(lambda bound: score_block(*bound), bounds))
+    return {name: values.astype(np.float32) for name, values in out.items()}
+
+
+def _blocks_by_cost(cost: np.ndarray, budget: float) -> list[tuple[int, int]]:
+    """Consecutive ``[first, last)`` ranges of ``cost``'s indices, each summing to about ``budget`` (an index whose
+    own cost exceeds it is a block alone)."""
+    ends = np.searchsorted(np.cumsum(cost), np.arange(budget, cost.sum() + budget, budget), side="right")
+    edges = np.unique(np.r_[0, np.minimum(np.maximum(ends, 1), cost.size), cost.size])
+    return [(int(a), int(b)) for a, b in itertools.pairwise(edges) if b > a]

@@ -13,7 +13,8 @@ from benchmarks.distill_linkpred import edge_split
 from models.graph.bipartite import BipartiteGraph
 from models.graph.heuristics import (
     HeuristicError,
-    _three_hop_overlap,
+    _blocks_by_cost,
+    _three_hop_overlaps,
     bipartite_heuristic_scores,
     heuristic_scores,
     neighbourhood_overlap,
@@ -72,10 +73,12 @@ def test_bipartite_scores_equal_dense_three_hop_products_and_ppr_across_blocks()
     item_degree = dense.sum(0)
     ra = torch.where(item_degree > 1, 1 / item_degree, torch.zeros_like(item_degree))
     expected = (dense * ra) @ dense.T @ dense  # (U, I): Σ_j r_uj ra_j Σ_u' r_u'j r_u'i
+    paths = dense @ dense.T @ dense  # CN: every 3-hop path counts 1
     user_items = sp.csr_array(dense.numpy())
-    blocked = _three_hop_overlap(user_items, user_items.T.tocsr(), ra.numpy(), users.numpy(), items.numpy(),
-                                 block_users=4, workers=2)
-    assert blocked.tolist() == pytest.approx(expected[users, items].tolist(), rel=1e-6)
+    blocked = _three_hop_overlaps(user_items, user_items.T.tocsr(), {"ra": ra.numpy(), "cn": np.ones(num_items)},
+                                  users.numpy(), items.numpy(), block_entries=8, workers=2)
+    assert blocked["ra"].tolist() == pytest.approx(expected[users, items].tolist(), rel=1e-6)
+    assert blocked["cn"].tolist() == paths[users, items].tolist()
     scores = bipartite_heuristic_scores(graph, users, items, ("ra", "ppr"), ppr_epsilon=1e-8)
     assert scores["ra"].tolist() == pytest.approx(expected[users, items].tolist(), rel=1e-6)
     walk = np.block([[np.zeros((num_users, num_users)), dense.numpy()], [dense.numpy().T, np.zeros((num_items,) * 2)]])
@@ -106,3 +109,11 @@ def test_unknown_heuristic_and_out_of_range_pairs_are_refused():
         heuristic_scores(adj, PAIRS, ("katz",))
     with pytest.raises(HeuristicError, match=r"range \[0, 5\)"):
         heuristic_scores(adj, torch.tensor([[0], [7]]), ("cn",))
+
+
+def test_item_blocks_cover_every_item_once_within_the_budget():
+    cost = np.array([3.0, 0.0, 9.0, 1.0, 1.0, 1.0, 0.0])
+    blocks = _blocks_by_cost(cost, 4.0)
+    assert blocks == [(0, 2), (2, 3), (3, 7)]  # the item costing 9 is a block alone
+    assert _blocks_by_cost(np.zeros(3), 4.0) == [(0, 3)]
+    assert _blocks_by_cost(np.zeros(0), 4.0) == []
