@@ -1,10 +1,12 @@
 """Seconds of the heuristic teachers (``heuristic_scores``: CN, AA, RA and PPR of every user's context items) on a
 shared data set, and optionally side by side with the implementation of an earlier commit on the same pairs.
 
-    python -m benchmarks.heuristics --dataset gowalla [--users N] [--repeats 3] [--before COMMIT] [--json FILE]
+    python -m benchmarks.heuristics --dataset gowalla [--users N] [--heuristics cn,aa,ra,ppr,cn+aa+ra]
+        [--repeats 3] [--before COMMIT] [--json FILE]
 
 The pairs are the asset's: each user's context items (as many own and random as the student uses), seed 0, for
-``--users`` seeded random users (0: all) on the full training graph. ``--before`` loads
+``--users`` seeded random users (0: all) on the full training graph. Each entry of ``--heuristics`` is timed as one
+call; ``cn+aa+ra`` asks for the three overlaps together, as the asset does. ``--before`` loads
 ``models/graph/heuristics.py`` as it was at ``COMMIT`` (``git show``) and times it on the same pairs in the same
 process, run for run alternating with the current code, so both see the same machine. JSON keys:
 ``<heuristic>.seconds`` (median; ``.min``/``.max`` beside it), ``<heuristic>.before.seconds``, ``<heuristic>.speedup``
@@ -57,7 +59,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", choices=sorted(DATASETS), default="gowalla")
     parser.add_argument("--users", type=int, default=0, help="seeded random users whose pairs are scored (0: all)")
-    parser.add_argument("--heuristics", default="cn,aa,ra,ppr")
+    parser.add_argument("--heuristics", default="cn,aa,ra,ppr,cn+aa+ra",
+                        help="comma-separated entries, each timed as one call; '+' joins heuristics of one call")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--before", default=None, help="a commit whose implementation runs beside the current one")
     parser.add_argument("--json", default=None)
@@ -75,14 +78,15 @@ def main() -> None:
                      "before": args.before, "threads": torch.get_num_threads()}
     rows = []
     for name in args.heuristics.split(","):
+        names = tuple(name.split("+"))
         seconds, before_seconds = [], []
         for _ in range(args.repeats):
             started = time.perf_counter()
-            scores = current.bipartite_heuristic_scores(graph, pair_users, pair_items, (name,))[name]
+            scores = torch.stack(list(current.bipartite_heuristic_scores(graph, pair_users, pair_items, names).values()))
             seconds.append(time.perf_counter() - started)
             if before is not None:
                 started = time.perf_counter()
-                old = before.bipartite_heuristic_scores(graph, pair_users, pair_items, (name,))[name]
+                old = torch.stack(list(before.bipartite_heuristic_scores(graph, pair_users, pair_items, names).values()))
                 before_seconds.append(time.perf_counter() - started)
         results.update({f"{name}.seconds": spread(seconds)["median"], f"{name}.seconds.min": min(seconds),
                         f"{name}.seconds.max": max(seconds)})

@@ -115,7 +115,8 @@ def bipartite_heuristic_scores(graph: BipartiteGraph, users: Tensor, items: Tens
     user_items = homogeneous[:graph.num_users, graph.num_users:].tocsr()  # (U, I)
     item_users = user_items.T.tocsr()
     weights = {name: _node_weight(homogeneous, name)[graph.num_users:] for name in names if name != "ppr"}
-    overlaps = _three_hop_overlaps(user_items, item_users, weights, users.cpu().numpy(), items.cpu().numpy())
+    overlaps = _three_hop_overlaps(user_items, item_users, weights, users.cpu().numpy(),
+                                   items.cpu().numpy()) if weights else {}
     return {name: personalized_pagerank(homogeneous, pairs, epsilon=ppr_epsilon) if name == "ppr"
             else torch.from_numpy(overlaps[name]) for name in names}
 
