@@ -7,7 +7,6 @@ batch by batch so memory stays bounded by ``batch_size`` rows. These are the tea
 from __future__ import annotations
 
 import itertools
-import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -144,9 +143,8 @@ def _three_hop_overlaps(user_items: sp.csr_array, item_users: sp.csr_array, weig
     # Per item j: its block product's entries (Σ_{u ∈ N(j)} d_u) and its lookups (the pairs of its users).
     cost = item_users @ (user_degree + pairs_per_user).astype(np.float64)
     bounds = _blocks_by_cost(cost, block_entries)
-    lock = threading.Lock()
 
-    def score_block(first: int, last: int) -> None:
+    def score_block(first: int, last: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         cooccurrence = (item_users[first:last] @ user_items).tocsr()  # (J, I): C[j, ·] of the block's items
         cooccurrence.sum_duplicates()  # sorted indices within each row, so the flat keys below are sorted
         keys = (np.repeat(np.arange(last - first, dtype=np.int64), np.diff(cooccurrence.indptr)) * num_items
@@ -160,14 +158,16 @@ def _three_hop_overlaps(user_items: sp.csr_array, item_users: sp.csr_array, weig
         run_starts = np.repeat(pair_starts[user_of_entry] - np.cumsum(runs) + runs, runs)
         pairs = order[run_starts + np.arange(item_of_term.size)]
         wanted = (item_of_term - first).astype(np.int64) * num_items + items[pairs]
+        # A binary search of flat (row, column) keys, by hand: scipy's element lookup scans every row it reads.
         found = np.minimum(np.searchsorted(keys, wanted), max(keys.size - 1, 0))
         counts = np.where(keys[found] == wanted, cooccurrence.data[found], 0.0) if keys.size else np.zeros(wanted.size)
-        with lock:
-            for name, weight in weights.items():
-                np.add.at(out[name], pairs, weight[item_of_term] * counts)
+        return pairs, {name: weight[item_of_term] * counts for name, weight in weights.items()}
 
     with ThreadPoolExecutor(max_workers=max(1, workers or torch.get_num_threads())) as pool:
-        list(pool.map(lambda bound: score_block(*bound), bounds))
+        # Summed in block order, whichever thread ends first, so the float sums are the same on every run.
+        for pairs, terms in pool.map(lambda bound: score_block(*bound), bounds):
+            for name, values in terms.items():
+                np.add.at(out[name], pairs, values)
     return {name: values.astype(np.float32) for name, values in out.items()}
 
 

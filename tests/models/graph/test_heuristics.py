@@ -79,6 +79,10 @@ def test_bipartite_scores_equal_dense_three_hop_products_and_ppr_across_blocks()
                                   users.numpy(), items.numpy(), block_entries=8, workers=2)
     assert blocked["ra"].tolist() == pytest.approx(expected[users, items].tolist(), rel=1e-6)
     assert blocked["cn"].tolist() == paths[users, items].tolist()
+    # Blocks are summed in their own order, so thread count and timing never change a bit of the result.
+    one_thread = _three_hop_overlaps(user_items, user_items.T.tocsr(), {"ra": ra.numpy()}, users.numpy(),
+                                     items.numpy(), block_entries=8, workers=1)
+    np.testing.assert_array_equal(one_thread["ra"], blocked["ra"])
     scores = bipartite_heuristic_scores(graph, users, items, ("ra", "ppr"), ppr_epsilon=1e-8)
     assert scores["ra"].tolist() == pytest.approx(expected[users, items].tolist(), rel=1e-6)
     walk = np.block([[np.zeros((num_users, num_users)), dense.numpy()], [dense.numpy().T, np.zeros((num_items,) * 2)]])
