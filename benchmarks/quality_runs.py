@@ -14,6 +14,7 @@ import argparse
 import multiprocessing
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -187,5 +188,7 @@ def in_own_process(run: Callable[..., dict[str, object]], *args: Any) -> dict[st
 
     A run whose row already holds ``peak_rss_mb`` (a reference script's own) keeps it.
     """
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
-        return pool.apply(_measured, (run, *args))
+    # An executor, not a Pool: a worker that dies (out of memory, a crash in native code) raises BrokenProcessPool
+    # here, where a Pool would start a new worker and wait forever for the lost result.
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(_measured, run, *args).result()
