@@ -26,7 +26,7 @@ from models.graph.bipartite import BipartiteGraph
 from models.recsys.contract import Fitted, Runtime, TrainingRecord, resolved, restore_vectors
 from models.recsys.graph_filter import ItemFilters
 from models.recsys.interactions import interaction_matrix, inverse_sqrt
-from models.recsys.selection import best_on_validation, per_block
+from models.recsys.selection import CHOICE_USERS, best_on_validation, choice_users_problems, per_block
 from models.recsys.spectrum import top_triplets
 
 # Order of each fixed-step solver, which for a linear ODE is the degree of its one-step polynomial.
@@ -56,8 +56,9 @@ class BSPMConfig:
     early_merge: bool = True  # True: sharpen x_b + β x_idl (BSPM-EM); False: add β x_idl after (BSPM-LM)
     rank: int = 448  # k, the number of singular vectors of the ideal low-pass filter
     beta: float = 0.2  # weight of the ideal low-pass term; 0 leaves it out (no SVD)
-    seed: int = 2020  # start vector of the Lanczos iteration
+    seed: int = 2020  # start vector of the Lanczos iteration; also draws the choice's validation users
     choose_on_validation: bool = False  # the pipeline sets it; benchmarks and tests keep the given setting
+    choice_users: int = CHOICE_USERS  # validation users the choice ranks (a seeded sample; 0: all)
 
     def __post_init__(self) -> None:
         problems = [f"{name} must be an integer >= 1 (the number of fixed solver steps), got {value!r}"
@@ -66,6 +67,7 @@ class BSPMConfig:
         problems += [f"{name} must be >= 0 (the ODE's time horizon), got {value!r}"
                      for name, value in (("blur_time", self.blur_time), ("sharpen_time", self.sharpen_time))
                      if not value >= 0]
+        problems += choice_users_problems(self.choice_users)
         if self.sharpen_solver not in SOLVER_ORDERS:
             problems.append(f"sharpen_solver must be one of {sorted(SOLVER_ORDERS)}, got {self.sharpen_solver!r}")
         if self.beta != 0 and self.rank < 1:
@@ -185,7 +187,7 @@ def choose_setting(config: BSPMConfig, scorer: Callable[[BSPMConfig], Callable[[
     candidates = [replace(config, **setting) for setting in SETTING_GRID]
     return best_on_validation(candidates, scorer, graph, valid, family,
                               lambda candidate: {name: getattr(candidate, name) for name in CHOSEN_FIELDS},
-                              runtime.device)
+                              runtime.device, config.choice_users, config.seed)
 
 
 @dataclass

@@ -41,7 +41,7 @@ from models.recsys.interactions import (
     sparse_state,
     to_torch_csr,
 )
-from models.recsys.selection import best_on_validation, per_block
+from models.recsys.selection import CHOICE_USERS, best_on_validation, choice_users_problems, per_block
 from models.recsys.spectrum import top_triplets
 
 # Ideal low-pass weights tried on validation when a fit chooses its own (the pipeline's filters do): the authors'
@@ -57,8 +57,14 @@ class GFCFConfig:
 
     rank: int = 256  # k, the number of singular vectors of the ideal low-pass filter
     alpha: float = 0.3  # weight of the ideal low-pass term; 0 keeps the linear filter alone
-    seed: int = 2020  # start vector of the Lanczos iteration
+    seed: int = 2020  # start vector of the Lanczos iteration; also draws the choice's validation users
     choose_on_validation: bool = False  # the pipeline sets it; benchmarks and tests keep the given alpha
+    choice_users: int = CHOICE_USERS  # validation users the choice ranks (a seeded sample; 0: all)
+
+    def __post_init__(self) -> None:
+        problems = choice_users_problems(self.choice_users)
+        if problems:
+            raise ValueError(f"{type(self).__name__}: " + "; ".join(problems))
 
 
 class ItemFilters:
@@ -139,7 +145,8 @@ class GFCF:
                 return filters.linear(rows), filters.ideal(rows)
 
             alpha, history = best_on_validation(ALPHA_GRID, alpha_scorers(per_block(filtered)), graph, valid, self.name,
-                                                lambda a: {"alpha": a}, runtime.device)
+                                                lambda a: {"alpha": a}, runtime.device, config.choice_users,
+                                                config.seed)
             config = replace(config, alpha=alpha)
         fitted = self._fitted(filters, resolved(config), state)
         fitted.record.history, fitted.record.seconds = history, time.perf_counter() - started
@@ -211,7 +218,8 @@ class GFCFFactors:
             parts = per_block(lambda users: tuple(users_side[users] @ items_side.T
                                                   for users_side, items_side in on_device.values()))
             alpha, history = best_on_validation(ALPHA_GRID, alpha_scorers(parts), graph, valid, self.name,
-                                                lambda a: {"alpha": a}, runtime.device)
+                                                lambda a: {"alpha": a}, runtime.device, config.choice_users,
+                                                config.seed)
             config = replace(config, alpha=alpha)
         users_parts, items_parts = [halves["linear"][0]], [halves["linear"][1]]
         if config.alpha != 0:

@@ -44,7 +44,7 @@ from models.recsys.interactions import (
     sparse_state,
     to_torch_csr,
 )
-from models.recsys.selection import best_on_validation, per_block
+from models.recsys.selection import CHOICE_USERS, best_on_validation, choice_users_problems, per_block
 from models.recsys.spectrum import top_triplets
 
 # The authors' settings (their README) for their dense (80% training) and sparse (20% training) splits of Gowalla,
@@ -69,8 +69,9 @@ class SGFCFConfig:
     exponent: float = 0.34  # ε of G²N, D = (d + offset)^-ε; 0.5 is GF-CF's and LightGCN's normalisation
     offset: float = 0.0  # α of G²N, added to every degree before the power
     gamma: float = 1.6  # γ, the weight of the row-normalised high part r̃_u R̃ᵀR̃; 0 leaves it out
-    seed: int = 2020  # start vector of the Lanczos iteration
+    seed: int = 2020  # start vector of the Lanczos iteration; also draws the choice's validation users
     choose_on_validation: bool = False  # the pipeline sets it; benchmarks and tests keep the given setting
+    choice_users: int = CHOICE_USERS  # validation users the choice ranks (a seeded sample; 0: all)
 
     def __post_init__(self) -> None:
         problems = []
@@ -82,6 +83,7 @@ class SGFCFConfig:
             problems.append(f"offset must be >= 0 (added to every degree), got {self.offset!r}")
         if not self.gamma >= 0:
             problems.append(f"gamma must be >= 0 (the high part's weight), got {self.gamma!r}")
+        problems += choice_users_problems(self.choice_users)
         if problems:
             raise ValueError("SGFCFConfig: " + "; ".join(problems))
 
@@ -170,7 +172,8 @@ def choose_setting(config: SGFCFConfig, scorer: Callable[[SGFCFConfig], Callable
               for setting in SETTING_GRID)
     # Two settings capped to the same one are tried once.
     candidates = list({tuple(describe(candidate).values()): candidate for candidate in capped}.values())
-    return best_on_validation(candidates, scorer, graph, valid, family, describe, runtime.device)
+    return best_on_validation(candidates, scorer, graph, valid, family, describe, runtime.device, config.choice_users,
+                              config.seed)
 
 
 class SGFCF:

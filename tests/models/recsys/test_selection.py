@@ -1,6 +1,7 @@
 """Filters that choose their setting on validation: the choice is the best validation Recall@20 of the grid (the
 first of equals), each recorded figure is that setting's own validation figure, and the chosen fit is the fit at
-that setting; without validation edges a choosing fit refuses."""
+that setting; without validation edges a choosing fit refuses; a choice on a seeded sample of the validation users
+ranks exactly those users."""
 import numpy as np
 import pytest
 import torch
@@ -11,7 +12,7 @@ from models.recsys import bspm, sgfcf
 from models.recsys.contract import Runtime
 from models.recsys.graph_filter import ALPHA_GRID
 from models.recsys.registry import FAMILIES
-from models.recsys.selection import best_on_validation
+from models.recsys.selection import best_on_validation, validation_sample
 
 NUM_USERS, NUM_ITEMS = 80, 50
 
@@ -51,6 +52,39 @@ def test_best_on_validation_keeps_the_first_of_equals_and_refuses_without_valida
     with pytest.raises(ValueError, match="test chooses its setting on validation, but there are no validation"):
         best_on_validation(list(scorers), scorers.get, graph, torch.empty(2, 0, dtype=torch.long), "test",
                            lambda n: {"name": n})
+
+
+def test_a_validation_sample_keeps_every_interaction_of_the_drawn_users_only():
+    _, valid = _split()
+    sample = validation_sample(valid, 30, seed=7)
+    drawn = torch.unique(sample[0])
+    assert drawn.numel() == 30
+    assert torch.equal(sample, valid[:, torch.isin(valid[0], drawn)])  # all their edges, in the given order
+    assert torch.equal(validation_sample(valid, 30, seed=7), sample)
+    assert not torch.equal(torch.unique(validation_sample(valid, 30, seed=8)[0]), drawn)
+    assert validation_sample(valid, 0, seed=7) is valid and validation_sample(valid, NUM_USERS, seed=7) is valid
+    with pytest.raises(ValueError, match="users >= 0"):
+        validation_sample(valid, -1, seed=7)
+
+
+def test_a_choice_on_a_sample_ranks_the_sampled_users_only():
+    graph, valid = _split()
+    scorers = {"popular": lambda users: graph.item_degree().float().repeat(users.numel(), 1),
+               "flat": lambda users: torch.zeros(users.numel(), NUM_ITEMS)}
+    _, history = best_on_validation(list(scorers), scorers.get, graph, valid, "test", lambda n: {"name": n},
+                                    sample_users=25, seed=3)
+    sample = validation_sample(valid, 25, seed=3)
+    assert [row["valid_users"] for row in history] == [25, 25]
+    assert history[0]["valid_recall"] == pytest.approx(
+        evaluate_scores(scorers["popular"], graph, sample, ks=(20,)).summary()["recall@20"], abs=1e-7)
+    _, everyone = best_on_validation(list(scorers), scorers.get, graph, valid, "test", lambda n: {"name": n})
+    assert everyone[0]["valid_users"] == NUM_USERS and everyone[0]["valid_recall"] != history[0]["valid_recall"]
+
+
+@pytest.mark.parametrize("name", ["gf_cf", "gf_cf_factors", "bspm", "bspm_factors", "sgfcf", "sgfcf_factors"])
+def test_a_negative_choice_sample_is_refused(name):
+    with pytest.raises(ValueError, match="choice_users must be an integer >= 0"):
+        FAMILIES[name].config_type(choice_users=-5)
 
 
 # Each choosing family's grid and the fields it chooses; SGFCF's ranks are capped at the 49 triplets ARPACK gives
