@@ -110,7 +110,15 @@ class ItemFilters:
 
     def ideal(self, x: Tensor) -> Tensor:
         """``x Π``, shape of ``x``; needs the singular vectors."""
-        return ((x * self._to_spectral) @ self._vectors) @ self._vectors.T * self._from_spectral
+        return self.project(x) @ self._vectors.T * self._from_spectral
+
+    def project(self, x: Tensor) -> Tensor:
+        """``x D_I^-1/2 V_k`` ``(B, k)``, the user side of ``x Π``; needs the singular vectors."""
+        return (x * self._to_spectral) @ self._vectors
+
+    def spectral_items(self) -> Tensor:
+        """``V_kᵀ D_I^1/2`` ``(k, I)``, the item side of ``x Π``; needs the singular vectors."""
+        return (self._vectors * self._from_spectral[:, None]).T.contiguous()
 
 
 def alpha_scorers(parts: Callable[[Tensor], tuple[Tensor, Tensor]]) -> Callable[[float], Callable[[Tensor], Tensor]]:

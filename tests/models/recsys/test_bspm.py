@@ -1,12 +1,13 @@
 """BSPM scores equal dense matrix polynomials of the same blurring and sharpening steps, and the spec's closed
-forms for the authors' Gowalla and Amazon-Book settings, on a small matrix; a fit survives a save."""
+forms for the authors' Gowalla and Amazon-Book settings, on a small matrix (the solver steps as polynomial
+coefficients too); a fit survives a save."""
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from models.recsys.bspm import BSPM, BSPMConfig, BSPMFactors, BSPMFactorsConfig
+from models.recsys.bspm import BSPM, BSPMConfig, BSPMFactors, BSPMFactorsConfig, polynomials
 from models.recsys.contract import Runtime
 from tests.models.recsys.small_matrix import GRAPH, USERS, R, inv_sqrt
 
@@ -64,6 +65,18 @@ def test_bspm_late_merge_without_ideal_is_the_spec_closed_form_for_amazon_book()
     step = np.eye(6) - 1.1 * p + 0.605 * p @ p - 0.22183 * p @ p @ p + 0.061004 * np.linalg.matrix_power(p, 4)
     _, scores = _scores(sharpen_steps=2, sharpen_time=2.2, early_merge=False, beta=0.0)
     np.testing.assert_allclose(scores, R @ p @ step @ step, atol=1e-4)
+
+
+def test_the_solver_steps_as_polynomial_coefficients_are_the_spec_closed_forms():
+    linear, sharpening = polynomials(BSPMConfig())  # Gowalla: x_b = r P̃, one RK4 step of 2.5
+    np.testing.assert_allclose(sharpening.numpy(), [1, -2.5, 3.125, -2.6042, 1.6276], atol=1e-4)
+    np.testing.assert_allclose(linear.numpy(), [0, 1, -2.5, 3.125, -2.6042, 1.6276], atol=1e-4)
+    linear, sharpening = polynomials(BSPMConfig(sharpen_steps=2, sharpen_time=2.2, early_merge=False, beta=0.0))
+    step = np.array([1, -1.1, 0.605, -0.22183, 0.061004])  # Amazon-Book: two RK4 steps of 1.1, late merge
+    np.testing.assert_allclose(linear.numpy(), np.r_[0, np.convolve(step, step)], atol=1e-4)
+    assert sharpening.tolist() == [1.0]
+    linear, _ = polynomials(BSPMConfig(blur_time=1.0, blur_steps=2, sharpen_solver="euler", sharpen_time=1.0))
+    np.testing.assert_allclose(linear.numpy(), np.convolve([0.25, 0.5, 0.25], [1, -1]), atol=1e-12)
 
 
 @pytest.mark.parametrize("settings", SETTINGS[:2])
