@@ -141,7 +141,7 @@ class BSPM:
         if config.choose_on_validation:
             # Every setting's scores are sums of the same powers r_u P̃^j: one series per block serves them all.
             # Each candidate takes its own block of the list, which nothing else reads, so ranking may mask it.
-            candidates = [replace(config, **setting) for setting in SETTING_GRID]
+            candidates = grid(config)
             shared = per_block(_block_scores(filters, candidates))
             config, history = choose_setting(
                 config, lambda candidate: lambda users: shared(users)[candidates.index(candidate)], graph, valid,
@@ -222,12 +222,17 @@ def _block_scores(filters: ItemFilters, settings: Sequence[BSPMConfig]) -> Calla
     return scores
 
 
+def grid(config: BSPMConfig) -> list[BSPMConfig]:
+    """``config`` at each setting of :data:`SETTING_GRID`, the candidates of a choice."""
+    return [replace(config, **setting) for setting in SETTING_GRID]
+
+
 def choose_setting(config: BSPMConfig, scorer: Callable[[BSPMConfig], Callable[[Tensor], Tensor]],
                    graph: BipartiteGraph, valid: Tensor, family: str, runtime: Runtime
                    ) -> tuple[BSPMConfig, list[dict[str, Any]]]:
     """``config`` at the setting of :data:`SETTING_GRID` whose ``scorer`` has the best validation Recall@20, and
     the history of every setting's figure."""
-    candidates = [replace(config, **setting) for setting in SETTING_GRID]
+    candidates = grid(config)
     return best_on_validation(candidates, scorer, graph, valid, family,
                               lambda candidate: {name: getattr(candidate, name) for name in CHOSEN_FIELDS},
                               runtime.device, config.choice_users, config.seed)
