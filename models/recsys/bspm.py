@@ -25,7 +25,7 @@ from torch import Tensor
 from models.graph.bipartite import BipartiteGraph
 from models.recsys.contract import Fitted, Runtime, TrainingRecord, resolved, restore_vectors
 from models.recsys.graph_filter import ItemFilters
-from models.recsys.interactions import interaction_matrix, inverse_sqrt
+from models.recsys.interactions import interaction_matrix
 from models.recsys.selection import CHOICE_USERS, best_on_validation, choice_users_problems, per_block
 from models.recsys.spectrum import top_triplets
 
@@ -122,7 +122,7 @@ class BSPM:
     polynomial (:func:`polynomials`), a sum of the powers ``r_u P̃^j``, so that the settings of a choice share them
     (9 applications of ``P̃`` for the grid's three, where solving each ODE on its own takes 14), and the ideal term's
     sharpening is applied once to its ``k`` item rows instead of to every user's row. ``P̃`` is never materialised:
-    each application is two sparse × dense products (5 per user block at the default, against GF-CF's 1).
+    each application is two sparse products (5 per user block at the default, against GF-CF's 1).
     The authors' ``t_point_combination`` (averaging the intermediate states, used for Yelp2018) is not offered.
 
     Shapes:
@@ -186,8 +186,9 @@ def _trimmed(coefficients: Tensor) -> Tensor:
 def polynomial_rows(linear: Callable[[Tensor], Tensor], rows: Tensor, coefficients: Sequence[Tensor]
                     ) -> list[Tensor]:
     """``rows · c(P̃)`` for each coefficient vector ``c`` of ``coefficients``, from one series of powers
-    ``rows P̃^j`` (``linear(x) = x P̃``); new tensors of the shape of ``rows``."""
-    results = [rows * float(c[0]) for c in coefficients]
+    ``rows P̃^j`` (``linear(x) = x P̃``); ``rows`` dense or sparse CSR, the results new dense tensors of its shape."""
+    dense = rows.to_dense() if rows.layout == torch.sparse_csr else rows
+    results = [dense * float(c[0]) for c in coefficients]
     power = rows
     for degree in range(1, max(c.numel() for c in coefficients)):
         power = linear(power)
@@ -213,7 +214,7 @@ def _block_scores(filters: ItemFilters, settings: Sequence[BSPMConfig]) -> Calla
         rows = filters.rows(users)  # (B, I)
         blocks = polynomial_rows(filters.linear, rows, linear_parts)
         if any(items is not None for items in ideal_items):
-            projected = filters.project(rows)  # (B, k)
+            projected = filters.project(users)  # (B, k)
             for block, items in zip(blocks, ideal_items, strict=True):
                 if items is not None:
                     block.addmm_(projected, items)
@@ -278,9 +279,7 @@ class BSPMFactors:
         filters = ItemFilters(matrix, torch.from_numpy(np.ascontiguousarray(ideal)), runtime.device)
         linear = torch.from_numpy(np.ascontiguousarray(vectors[:, :config.factor_rank]))  # (I, m): V_m
         users_linear = torch.from_numpy(np.ascontiguousarray(matrix @ linear.numpy()))  # (U, m): R V_m
-        item_degree = np.asarray(matrix.sum(0)).ravel()
-        users_ideal = torch.from_numpy(np.ascontiguousarray(matrix @ (ideal * inverse_sqrt(item_degree)[:, None]),
-                                                            dtype=np.float32))  # (U, k): R D_I^-1/2 V_k
+        users_ideal = filters.project(torch.arange(matrix.shape[0])).cpu()  # (U, k): R D_I^-1/2 V_k
 
         def gain(setting: BSPMFactorsConfig) -> Tensor:
             return torch.from_numpy(spectral_gain(values[:setting.factor_rank] ** 2, setting))
