@@ -99,12 +99,12 @@ class SpectralParts:
 
     def __init__(self, matrix: sp.csr_matrix, values: Tensor, vectors: Tensor, exponent: float, offset: float,
                  device: torch.device) -> None:
-        self.matrix, self.device = matrix, device
+        self.device = device
         normalized = normalized_interactions(matrix, exponent, offset)
-        self._item_scale = degree_scale(np.asarray(matrix.sum(0)).ravel(), exponent, offset)
+        item_scale = degree_scale(np.asarray(matrix.sum(0)).ravel(), exponent, offset)
         self._forward, self._backward = to_torch_csr(normalized, device), to_torch_csr(normalized.T, device)
         self.values, self.vectors = values.to(device), vectors.to(device)
-        self._scaled = (matrix @ sp.diags(self._item_scale)).tocsr()  # every x_u
+        self._scaled = (matrix @ sp.diags(item_scale)).tocsr()  # every x_u
         # Every user's x_u V and high-part row sum x_u R̃ᵀR̃ 1 at once, from the sparse rows: from a block's dense rows
         # x V would cost B·I·K multiply-adds for rows of a few dozen nonzeros (33 billion per block of 800 Gowalla
         # users at K 1,000).
