@@ -22,12 +22,12 @@ from assets.common import (
 from assets.cost import step_cost
 from models.graph.bipartite import BipartiteGraph
 from models.recsys.interactions import interaction_matrix
-from models.recsys.spectrum import Spectrum, compute_spectrum
+from models.recsys.spectrum import Spectrum, compute_spectrum, svd_solver
 from orchestration.automation import RETRAIN_WHEN_IT_PAYS
 from orchestration.resources import ArtifactStore
 
 SPECTRA = ("graph", "spectra.pt")
-CODE_VERSION = "spectra-1"
+CODE_VERSION = "spectra-2"
 
 
 class SpectraConfig(Config):
@@ -81,10 +81,11 @@ def interaction_spectra(context: AssetExecutionContext, config: SpectraConfig,
         spectrum = compute_spectrum(matrix, config.rank, config.seed, exponent)
         tensors.update(spectrum.tensors(f"spectrum{index}"))
         rows.append(_row(spectrum, time.perf_counter() - started))
-        context.log.info(f"ε {exponent}: {spectrum.values.size} triplets in {rows[-1]['seconds']:.1f} s")
+        context.log.info(f"ε {exponent}: {spectrum.values.size} triplets in {rows[-1]['seconds']:.1f} s "
+                         f"({svd_solver()})")
     save_tensors(artifacts.path(*SPECTRA), fingerprint=fingerprint_tensor(fingerprint), **tensors)
     return MaterializeResult(metadata={
-        **step_cost(context), **metadata, "cached": False,
+        **step_cost(context), **metadata, "cached": False, "svd_solver": svd_solver(),
         **{f"exponent_{row['exponent']}.seconds": row["seconds"] for row in rows},
         "spectra": MetadataValue.md(markdown_table(rows)),
     })

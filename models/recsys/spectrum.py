@@ -3,7 +3,7 @@
 GF-CF, BSPM, SGFCF and their vectors all start from a truncated SVD of ``R̃ = D_U R D_I`` with
 ``D = (d + offset)^-exponent``. The top ``k`` triplets of an SVD with more than ``k`` are the triplets of an SVD
 with ``k`` (up to the solver's tolerance), so one SVD at the largest rank serves every filter of a normalisation:
-on Gowalla one ARPACK SVD with 1,024 triplets takes about three minutes on 2 cores, and six filters used to
+on Gowalla one SVD with 1,024 triplets takes about two minutes on one core, and six filters used to
 compute five of them. A :class:`Spectrum` records what it was computed from (normalisation, seed, the matrix's shape
 and stored entries), so that :func:`top_triplets` takes it only for the matrix and normalisation it belongs to.
 """
@@ -54,19 +54,32 @@ class Spectrum:
 
 
 def _capped(rank: int, shape: tuple[int, int]) -> int:
-    # ARPACK computes fewer triplets than the matrix's smaller side.
+    # One below the matrix's smaller side: ARPACK's limit, which the spectra were first computed with; kept so that a
+    # rank names the same triplets in every saved spectrum.
     return min(rank, min(shape) - 1)
 
 
-def compute_spectrum(matrix: sp.spmatrix, rank: int, seed: int, exponent: float = 0.5,
-                     offset: float = 0.0) -> Spectrum:
-    """The top ``rank`` singular triplets of ``matrix`` normalised at ``(exponent, offset)``.
+def svd_solver(threads: int | None = None) -> str:
+    """scipy's ``svds`` solver for a process with ``threads`` threads (default: torch's): PROPACK with one, ARPACK
+    with more."""
+    # Measured on the Gowalla training matrix (1,024 and 1,000 triplets, three runs each): with one thread, as a
+    # pipeline step has with two steps at a time on 2 cores, PROPACK's bidiagonalization of the matrix took 110 and
+    # 106 s where ARPACK's Lanczos on the Gram matrix took 149 and 166 s; with two threads ARPACK uses them (108 s)
+    # while PROPACK's many small BLAS calls slow down (167 s). Same values (relative difference below 1e-4) and
+    # subspaces.
+    return "propack" if (threads or torch.get_num_threads()) == 1 else "arpack"
 
-    scipy's ``svds`` (ARPACK) replaces the authors' SVDLIBC: the filters depend neither on the vectors' signs nor
-    (once sorted) on their order. ``rank`` is capped below the matrix's smaller side, as ARPACK requires.
+
+def compute_spectrum(matrix: sp.spmatrix, rank: int, seed: int, exponent: float = 0.5,
+                     offset: float = 0.0, solver: str | None = None) -> Spectrum:
+    """The top ``rank`` singular triplets of ``matrix`` normalised at ``(exponent, offset)``, by ``solver``
+    (default: :func:`svd_solver`).
+
+    scipy's ``svds`` replaces the authors' SVDLIBC: the filters depend neither on the vectors' signs nor (once
+    sorted) on their order. ``rank`` is capped below the matrix's smaller side.
     """
     _, values, vt = svds(normalized_interactions(matrix, exponent, offset), k=_capped(rank, matrix.shape),
-                         random_state=seed)
+                         random_state=seed, solver=solver or svd_solver(), return_singular_vectors="vh")
     order = np.argsort(-values, kind="stable")
     return Spectrum(exponent, offset, seed, matrix.shape, matrix.nnz, values[order].astype(np.float32),
                     np.ascontiguousarray(vt[order].T, dtype=np.float32))

@@ -12,7 +12,7 @@ from models.recsys.contract import Runtime
 from models.recsys.graph_filter import GFCF, GFCFConfig, GFCFFactors, GFCFFactorsConfig
 from models.recsys.interactions import interaction_matrix
 from models.recsys.sgfcf import SGFCF, SGFCFConfig, SGFCFFactors
-from models.recsys.spectrum import Spectrum, compute_spectrum, top_triplets
+from models.recsys.spectrum import Spectrum, compute_spectrum, svd_solver, top_triplets
 from tests.models.recsys.small_matrix import GRAPH, USERS
 
 MATRIX = interaction_matrix(GRAPH)  # 7 × 6: at most 5 triplets
@@ -34,15 +34,20 @@ def _projector(vectors: np.ndarray) -> np.ndarray:
     return vectors @ vectors.T
 
 
+@pytest.mark.parametrize("solver", ["propack", "arpack"])
 @pytest.mark.parametrize("exponent", [0.5, 0.34])
-def test_the_spectrum_equals_a_dense_svd(exponent):
+def test_the_spectrum_equals_a_dense_svd(exponent, solver):
     matrix = _random_matrix()
-    spectrum = compute_spectrum(matrix, rank=6, seed=1, exponent=exponent)
+    spectrum = compute_spectrum(matrix, rank=6, seed=1, exponent=exponent, solver=solver)
     _, values, vt = np.linalg.svd(_dense_normalized(matrix, exponent))
     np.testing.assert_allclose(spectrum.values, values[:6], rtol=1e-4)
     # Signs (and order within ties) are free: compare the projector on the top triplets.
     np.testing.assert_allclose(_projector(spectrum.vectors), _projector(vt[:6].T), atol=1e-4)
     assert spectrum.vectors.shape == (30, 6) and spectrum.vectors.dtype == np.float32
+
+
+def test_one_thread_takes_propack_and_more_take_arpack():
+    assert [svd_solver(threads) for threads in (1, 2, 16)] == ["propack", "arpack", "arpack"]
 
 
 def test_top_triplets_of_a_larger_shared_svd_equal_their_own_svd(monkeypatch):
