@@ -37,7 +37,8 @@ def _update_gain(new_old: float, old_old: float, reference_new: float) -> float 
 
 def compatibility_report(new: Embeddings, olds: dict[str, Embeddings], train_graph: BipartiteGraph,
                          heldout_edge_index: Tensor, ks: tuple[int, ...] = (20,), criterion_metric: str = "recall@20",
-                         independent: Embeddings | None = None, also_masked: Tensor | None = None) -> dict:
+                         independent: Embeddings | None = None, also_masked: Tensor | None = None,
+                         new_new: dict[str, float] | None = None) -> dict:
     """Cross-version retrieval of ``new`` against every version in ``olds`` on held-out interactions.
 
     Each ordered pair ranks every item for every held-out user, with the user's training items masked
@@ -56,6 +57,8 @@ def compatibility_report(new: Embeddings, olds: dict[str, Embeddings], train_gra
         ks: cut-offs; ``criterion_metric`` must be one of the ``recall@K`` / ``ndcg@K`` they produce.
         also_masked: further known interactions to mask, e.g. the validation pairs when ``heldout_edge_index`` is
             the test split (the gate itself decides on validation, with the training pairs masked).
+        new_new: ``new``'s own figures on these held-out interactions when they were already measured (the same
+            vectors ranked with the same masks); measured here when None.
 
     Returns:
         ``{"metric", "ks", "new_new", "independent_new" (or None), "ancestors": {id: {...}}, "compatible"}``, where
@@ -67,7 +70,8 @@ def compatibility_report(new: Embeddings, olds: dict[str, Embeddings], train_gra
         return _retrieval(users, items, train_graph, heldout_edge_index, ks, *scope, also_masked)
 
     everyone = (train_graph.num_users, train_graph.num_items)
-    new_new = measure(*new, everyone)
+    if new_new is None:
+        new_new = measure(*new, everyone)
     if criterion_metric not in new_new:
         raise ValueError(f"criterion_metric {criterion_metric!r} is not among the measured {sorted(new_new)}; "
                          "add its cut-off to ks")

@@ -20,7 +20,9 @@ from assets.common import RANKING_REPORT, TEST_EDGES, TRAIN_GRAPH, VALID_EDGES, 
 from assets.families import load_fitted
 from assets.held_out import timed_evaluation
 from assets.runs import ModelArtifacts
+from assets.versions import version_vectors
 from feature_store import FeatureStore
+from models.eval.compat_report import compatibility_report
 from models.graph.bipartite import BipartiteGraph
 from models.recsys.registry import FAMILIES
 from orchestration.definitions import defs
@@ -159,6 +161,24 @@ def test_the_report_reads_each_models_own_evaluation_and_it_equals_a_fresh_one(d
         assert stored["eval_seconds"] > 0
 
 
+def test_the_check_takes_the_candidates_own_figures_from_its_model_and_they_equal_a_fresh_ranking(demo):
+    # Published unmapped, the candidate holds the vectors its model's step ranked: the check does not rank them
+    # again, and what it records is what ranking the stored version gives.
+    check = {e.check_name: e for e in demo.result.get_asset_check_evaluations()}["compatibility_report_check"]
+    assert check.metadata["candidate_figures_from"].value == "its model's step"
+    store = FeatureStore(demo.root / "feature_store")
+    version = store.get_version(check.metadata["candidate"].value)
+    artifacts = demo.resources["artifacts"]
+    graph = BipartiteGraph.load(artifacts.path(*TRAIN_GRAPH))
+    valid = load_tensors(artifacts.path(*VALID_EDGES))["edge_index"]
+    with connect(demo.root / "warehouse.duckdb") as con:
+        vectors = version_vectors(store, con, version.version_id)
+    fresh = compatibility_report(vectors, {}, graph, valid, ks=(20,))["new_new"]
+    assert set(version.compatibility["new_new"]) == {"recall@20", "ndcg@20"}
+    assert version.compatibility["new_new"] == pytest.approx(fresh, abs=1e-6)
+    assert fresh["recall@20"] > 0.1
+
+
 def test_champion_follows_the_policy_and_is_published(demo):
     report = read_json(demo.root / "artifacts" / Path(*RANKING_REPORT))
     champion = read_json(demo.root / "artifacts" / Path(*CHAMPION))
@@ -239,6 +259,7 @@ def test_a_bct_retrain_passes_the_compatibility_gate_and_is_promoted_as_a_child(
     assert checks["champion_beats_baselines"].passed
     check = checks["compatibility_report_check"]
     assert check.passed and check.metadata["ancestors"].value == 1
+    assert check.metadata["candidate_figures_from"].value == "its model's step"
     after = FeatureStore(demo.root / "feature_store").promoted_version()
     assert after.version_id == meta["published_embeddings"]["version_id"].value != before.version_id
     assert after.parent_id == before.version_id and after.config["compatibility"] == "bct"
@@ -286,6 +307,7 @@ def test_a_champion_switch_to_a_filter_goes_through_the_learned_map(demo):
     assert candidate["model"].value == "gf_cf_factors" and candidate["compatibility_map"].value == "least_squares"
     assert candidate["dim"].value == live.dim == 64 and candidate["unmapped_dim"].value > live.dim
     check = {e.check_name: e for e in result.get_asset_check_evaluations()}["compatibility_report_check"]
+    assert check.metadata["candidate_figures_from"].value == "this check"  # mapped: not what its model ranked
     version = store.get_version(check.metadata["candidate"].value)
     reports = version.compatibility["ancestors"]  # the live version and each of its ancestors
     assert live.version_id in reports
