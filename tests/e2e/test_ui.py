@@ -60,7 +60,8 @@ def test_a_run_launched_from_the_ui_shows_in_the_rendered_lineage(dagster_ui, fi
     # The global lineage with every group expanded (the UI keeps expanded group ids in the `expanded` parameter).
     groups = sorted({node["groupName"] for node in nodes})
     lineage = f"{dagster_ui.url}/asset-groups?expanded=" + ",".join(f"global@global:{group}" for group in groups)
-    page = ui.chromium(dagster_ui.root, "--dump-dom", lineage, ui.LINEAGE_WINDOW)
+    names = [f">{name}<" for name in latest_run]
+    page = ui.rendered_dom(dagster_ui.root, lineage, ["Global asset lineage", *names], ui.LINEAGE_WINDOW)
     assert "Global asset lineage" in page
     missing = [name for name in latest_run if f">{name}<" not in page]
     assert not missing, f"asset names not rendered on {lineage}: {missing}"

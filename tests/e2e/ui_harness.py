@@ -186,6 +186,19 @@ def chromium(root: Path, output: str, url: str, window: str = PAGE_WINDOW) -> st
     return done.stdout
 
 
+def rendered_dom(root: Path, url: str, wanted: list[str], window: str = PAGE_WINDOW, attempts: int = 3) -> str:
+    """The DOM of `url` once every string in `wanted` is in it, or the last of `attempts` dumps.
+
+    The lineage graph is laid out in a web worker, which runs on real time rather than Chromium's virtual time, so
+    on a loaded machine one dump can end before the nodes are drawn; a fresh load gets the same page another chance.
+    """
+    for _ in range(attempts):
+        page = chromium(root, "--dump-dom", url, window)
+        if all(text in page for text in wanted):
+            break
+    return page
+
+
 def screenshot(root: Path, url: str, name: str, window: str = PAGE_WINDOW, min_bytes: int = 50_000) -> Path:
     """A PNG of `url` in the screenshot folder, checked to be an image with content; its path is printed."""
     path = screenshot_dir() / name
