@@ -61,16 +61,29 @@ def sparse_rows(matrix: sp.csr_matrix, users: Tensor, device: torch.device | str
     return to_torch_csr(matrix[users.cpu().numpy()], device)
 
 
+# Rows of a block that go through the item graph together on a CPU. The intermediate ``(rows, num_users)`` then
+# stays in cache: on Gowalla (29,858 users) a block of 818 dense rows took 0.38 s in chunks of 64 against 0.67 s in
+# one product, and 0.31 s against 0.42 s from sparse rows (one thread, medians of 5; same values). A GPU takes the
+# block whole.
+CPU_ROWS_PER_PRODUCT = 64
+
+
 def through_item_graph(x: Tensor, forward: Tensor, backward: Tensor) -> Tensor:
     """``x R̃ᵀR̃``, dense ``(B, I)``, for rows ``x`` ``(B, I)`` (dense or sparse CSR), with ``forward = R̃`` and
     ``backward = R̃ᵀ`` as torch sparse CSR: two sparse products right to left, ``R̃ᵀR̃`` never formed.
 
     Sparse rows (training rows hold a few dozen nonzeros) take the first product sparse × sparse: on Gowalla that
-    halves a block's time against the dense rows (0.43 against 0.75 s for 800 users, one thread), same result.
+    halves a block's time against the dense rows, same result. On a CPU the rows go through in chunks of
+    :data:`CPU_ROWS_PER_PRODUCT`.
     """
-    if x.layout == torch.sparse_csr:
-        return (backward @ (x @ backward).to_dense().T).T
-    return (backward @ (forward @ x.T)).T
+    users_side = (x @ backward).to_dense() if x.layout == torch.sparse_csr else None  # (B, U)
+    rows = x.shape[0] if x.device.type != "cpu" else CPU_ROWS_PER_PRODUCT
+    result = torch.empty(x.shape[0], backward.shape[0], dtype=backward.dtype, device=backward.device)
+    for start in range(0, x.shape[0], rows):
+        chunk = slice(start, start + rows)
+        through_users = users_side[chunk].T if users_side is not None else forward @ x[chunk].T  # (U, c)
+        result[chunk] = (backward @ through_users).T
+    return result
 
 
 def sparse_state(name: str, matrix: sp.spmatrix) -> dict[str, Tensor]:

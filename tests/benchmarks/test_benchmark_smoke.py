@@ -33,6 +33,8 @@ EXPECTED_KEYS = {
     "ppr_push": {"20000.ms_per_target", "80000.degree_order.ms_per_target.max", "80000.rounds_per_block",
                  "20000.empty_round_ms", "slope.ms_per_target", "80000.id_order.ms_per_target",
                  "20000.product_ns_per_entry", "slope.product_ns_per_entry"},
+    "item_graph": {"bspm.whole_block.seconds", "gf_cf.chunks.peak_rss_mb", "sgfcf.speedup", "bspm.identical",
+                   "rows_per_product"},
     "evaluation": {"bspm.two_passes.seconds", "bspm.one_pass.peak_rss_mb", "gf_cf.speedup", "vectors.identical"},
     "selection": {"gf_cf.per_candidate.seconds", "bspm_factors.one_pass.peak_rss_mb", "bspm.speedup",
                   "gf_cf_factors.identical", "sgfcf.sample.seconds", "bspm.sample_speedup",
