@@ -8,7 +8,7 @@ on the held-out sets included (kept with the run's files for the ranking report;
 
 import os
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,7 +106,8 @@ def _run_links(run_id: str, run: RunFiles) -> dict[str, Any]:
 
 def recommender_asset(name: str, run_config: type[Config], fit: Fit, *, description: str, code_version: str,
                       deps: Sequence[Any] = ("training_graph",), group_name: str = "training",
-                      launch: Fit | None = None, key: str | None = None) -> AssetsDefinition:
+                      launch: Fit | None = None, key: str | None = None,
+                      op_tags: Mapping[str, str] | None = None) -> AssetsDefinition:
     """The asset ``key`` (default ``<name>_model``): ``fit`` on the training graph, each finished run's files in a
     run folder of ``ModelArtifacts(name)`` (see assets.runs), linked from the materialization with its
     time-to-quality plot; older runs beyond the artifact store's ``keep_runs`` are deleted after a successful run.
@@ -114,7 +115,8 @@ def recommender_asset(name: str, run_config: type[Config], fit: Fit, *, descript
     ``launch`` trains in processes of their own when the ``Compute`` resource asks for that (torchrun, Kubernetes);
     a family without one trains in this process and says so. A checkpoint resumes only against the same data and
     deployed version (the compatibility loss shaped the weights); the finished run's checkpoint is kept in its run
-    folder as ``final`` so that the next run starts fresh.
+    folder as ``final`` so that the next run starts fresh. ``op_tags`` order a step without a training budget among
+    the others (see orchestration.executor); one with a budget starts first.
     """
     files = ModelArtifacts(name)
 
@@ -122,7 +124,7 @@ def recommender_asset(name: str, run_config: type[Config], fit: Fit, *, descript
 
     @asset(name=key or f"{name}_model", description=description, group_name=group_name, kinds={"pytorch"},
            code_version=code_version, deps=list(deps), automation_condition=RETRAIN_WHEN_IT_PAYS,
-           op_tags=TRAINING_FIRST if trained else None)
+           op_tags=TRAINING_FIRST if trained else op_tags)
     def recommender(context: AssetExecutionContext, config: run_config, compute: Compute, artifacts: ArtifactStore,
                     warehouse: Warehouse, feature_store: FeatureStoreResource) -> MaterializeResult:
         inputs = TrainingInputs(context, BipartiteGraph.load(artifacts.path(*TRAIN_GRAPH)),

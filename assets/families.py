@@ -15,6 +15,7 @@ from assets.spectra import SPECTRA, load_spectra
 from models.recsys.contract import Family, Fitted, Runtime, restore_vectors
 from models.recsys.registry import FAMILIES
 from orchestration.config_classes import config_class, from_config
+from orchestration.executor import VECTORS_LAST
 from orchestration.resources import ArtifactStore
 
 CODE_VERSION = "family-1"
@@ -67,6 +68,7 @@ def family_asset(family: Family) -> AssetsDefinition:
                                   overrides), fit,
         code_version=f"{family.name}-{CODE_VERSION}",
         deps=("training_graph", "interaction_spectra") if spectral else ("training_graph",),
+        op_tags=VECTORS_LAST if getattr(family, "vectors_of", None) else None,
         description=f"{family.name} ({'baseline' if family.baseline else 'recommender'}, {kind}) fitted through the "
                     "recommender contract.")
 

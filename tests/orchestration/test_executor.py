@@ -11,7 +11,7 @@ from dagster import AssetKey, DagsterInstance, execute_job, in_process_executor,
 
 from assets.recommenders import RECOMMENDERS
 from orchestration.definitions import defs
-from orchestration.executor import TRAINING_FIRST, step_executor
+from orchestration.executor import TRAINING_FIRST, VECTORS_LAST, step_executor
 from orchestration.settings import SettingsError, load_settings, step_processes
 
 # Long enough that two steps started one after the other still overlap when they run side by side.
@@ -72,18 +72,19 @@ def record_order(context) -> None:
         order.write(context.op.name + "\n")
 
 
-def test_dagster_starts_a_training_first_step_before_the_steps_ready_beside_it(tmp_path, monkeypatch):
-    # Three independent steps, one at a time: without the tag Dagster takes them in name order.
+def test_dagster_starts_a_training_first_step_first_and_a_filters_vectors_last(tmp_path, monkeypatch):
+    # Four independent steps, one at a time: without the tags Dagster takes them in name order.
     monkeypatch.setenv("GRAPHREC_TEST_ORDER_FILE", str(tmp_path / "order"))
 
     @job(executor_def=in_process_executor)
-    def three_steps():
-        record_order.alias("a_filter")()
+    def four_steps():
+        record_order.alias("a_vectors").tag(VECTORS_LAST)()
         record_order.alias("b_filter")()
+        record_order.alias("c_filter")()
         record_order.alias("z_trained").tag(TRAINING_FIRST)()
 
-    assert three_steps.execute_in_process().success
-    assert (tmp_path / "order").read_text().split() == ["z_trained", "a_filter", "b_filter"]
+    assert four_steps.execute_in_process().success
+    assert (tmp_path / "order").read_text().split() == ["z_trained", "b_filter", "c_filter", "a_vectors"]
 
 
 def _ancestors(graph, key: AssetKey) -> set[AssetKey]:
@@ -106,3 +107,7 @@ def test_every_budgeted_model_and_every_input_it_waits_on_beyond_the_shared_grap
     assert all(tagged(key) for key in budgeted | waited_on)
     # The rest fills the cores around them: the filters and their spectra keep the default priority.
     assert not any(tagged(AssetKey(name)) for name in ("interaction_spectra", "bspm_model", "gf_cf_factors_model"))
+    # Among those, every filter's vectors (and nothing else) start after the full filters.
+    last = {key for key in graph.get_all_asset_keys()
+            if defs.resolve_assets_def(key).op.tags.get("dagster/priority") == VECTORS_LAST["dagster/priority"]}
+    assert last == {AssetKey(f"{family}_factors_model") for family in ("gf_cf", "bspm", "sgfcf")}
