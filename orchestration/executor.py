@@ -21,9 +21,9 @@ CODE_LOCATION = "orchestration.definitions"
 # shorter steps fill the cores around it. One step at a time, the order changes nothing.
 TRAINING_FIRST = {"dagster/priority": "1"}
 # Among the steps that fill the cores, a graph filter's published vectors rank by a dot product where the full filter
-# goes through the item graph or a large spectral product (on Gowalla, two steps at a time: BSPM 330 s, its vectors
-# 132 s; SGFCF 154 s, its vectors 86 s). The vectors start after the full filters, so a long step does not end
-# alone while the other core idles.
+# goes through the item graph or a large spectral product (on Gowalla, two steps at a time: BSPM 162–191 s, its
+# vectors 109–111 s; SGFCF 127–130 s, its vectors 80–84 s). The vectors start after the full filters, so a long step
+# does not end alone while the other core idles.
 VECTORS_LAST = {"dagster/priority": "-1"}
 
 

@@ -77,7 +77,7 @@ def through_item_graph(x: Tensor, forward: Tensor, backward: Tensor) -> Tensor:
     :data:`CPU_ROWS_PER_PRODUCT`.
     """
     users_side = (x @ backward).to_dense() if x.layout == torch.sparse_csr else None  # (B, U)
-    rows = x.shape[0] if x.device.type != "cpu" else CPU_ROWS_PER_PRODUCT
+    rows = max(x.shape[0], 1) if x.device.type != "cpu" else CPU_ROWS_PER_PRODUCT
     result = torch.empty(x.shape[0], backward.shape[0], dtype=backward.dtype, device=backward.device)
     for start in range(0, x.shape[0], rows):
         chunk = slice(start, start + rows)
