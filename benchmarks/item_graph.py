@@ -36,11 +36,10 @@ from benchmarks.common import (
     print_table,
     write_json,
 )
-from benchmarks.evaluation import one_pass, same_figures, scorer_of
+from benchmarks.evaluation import SEED, VALID_FRACTION, one_pass, same_figures, scorer_of
 from models.recsys import interactions
 from models.recsys.selection import validation_sample
 
-VALID_FRACTION, SEED = 0.1, 2020  # the pipeline's split defaults
 PATHS = ("whole_block", "chunks")
 WHOLE_BLOCK = 1 << 62  # more rows than any block holds: one pair of products per block, as before
 
