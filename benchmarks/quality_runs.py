@@ -65,10 +65,12 @@ def add_training_arguments(parser: argparse.ArgumentParser, max_minutes: float) 
 
 
 def lightgcn_config(args: argparse.Namespace, **changes: Any) -> LightGCNConfig:
-    """The LightGCN config of the parsed training options, with ``changes`` (init, propagation...)."""
-    return LightGCNConfig(batch_size=args.batch_size, lr=args.lr, epochs=args.epochs, eval_every=args.eval_every,
-                          patience=args.patience, seed=args.seed, max_train_seconds=args.max_minutes * 60,
-                          lr_decay=args.lr_decay, lr_decay_patience=args.lr_decay_patience, **changes)
+    """The LightGCN config of the parsed training options, with ``changes`` (init, propagation, loss...) over
+    them."""
+    settings = dict(batch_size=args.batch_size, lr=args.lr, epochs=args.epochs, eval_every=args.eval_every,
+                    patience=args.patience, seed=args.seed, max_train_seconds=args.max_minutes * 60,
+                    lr_decay=args.lr_decay, lr_decay_patience=args.lr_decay_patience)
+    return LightGCNConfig(**{**settings, **changes})
 
 
 def ranking_figures(score: Callable[[Tensor], Tensor], graph: BipartiteGraph, heldout: Tensor, masked: Tensor | None,
@@ -173,7 +175,8 @@ def lightgcn_point(config: LightGCNConfig, split: Split, device: torch.device, l
     return {**_prefixed("valid.", ranking_figures(score, split.train, split.valid, None, split.train, device)),
             **test, "seconds": result.train_seconds + test_seconds, "seconds_to_target": seconds_to(curve, target),
             "epochs": result.epochs_run, "curve": curve,
-            "config": f"init {config.init}, {config.propagation}, {result.epochs_run} epochs"}
+            "config": f"init {config.init}, {config.propagation}, loss {config.loss}, batch {config.batch_size}, "
+                      f"lr {config.lr:g}, {result.epochs_run} epochs"}
 
 
 def _measured(run: Callable[..., dict[str, object]], *args: Any) -> dict[str, object]:

@@ -1,4 +1,4 @@
-"""LightGCN training: BPR with vectorized sampling as a task of the shared training loop (models.runtime.loop),
+"""LightGCN training: BPR with vectorized sampling (or the alignment + uniformity loss) as a task of the shared training loop (models.runtime.loop),
 which early-stops on validation Recall@K and resumes from checkpoints holding the resolved config, seed, data
 fingerprint and code version. The same task runs under torchrun with DistributedDataParallel (see
 models.runtime.distributed and models.runtime.train_entry).
@@ -16,6 +16,7 @@ from torch import Tensor
 from models.eval.ranking import evaluate_full_ranking
 from models.graph.bipartite import BipartiteGraph
 from models.graph.propagation import propagation_matrix
+from models.recsys.align_uniformity import align_uniformity_loss
 from models.recsys.compat import compatibility_hook
 from models.recsys.lightgcn import build_lightgcn, split_embeddings
 from models.recsys.prism import check_strength, prism_magnitudes
@@ -24,6 +25,7 @@ from models.runtime import distributed
 from models.runtime.loop import AuxiliaryLoss, BatchVectors, Schedule, train_loop
 
 Init = Literal["normal", "prism"]
+Loss = Literal["bpr", "align_uniformity"]
 
 
 @dataclass
@@ -49,6 +51,11 @@ class LightGCNConfig:
     # without weight decay as the authors do (train_lightgcn sets l2 to 0 and says so); init_std is then unused.
     init: Init = "normal"
     prism_strength: float = 1.0  # the authors' default; 0 gives every node the norm 1
+    # "bpr" (the LightGCN authors') or "align_uniformity" (DirectAU, the PRISM authors' default; see
+    # models.recsys.align_uniformity) with uniformity_weight γ (their default 1.0). The latter samples no negatives,
+    # and its cost per batch grows with the square of the batch's distinct users and items (their batch: 4,096).
+    loss: Loss = "bpr"
+    uniformity_weight: float = 1.0
     eval_k: int = 20
     seed: int = 2020
     propagation: str = "symmetric"  # or "doubly_stochastic" (RawlsGCN-Graph for recommendation)
@@ -62,6 +69,10 @@ class LightGCNConfig:
     def __post_init__(self) -> None:
         if self.init not in get_args(Init):
             raise ValueError(f"init must be one of {get_args(Init)}, got {self.init!r}.")
+        if self.loss not in get_args(Loss):
+            raise ValueError(f"loss must be one of {get_args(Loss)}, got {self.loss!r}.")
+        if self.uniformity_weight < 0:
+            raise ValueError(f"uniformity_weight must be ≥ 0, got {self.uniformity_weight}.")
         check_strength(self.prism_strength)
 
 
@@ -104,21 +115,39 @@ def bpr_loss(model, adj: Tensor, num_users: int, users: Tensor, pos: Tensor, neg
     return bpr_terms(model, adj, num_users, users, pos, neg, l2)[0]
 
 
-class BPRObjective(torch.nn.Module):
-    """:func:`bpr_terms` as a module over a fixed adjacency, so that DistributedDataParallel sees a batch's whole
-    computation in ``forward`` and all-reduces the gradients in backward."""
+def align_uniformity_terms(model, adj: Tensor, num_users: int, users: Tensor, pos: Tensor, l2: float,
+                           uniformity_weight: float) -> tuple[Tensor, BatchVectors]:
+    """Alignment of the batch's (user, positive) pairs plus ``uniformity_weight`` times the uniformity of its
+    distinct users and items (:func:`models.recsys.align_uniformity.align_uniformity_loss`), plus the same
+    ``l2 · ½‖e⁽⁰⁾‖² / B`` on the batch's layer-0 rows as BPR's; and the batch's final vectors."""
+    node_emb = model.get_embedding(adj)
+    user_e, pos_e = node_emb[users], node_emb[num_users + pos]
+    loss = align_uniformity_loss(user_e, pos_e, node_emb[users.unique()], node_emb[num_users + pos.unique()],
+                                 uniformity_weight)
+    if l2 > 0:
+        layer0 = model.embedding.weight[torch.cat([users, num_users + pos])]
+        loss = loss + l2 / 2 * layer0.pow(2).sum() / users.numel()
+    return loss, (users, user_e, pos, pos_e)
 
-    def __init__(self, model: torch.nn.Module, adj: Tensor, num_users: int, l2: float) -> None:
+
+class Objective(torch.nn.Module):
+    """A batch's loss (``config.loss``) as a module over a fixed adjacency, so that DistributedDataParallel sees the
+    batch's whole computation in ``forward`` and all-reduces the gradients in backward."""
+
+    def __init__(self, model: torch.nn.Module, adj: Tensor, num_users: int, config: LightGCNConfig) -> None:
         super().__init__()
-        self.model, self.adj, self.num_users, self.l2 = model, adj, num_users, l2
+        self.model, self.adj, self.num_users, self.config = model, adj, num_users, config
 
     def forward(self, users: Tensor, pos: Tensor, neg: Tensor) -> tuple[Tensor, BatchVectors]:
-        return bpr_terms(self.model, self.adj, self.num_users, users, pos, neg, self.l2)
+        if self.config.loss == "align_uniformity":
+            return align_uniformity_terms(self.model, self.adj, self.num_users, users, pos, self.config.l2,
+                                          self.config.uniformity_weight)
+        return bpr_terms(self.model, self.adj, self.num_users, users, pos, neg, self.config.l2)
 
 
 class LightGCNTask:
-    """LightGCN for the training loop: BPR batches of triples sampled an epoch at a time, this rank's share of
-    each, and validation Recall@``eval_k`` by full ranking."""
+    """LightGCN for the training loop: batches of triples sampled an epoch at a time (the alignment loss uses
+    their (user, positive) pairs), this rank's share of each, and validation Recall@``eval_k`` by full ranking."""
 
     def __init__(self, graph: BipartiteGraph, valid_edge_index: Tensor, config: LightGCNConfig,
                  ctx: distributed.DistContext) -> None:
@@ -130,7 +159,7 @@ class LightGCNTask:
         self.adj = propagation_matrix(graph, config.propagation, config.balance_strength).to(ctx.device)
         self.sampler = BPRSampler(graph, seed=distributed.rank_seed(config.seed, ctx.rank))
         self.generator = self.sampler.generator
-        self.objective = distributed.wrap(BPRObjective(self.model, self.adj, graph.num_users, config.l2), ctx)
+        self.objective = distributed.wrap(Objective(self.model, self.adj, graph.num_users, config), ctx)
         self.local_sizes = distributed.local_batch_sizes(graph.num_edges, config.batch_size, ctx.world_size)
         self.metric = f"valid_recall@{config.eval_k}"
 
@@ -143,7 +172,7 @@ class LightGCNTask:
             start += size
 
     def loss(self, batch: tuple[Tensor, Tensor, Tensor]) -> tuple[Tensor, BatchVectors]:
-        """BPR with L2 on the batch, through the (DDP-wrapped) objective."""
+        """The configured loss with L2 on the batch, through the (DDP-wrapped) objective."""
         return self.objective(*batch)
 
     def validate(self) -> float:
@@ -183,14 +212,14 @@ def train_lightgcn(
     dist_ctx: distributed.DistContext | None = None,
     old_version: tuple[Tensor, Tensor] | None = None,
 ) -> TrainResult:
-    """Train LightGCN on ``graph`` with BPR in :func:`models.runtime.loop.train_loop`, evaluating
+    """Train LightGCN on ``graph`` with ``config.loss`` in :func:`models.runtime.loop.train_loop`, evaluating
     Recall@``eval_k`` on ``valid_edge_index``.
 
     With ``checkpoint_path``, the state is saved after every epoch, and an existing checkpoint with the
     same config and fingerprint is resumed (a crashed run continues where it stopped). ``auxiliary_loss`` adds a
     term on each batch's final embeddings (see :data:`models.runtime.loop.AuxiliaryLoss`). ``old_version``, the
     deployed version's final ``(user_emb, item_emb)`` (rows by dense id), adds ``config.compatibility``'s loss
-    against it; without it (nothing deployed yet) the model trains on BPR alone. With ``config.init`` "prism" the
+    against it; without it (nothing deployed yet) the model trains on its loss alone. With ``config.init`` "prism" the
     run trains without weight decay: a positive ``config.l2`` is set to 0 (logged), and the resolved config says so.
 
     Under torchrun, pass ``dist_ctx`` (:func:`models.runtime.distributed.init_distributed`; it overrides ``device``):
