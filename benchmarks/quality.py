@@ -20,6 +20,11 @@ began; the reference's is the script's own. ``--families a,b`` runs a subset and
 that the long LightGCN runs can go in separate invocations; ``load_average`` records the machine's 1-minute load when
 each family started. ``best`` is the family with the highest validation Recall@20 in the merged file.
 
+``lightgcn_au`` and ``lightgcn_prism_au`` train LightGCN with the current init and with PRISM on the PRISM authors'
+default loss instead of BPR (alignment + uniformity, γ 1, at their batch of 4,096 and Adam's 1e-3; each pair costs
+the square of a batch's distinct users and items, so an epoch on Gowalla takes about two minutes on one core): the
+two compare the inits all else equal under that loss. They run only when named in ``--families``.
+
 ``gf_cf_factors``, ``bspm_factors`` and ``sgfcf_factors`` are the filters as the pipeline publishes them (user and
 item vectors; GF-CF's and BSPM's linear part carried by 1,024 singular triplets, SGFCF's high part by its own K) at
 the setting their full filter chose on validation, so each runs after (or into the same file as) its full filter; ``<factors>.recall_vs_full`` is their test Recall@20 over the full

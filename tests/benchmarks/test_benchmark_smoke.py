@@ -111,3 +111,14 @@ def test_readme_benchmark_command_runs_with_smoke(command: str, run_benchmark):
     assert not missing, f"{module}: keys missing from the JSON: {sorted(missing)}"
     bad = [n for n in _numbers(results) if not math.isfinite(n)]
     assert not bad, f"{module}: non-finite numbers in the JSON: {bad[:5]}"
+
+
+def test_quality_runs_the_pair_on_the_prism_authors_loss_when_named(run_benchmark):
+    run = run_benchmark(("-m", "benchmarks.quality", "--smoke", "--families", "lightgcn_au,lightgcn_prism_au"),
+                        TIMEOUT_S)
+    assert run.returncode == 0, run.failure()
+    for family, init in (("lightgcn_au", "normal"), ("lightgcn_prism_au", "prism")):
+        assert run.results[f"{family}.config"].startswith(
+            f"init {init}, symmetric, loss align_uniformity, batch 4096, lr 0.001")
+        assert math.isfinite(run.results[f"{family}.recall@20"])
+    assert "lightgcn.recall@20" not in run.results  # the default families did not run
