@@ -15,7 +15,7 @@ import multiprocessing
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -67,10 +67,10 @@ def add_training_arguments(parser: argparse.ArgumentParser, max_minutes: float) 
 def lightgcn_config(args: argparse.Namespace, **changes: Any) -> LightGCNConfig:
     """The LightGCN config of the parsed training options, with ``changes`` (init, propagation, loss...) over
     them."""
-    settings = dict(batch_size=args.batch_size, lr=args.lr, epochs=args.epochs, eval_every=args.eval_every,
-                    patience=args.patience, seed=args.seed, max_train_seconds=args.max_minutes * 60,
-                    lr_decay=args.lr_decay, lr_decay_patience=args.lr_decay_patience)
-    return LightGCNConfig(**{**settings, **changes})
+    config = LightGCNConfig(batch_size=args.batch_size, lr=args.lr, epochs=args.epochs, eval_every=args.eval_every,
+                            patience=args.patience, seed=args.seed, max_train_seconds=args.max_minutes * 60,
+                            lr_decay=args.lr_decay, lr_decay_patience=args.lr_decay_patience)
+    return replace(config, **changes)
 
 
 def ranking_figures(score: Callable[[Tensor], Tensor], graph: BipartiteGraph, heldout: Tensor, masked: Tensor | None,
