@@ -1,7 +1,7 @@
-"""LightGCN training: BPR with vectorized sampling (or the alignment + uniformity loss) as a task of the shared training loop (models.runtime.loop),
-which early-stops on validation Recall@K and resumes from checkpoints holding the resolved config, seed, data
-fingerprint and code version. The same task runs under torchrun with DistributedDataParallel (see
-models.runtime.distributed and models.runtime.train_entry).
+"""LightGCN training: BPR with vectorized sampling (or the alignment + uniformity loss) as a task of the shared
+training loop (models.runtime.loop), which early-stops on validation Recall@K and resumes from checkpoints holding
+the resolved config, seed, data fingerprint and code version. The same task runs under torchrun with
+DistributedDataParallel (see models.runtime.distributed and models.runtime.train_entry).
 """
 from __future__ import annotations
 
