@@ -1,10 +1,10 @@
-"""Batched forward push against the closed form (I − cA)⁻¹, top-k order, determinism and argument checks."""
+"""Forward push against the closed form (I − cA)⁻¹, top-k order, determinism and argument checks."""
 
 import numpy as np
 import pytest
 import torch
 
-from models.graph.ppr import PPRError, _BlockPush, forward_push, pair_scores, power_iteration
+from models.graph.ppr import PPRError, forward_push, pair_scores, power_iteration
 from models.graph.sparse import binary_adjacency
 
 # A triangle 0-1-2 with a tail 2-3-4, and node 5 alone.
@@ -100,17 +100,12 @@ def test_a_thread_reusing_its_buffers_block_after_block_gets_what_fresh_buffers_
                           np.concatenate(one_by_one))
 
 
-def test_a_block_that_fails_half_way_leaves_no_trace_in_the_next():
-    push, block = _BlockPush(_graph(), DAMPING, 1e-5, top_k=None), np.array([2, 3])
-
-    def fail(estimate, support):
-        raise RuntimeError("read failed")
-
-    expected = _BlockPush(_graph(), DAMPING, 1e-5, top_k=None)(block)
-    with pytest.raises(RuntimeError, match="read failed"):
-        push.estimates(np.array([0, 4]), fail)
-    for got, want in zip(push(block), expected):
-        assert np.array_equal(got, want)
+def test_work_counts_each_push_and_the_neighbours_it_visits():
+    # Tail 3-4 with ε 0.5: 4 holds 1 ≥ 0.5·1 and pushes once to 3 (0.85 < 0.5·2); the isolated 5 pushes once to nobody.
+    work = [0, 0]
+    result = forward_push(_graph(), torch.tensor([4, 5]), DAMPING, 0.5, top_k=None, work=work)
+    assert work == [2, 1]
+    assert result.row(0)[0].tolist() == [4] and result.row(0)[1].item() == pytest.approx(1 - DAMPING)
 
 
 def test_progress_reports_every_block():
@@ -121,8 +116,9 @@ def test_progress_reports_every_block():
 
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"damping": 1.0}, "damping"), ({"epsilon": 0.0}, "epsilon"), ({"targets": torch.tensor([6])}, "target ids"),
+    ({"adj": _graph() * 2.0}, "binary"),
 ])
 def test_bad_arguments_say_what_to_change(kwargs, message):
-    arguments = {"targets": torch.tensor([0]), **kwargs}
+    arguments = {"adj": _graph(), "targets": torch.tensor([0]), **kwargs}
     with pytest.raises(PPRError, match=message):
-        forward_push(_graph(), **arguments)
+        forward_push(**arguments)
