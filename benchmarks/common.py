@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import dataclasses
+import importlib.util
 import json
 import re
 import shutil
@@ -16,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar
 
 import numpy as np
@@ -104,6 +106,21 @@ def add_init_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--init", default="normal", choices=["normal", "prism"], help="layer-0 initialization")
     parser.add_argument("--prism-strength", type=float, default=1.0,
                         help="PRISM's s in the norms s·ln(d + 2) + 1 − s (0: every norm 1)")
+
+
+def module_at(commit: str, path: str) -> ModuleType:
+    """The module at ``path`` (e.g. ``models/graph/ppr.py``) as it was at ``commit``, imported under another name, so
+    a benchmark can run it beside the current one. Its own imports resolve to the current code."""
+    source = subprocess.run(["git", "show", f"{commit}:{path}"], cwd=Path(__file__).resolve().parents[1], check=True,
+                            capture_output=True, text=True).stdout
+    name = Path(path).stem + "_before"
+    copy = Path(tempfile.mkdtemp()) / f"{name}.py"
+    copy.write_text(source)
+    spec = importlib.util.spec_from_file_location(name, copy)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
 
 
 def spread(values: list[float]) -> dict[str, float]:

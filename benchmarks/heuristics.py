@@ -15,13 +15,8 @@ process, run for run alternating with the current code, so both see the same mac
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
-from types import ModuleType
 
 import torch
 
@@ -34,25 +29,12 @@ from benchmarks.common import (
     apply_smoke,
     format_spread,
     load_dataset,
+    module_at,
     print_table,
     spread,
     write_json,
 )
 from models.recsys.student import teacher_contexts
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def module_at(commit: str) -> ModuleType:
-    """``models.graph.heuristics`` as it was at ``commit``, imported under another name."""
-    source = subprocess.run(["git", "show", f"{commit}:models/graph/heuristics.py"], cwd=REPO_ROOT, check=True,
-                            capture_output=True, text=True).stdout
-    path = Path(tempfile.mkdtemp()) / "heuristics_before.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("heuristics_before", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def main() -> None:
@@ -73,7 +55,7 @@ def main() -> None:
         users = torch.randperm(graph.num_users, generator=torch.Generator().manual_seed(0))[:args.users].sort().values
     contexts = teacher_contexts(graph, seed=0, users=users)
     pair_users, pair_items = users.repeat_interleave(contexts.size(1)), contexts.flatten()
-    before = module_at(args.before) if args.before else None
+    before = module_at(args.before, "models/graph/heuristics.py") if args.before else None
     results: dict = {"dataset": args.dataset, "pairs": pair_users.numel(), "edges": graph.edge_index.size(1),
                      "before": args.before, "threads": torch.get_num_threads()}
     rows = []
