@@ -78,22 +78,19 @@ def _check(adj: sp.csr_matrix, targets: np.ndarray, damping: float, epsilon: flo
 # Hand-written (compiled with numba) because no library pushes many targets fast: PyG's ``get_ppr`` keeps every
 # node's whole support in Python lists and offers no top-k. One target at a time, each round pushes every node whose
 # residual is at least ε·d(node), Gauss–Seidel within the round (a node pushes what it holds when its turn comes). A
-# push keeps the ACL invariant whatever the order, so the push stops with ``0 ≤ π − p < ε·d`` per node.
-# The buffers hold each node's residual per unit of degree, q = r / d, so the test r ≥ ε·d reads q ≥ ε and pushing
-# u adds c·q(u)/d(v) to q(v): a visit reads the edge's share (in edge order) and the neighbour's q and state, and no
-# third array at a random place (at 16 M edges those arrays outgrow the caches, and each one read per visit shows).
-# They are as long as the node count and come back all zero (every node a target touched is cleared), so a thread
+# push keeps the ACL invariant whatever the order, so the push stops with ``0 ≤ π − p < ε·d`` per node. The
+# buffers are as long as the node count and come back all zero (every node a target touched is cleared), so a thread
 # keeps them from target to target: fresh ones would cost a zero fill per target, nodes² over all targets.
 @numba.njit(nogil=True, cache=True)
-def _push_target(indptr, indices, edge_share, degree, epsilon, alpha, target, estimate, residual, state, current,
-                 following, touched, work):
+def _push_target(indptr, indices, spread, threshold, alpha, target, estimate, residual, state, current, following,
+                 touched, work):
     """Push ``target`` into the all-zero buffers; the count of nodes it touched (``touched[:count]``). Adds the
     pushes and the neighbours they visited to ``work[0]`` and ``work[1]``."""
-    residual[target] = 1.0 / degree[target]
+    residual[target] = 1.0
     state[target] = _SEEN
     touched[0] = target
     count, active = 1, 0
-    if residual[target] >= epsilon or indptr[target + 1] == indptr[target]:  # an isolated target keeps α
+    if residual[target] >= threshold[target]:
         state[target] |= _QUEUED
         current[0] = target
         active = 1
@@ -102,9 +99,10 @@ def _push_target(indptr, indices, edge_share, degree, epsilon, alpha, target, es
         for i in range(active):
             node = current[i]
             state[node] &= ~_QUEUED
-            per_degree = residual[node]
+            mass = residual[node]
             residual[node] = 0.0
-            estimate[node] += alpha * per_degree * degree[node]
+            estimate[node] += alpha * mass
+            share = mass * spread[node]
             work[0] += 1
             work[1] += indptr[node + 1] - indptr[node]
             for e in range(indptr[node], indptr[node + 1]):
@@ -112,8 +110,8 @@ def _push_target(indptr, indices, edge_share, degree, epsilon, alpha, target, es
                 if state[neighbour] == 0:
                     touched[count] = neighbour
                     count += 1
-                residual[neighbour] += per_degree * edge_share[e]
-                if state[neighbour] & _QUEUED == 0 and residual[neighbour] >= epsilon:
+                residual[neighbour] += share
+                if state[neighbour] & _QUEUED == 0 and residual[neighbour] >= threshold[neighbour]:
                     following[queued] = neighbour
                     queued += 1
                     state[neighbour] = _SEEN | _QUEUED
@@ -134,8 +132,8 @@ def _clear(touched, count, estimate, residual, state):
 
 
 @numba.njit(nogil=True, cache=True)
-def _top_k_block(indptr, indices, edge_share, degree, epsilon, alpha, targets, top_k, estimate, residual, state,
-                 current, following, touched, work):
+def _top_k_block(indptr, indices, spread, threshold, alpha, targets, top_k, estimate, residual, state, current,
+                 following, touched, work):
     """CSR arrays ``(indptr, nodes, scores)`` of ``targets``: each row the ``top_k`` nodes with a positive estimate
     (all of them when ``top_k`` is negative), by score and then node id."""
     starts = np.zeros(targets.size + 1, np.int64)
@@ -143,8 +141,8 @@ def _top_k_block(indptr, indices, edge_share, degree, epsilon, alpha, targets, t
     scores = np.empty(nodes.size, np.float32)
     filled = 0
     for t in range(targets.size):
-        count = _push_target(indptr, indices, edge_share, degree, epsilon, alpha, targets[t], estimate, residual,
-                             state, current, following, touched, work)
+        count = _push_target(indptr, indices, spread, threshold, alpha, targets[t], estimate, residual, state,
+                             current, following, touched, work)
         support = _best(touched[:count], estimate, top_k)
         order = np.argsort(-estimate[support], kind="mergesort")  # stable: ties stay in node order
         keep = order.size if top_k < 0 else min(order.size, top_k)
@@ -180,12 +178,12 @@ def _grown(array, filled, size):
 
 
 @numba.njit(nogil=True, cache=True)
-def _pair_block(indptr, indices, edge_share, degree, epsilon, alpha, sources, bounds, nodes, out, estimate,
-                residual, state, current, following, touched, work):
+def _pair_block(indptr, indices, spread, threshold, alpha, sources, bounds, nodes, out, estimate, residual, state,
+                current, following, touched, work):
     """``out[bounds[i]:bounds[i + 1]]`` = the estimates of ``sources[i]`` at ``nodes[bounds[i]:bounds[i + 1]]``."""
     for i in range(sources.size):
-        count = _push_target(indptr, indices, edge_share, degree, epsilon, alpha, sources[i], estimate, residual,
-                             state, current, following, touched, work)
+        count = _push_target(indptr, indices, spread, threshold, alpha, sources[i], estimate, residual, state,
+                             current, following, touched, work)
         for j in range(bounds[i], bounds[i + 1]):
             out[j] = estimate[nodes[j]]
         _clear(touched, count, estimate, residual, state)
@@ -196,22 +194,20 @@ class _Push:
     all-zero buffers (kept from block to block) and its work counters (pushes, visited neighbours)."""
 
     def __init__(self, adj: sp.csr_matrix, damping: float, epsilon: float) -> None:
-        degree = np.maximum(np.diff(adj.indptr), 1).astype(np.float64)  # 1 for an isolated node
+        degree = np.diff(adj.indptr).astype(np.float64)
         self.num_nodes = adj.shape[0]
-        # Edge (u, v) carries c / d(v): what u's push adds to v's residual per degree, per unit of u's.
-        edge_share = (damping / degree[adj.indices]).astype(np.float32)
-        self.graph = (adj.indptr.astype(np.int64), adj.indices.astype(np.int32), edge_share, degree, epsilon,
-                      1.0 - damping)
+        self.graph = (adj.indptr.astype(np.int64), adj.indices.astype(np.int32),
+                      damping / np.maximum(degree, 1.0),  # what a push sends each neighbour, per unit of residual
+                      epsilon * degree, 1.0 - damping)
         self._local = threading.local()
         self._work, self._lock = np.zeros(2, np.int64), threading.Lock()
 
     def buffers(self) -> tuple[np.ndarray, ...]:
-        """This thread's estimate, residual per degree (float32: half the bytes a visit reads at random), state, two
-        frontier and touched buffers (all zero between targets)."""
+        """This thread's estimate, residual, state, two frontier and touched buffers (all zero between targets)."""
         buffers = getattr(self._local, "buffers", None)
         if buffers is None:
             n = self.num_nodes
-            buffers = self._local.buffers = (np.zeros(n), np.zeros(n, np.float32), np.zeros(n, np.uint8),
+            buffers = self._local.buffers = (np.zeros(n), np.zeros(n), np.zeros(n, np.uint8),
                                              np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n, np.int32))
         return buffers
 
@@ -251,7 +247,7 @@ def forward_push(
         damping: ``c``, the continuation probability (default: :data:`DAMPING`, 0.85).
         epsilon: residual tolerance per unit of degree (default: ``1e-5``).
         top_k: nodes kept per target, best first; ``None`` keeps every node with a positive score.
-        block_size: targets per task of a thread (and per ``progress`` call); memory is 25 bytes × N per thread.
+        block_size: targets per task of a thread (and per ``progress`` call); memory is 30 bytes × N per thread.
         workers: threads, each pushing its own blocks (the compiled push releases the GIL); 0 means
             ``torch.get_num_threads()``.
         progress: called as ``progress(done, total)`` after each block, in order.
