@@ -247,7 +247,7 @@ def forward_push(
         damping: ``c``, the continuation probability (default: :data:`DAMPING`, 0.85).
         epsilon: residual tolerance per unit of degree (default: ``1e-5``).
         top_k: nodes kept per target, best first; ``None`` keeps every node with a positive score.
-        block_size: targets per task of a thread (and per ``progress`` call); memory is 30 bytes × N per thread.
+        block_size: targets per task of a thread (and per ``progress`` call); memory is 29 bytes × N per thread.
         workers: threads, each pushing its own blocks (the compiled push releases the GIL); 0 means
             ``torch.get_num_threads()``.
         progress: called as ``progress(done, total)`` after each block, in order.
@@ -270,7 +270,9 @@ def forward_push(
             if progress is not None:
                 progress(done, targets.size)
     if work is not None:
-        work[0], work[1] = work[0] + push.work()[0], work[1] + push.work()[1]
+        pushes, visits = push.work()
+        work[0] += pushes
+        work[1] += visits
     return TopKPPR(
         targets=torch.from_numpy(targets.copy()),
         indptr=torch.from_numpy(np.concatenate(indptr)),
