@@ -1,14 +1,17 @@
 """Link-prediction heuristics as teachers: common neighbours, Adamic–Adar, resource allocation and personalized
 PageRank scores for batches of node pairs, computed from the sparse adjacency of the training graph only.
 
-CN/AA/RA are sparse row products (cost O(Σ min(d_u, d_v)) per batch); PPR is a batched power iteration. Both work
-batch by batch so memory stays bounded by ``batch_size`` rows. These are the teachers of EHDM (Qin et al., LoG 2025).
+CN/AA/RA of node pairs are sparse row products, batch by batch so memory stays bounded by ``batch_size`` rows; on
+the user–item graph they count 3-hop paths, item by item in a compiled loop. PPR is the forward push of
+:mod:`models.graph.ppr`. These are the teachers of EHDM (Qin et al., LoG 2025).
 """
 from __future__ import annotations
 
 import itertools
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import numba
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -121,54 +124,77 @@ def bipartite_heuristic_scores(graph: BipartiteGraph, users: Tensor, items: Tens
 
 
 def _three_hop_overlaps(user_items: sp.csr_array, item_users: sp.csr_array, weights: dict[str, np.ndarray],
-                        users: np.ndarray, items: np.ndarray, block_entries: int = 1 << 23, workers: int = 0
+                        users: np.ndarray, items: np.ndarray, block_entries: int = 1 << 22, workers: int = 0
                         ) -> dict[str, np.ndarray]:
     """``Σ_{u' ∈ N(i)} Σ_{j ∈ N(u) ∩ N(u')} w(j)`` of each pair ``(users[p], items[p])`` for each weight ``w`` of
     ``weights``, float32.
 
-    The sum equals ``Σ_{j ∈ N(u)} w(j) · C[j, i]`` with ``C = RᵀR`` the items' co-occurrence counts, so ``C`` is
-    computed once for every weight, in blocks of items ``j`` (a sparse product), and each pair reads it at its user's
-    items. That costs Σ_u d_u² (every user's items paired), where expanding every user's 2-hop row costs Σ_j d_j² per
-    weight; on power-law data the items' degrees are the more skewed. A block holds about ``block_entries`` product
-    entries and lookups. Blocks run on ``workers`` threads (0: ``torch.get_num_threads()``); scipy's sparse kernels
-    release the GIL.
+    The sum equals ``Σ_{j ∈ N(u)} w(j) · C[j, i]`` with ``C = RᵀR`` the items' co-occurrence counts. The pairs are
+    grouped by item: each item ``i`` that some pair names has its column ``C[·, i]`` counted once into a dense buffer
+    (``Σ_{u' ∈ N(i)} d_{u'}`` visits), which every pair of ``i`` then reads at its user's items (``d_u`` each). Over
+    all items that is Σ_u d_u² plus the pairs' degrees, where expanding every user's 2-hop row costs Σ_j d_j² per
+    weight; on power-law data the items' degrees are the more skewed. Items go in blocks of about ``block_entries``
+    visits on ``workers`` threads (0: ``torch.get_num_threads()``); each pair is summed by one thread over its user's
+    items in order, so the result is the same whatever the threads.
     """
-    num_items = user_items.shape[1]
-    out = {name: np.zeros(users.size, dtype=np.float64) for name in weights}
-    # Pairs grouped by user, so each (item j, user u) reads the contiguous run of u's pairs.
-    order = np.argsort(users, kind="stable")
-    pair_starts = np.searchsorted(users[order], np.arange(user_items.shape[0] + 1))
-    pairs_per_user = np.diff(pair_starts)
-    user_degree = np.diff(user_items.indptr)
-    # Per item j: its block product's entries (Σ_{u ∈ N(j)} d_u) and its lookups (the pairs of its users).
-    cost = item_users @ (user_degree + pairs_per_user).astype(np.float64)
-    bounds = _blocks_by_cost(cost, block_entries)
+    user_items, item_users = user_items.tocsr(), item_users.tocsr()
+    user_items.sort_indices()
+    order = np.argsort(items, kind="stable")  # pairs grouped by item
+    pair_starts = np.searchsorted(items[order], np.arange(user_items.shape[1] + 1)).astype(np.int64)
+    user_degree = np.diff(user_items.indptr).astype(np.float64)
+    cost = item_users @ user_degree + np.bincount(items, weights=user_degree[users], minlength=user_items.shape[1])
+    cost[np.diff(pair_starts) == 0] = 0.0  # an item no pair names is not counted
+    names = list(weights)
+    weight_rows = np.ascontiguousarray(np.stack([weights[name] for name in names]), dtype=np.float64).reshape(
+        len(names), user_items.shape[1])
+    out = np.zeros((len(names), users.size))
+    graph = (user_items.indptr.astype(np.int64), user_items.indices.astype(np.int32),
+             item_users.indptr.astype(np.int64), item_users.indices.astype(np.int32))
+    local = threading.local()
 
-    def score_block(first: int, last: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        cooccurrence = (item_users[first:last] @ user_items).tocsr()  # (J, I): C[j, ·] of the block's items
-        cooccurrence.sum_duplicates()  # sorted indices within each row, so the flat keys below are sorted
-        keys = (np.repeat(np.arange(last - first, dtype=np.int64), np.diff(cooccurrence.indptr)) * num_items
-                + cooccurrence.indices)
-        lo, hi = item_users.indptr[first], item_users.indptr[last]
-        item_of_entry = np.repeat(np.arange(first, last), np.diff(item_users.indptr[first:last + 1]))
-        user_of_entry = item_users.indices[lo:hi]
-        runs = pairs_per_user[user_of_entry]
-        # Every pair p of every user u of item j: (j, p), as ragged ranges of ``order``.
-        item_of_term = np.repeat(item_of_entry, runs)
-        run_starts = np.repeat(pair_starts[user_of_entry] - np.cumsum(runs) + runs, runs)
-        pairs = order[run_starts + np.arange(item_of_term.size)]
-        wanted = (item_of_term - first).astype(np.int64) * num_items + items[pairs]
-        # A binary search of flat (row, column) keys, by hand: scipy's element lookup scans every row it reads.
-        found = np.minimum(np.searchsorted(keys, wanted), max(keys.size - 1, 0))
-        counts = np.where(keys[found] == wanted, cooccurrence.data[found], 0.0) if keys.size else np.zeros(wanted.size)
-        return pairs, {name: weight[item_of_term] * counts for name, weight in weights.items()}
+    def score_block(bound: tuple[int, int]) -> None:
+        if not hasattr(local, "counts"):  # all zero between items
+            local.counts, local.touched = np.zeros(user_items.shape[1]), np.empty(user_items.shape[1], np.int32)
+        _overlap_block(*graph, weight_rows, users.astype(np.int64), order, pair_starts, *bound, local.counts,
+                       local.touched, out)
 
     with ThreadPoolExecutor(max_workers=max(1, workers or torch.get_num_threads())) as pool:
-        # Summed in block order, whichever thread ends first, so the float sums are the same on every run.
-        for pairs, terms in pool.map(lambda bound: score_block(*bound), bounds):
-            for name, values in terms.items():
-                np.add.at(out[name], pairs, values)
-    return {name: values.astype(np.float32) for name, values in out.items()}
+        list(pool.map(score_block, _blocks_by_cost(cost, block_entries)))
+    return {name: out[k].astype(np.float32) for k, name in enumerate(names)}
+
+
+# Hand-written (compiled with numba) because a sparse product of the blocks' co-occurrence rows and a lookup of each
+# pair in them costs a sort and a binary search per term; a dense count buffer per thread reads each pair's terms
+# directly.
+@numba.njit(nogil=True, cache=True)
+def _overlap_block(user_indptr, user_items, item_indptr, item_users, weights, users, order, pair_starts, first, last,
+                   counts, touched, out):
+    """``out[:, p]`` for every pair ``p`` naming an item in ``[first, last)``, with ``counts`` (all zero, returned
+    so) as the item's co-occurrence column."""
+    sums = np.empty(weights.shape[0])
+    for item in range(first, last):
+        if pair_starts[item] == pair_starts[item + 1]:
+            continue
+        count = 0
+        for e in range(item_indptr[item], item_indptr[item + 1]):
+            neighbour = item_users[e]
+            for f in range(user_indptr[neighbour], user_indptr[neighbour + 1]):
+                other = user_items[f]
+                if counts[other] == 0.0:
+                    touched[count] = other
+                    count += 1
+                counts[other] += 1.0
+        for k in range(pair_starts[item], pair_starts[item + 1]):
+            pair = order[k]
+            user = users[pair]
+            sums[:] = 0.0
+            for f in range(user_indptr[user], user_indptr[user + 1]):
+                shared = counts[user_items[f]]
+                for w in range(weights.shape[0]):
+                    sums[w] += weights[w, user_items[f]] * shared
+            out[:, pair] = sums
+        for i in range(count):
+            counts[touched[i]] = 0.0
 
 
 def _blocks_by_cost(cost: np.ndarray, budget: float) -> list[tuple[int, int]]:

@@ -79,7 +79,7 @@ def test_bipartite_scores_equal_dense_three_hop_products_and_ppr_across_blocks()
                                   users.numpy(), items.numpy(), block_entries=8, workers=2)
     assert blocked["ra"].tolist() == pytest.approx(expected[users, items].tolist(), rel=1e-6)
     assert blocked["cn"].tolist() == paths[users, items].tolist()
-    # Blocks are summed in their own order, so thread count and timing never change a bit of the result.
+    # Each pair is summed by one thread over its user's items in order: the threads never change a bit of it.
     one_thread = _three_hop_overlaps(user_items, user_items.T.tocsr(), {"ra": ra.numpy()}, users.numpy(),
                                      items.numpy(), block_entries=8, workers=1)
     np.testing.assert_array_equal(one_thread["ra"], blocked["ra"])
