@@ -137,25 +137,24 @@ def _three_hop_overlaps(user_items: sp.csr_array, item_users: sp.csr_array, weig
     visits on ``workers`` threads (0: ``torch.get_num_threads()``); each pair is summed by one thread over its user's
     items in order, so the result is the same whatever the threads.
     """
-    user_items, item_users = user_items.tocsr(), item_users.tocsr()
-    user_items.sort_indices()
+    user_items, item_users = user_items.tocsr().sorted_indices(), item_users.tocsr()  # the caller's left as given
     order = np.argsort(items, kind="stable")  # pairs grouped by item
     pair_starts = np.searchsorted(items[order], np.arange(user_items.shape[1] + 1)).astype(np.int64)
     user_degree = np.diff(user_items.indptr).astype(np.float64)
     cost = item_users @ user_degree + np.bincount(items, weights=user_degree[users], minlength=user_items.shape[1])
     cost[np.diff(pair_starts) == 0] = 0.0  # an item no pair names is not counted
     names = list(weights)
-    weight_rows = np.ascontiguousarray(np.stack([weights[name] for name in names]), dtype=np.float64).reshape(
-        len(names), user_items.shape[1])
+    weight_rows = np.stack([np.asarray(weights[name], dtype=np.float64) for name in names])
     out = np.zeros((len(names), users.size))
     graph = (user_items.indptr.astype(np.int64), user_items.indices.astype(np.int32),
              item_users.indptr.astype(np.int64), item_users.indices.astype(np.int32))
+    pair_users = users.astype(np.int64)
     local = threading.local()
 
     def score_block(bound: tuple[int, int]) -> None:
         if not hasattr(local, "counts"):  # all zero between items
             local.counts, local.touched = np.zeros(user_items.shape[1]), np.empty(user_items.shape[1], np.int32)
-        _overlap_block(*graph, weight_rows, users.astype(np.int64), order, pair_starts, *bound, local.counts,
+        _overlap_block(*graph, weight_rows, pair_users, order, pair_starts, *bound, local.counts,
                        local.touched, out)
 
     with ThreadPoolExecutor(max_workers=max(1, workers or torch.get_num_threads())) as pool:
