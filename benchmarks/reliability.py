@@ -10,13 +10,21 @@ with SQL metacharacters), carried through to a candidate version with the ids in
 then promotes or retires on the model's merits; `data_intact` means the promoted version reads back bit-identical
 (or, where a run legitimately publishes, the baseline version still does and the new one is whole).
 
-    python -m benchmarks.reliability [--json FILE] [--only CASE ...] [--workdir DIR]
+    python -m benchmarks.reliability [--json FILE] [--only CASE ...] [--workdir DIR] [--workers N]
+
+The cases are independent (each on its own copy of the baseline), so they run ``--workers`` at a time (default: one
+per core), each worker a fresh process with its share of the cores.
 """
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import os
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +55,7 @@ from benchmarks.reliability_pipeline import (
     stopped_by_gate,
 )
 from feature_store import FeatureStore
+from models.runtime.machine import thread_share
 from orchestration.jobs import full_retrain, landing_ingest
 from warehouse.connection import connect
 from warehouse.id_maps import load_id_map
@@ -179,18 +188,41 @@ def run_input_case(case: InputCase, baseline_root: Path, work: Path, baseline: V
             "seconds": round(time.perf_counter() - started, 1)}
 
 
-def run_suite(work: Path, only: set[str] | None = None) -> dict[str, Any]:
-    """Baseline, every input case, every fault; the summary counts and one entry per case."""
+# The faults by name, as a worker process looks them up.
+FAULTS = {
+    "kill9_during_training": kill_during_training,
+    "kill9_during_publish": kill_during_publish,
+    "two_concurrent_materializations": partial(concurrent_materializations, shape=SHAPE),
+}
+
+
+def _run_named_case(name: str, seed: int, baseline_file: Path, baseline_root: Path, work: Path,
+                    baseline: VersionSnapshot) -> dict[str, Any]:
+    # A case's writer is a closure, which a worker process cannot receive: it gets the case's name instead.
+    if name in FAULTS:
+        return FAULTS[name](baseline_root, work, baseline)
+    case = next(case for case in input_cases(baseline_file) if case.name == name)
+    return run_input_case(case, baseline_root, work, baseline, seed)
+
+
+def run_suite(work: Path, only: set[str] | None = None, workers: int = 1) -> dict[str, Any]:
+    """Baseline, then every input case and every fault, ``workers`` at a time (each in a fresh process, on its own
+    copy of the baseline); the summary counts and one entry per case, inputs first, in order."""
     baseline_root = work / "baseline"
     baseline_file, baseline = build_baseline(baseline_root)
-    cases = [c for c in input_cases(baseline_file) if not only or c.name in only]
-    entries = [run_input_case(case, baseline_root, work, baseline, seed=100 + k) for k, case in enumerate(cases)]
-    faults = {
-        "kill9_during_training": lambda: kill_during_training(baseline_root, work, baseline),
-        "kill9_during_publish": lambda: kill_during_publish(baseline_root, work, baseline),
-        "two_concurrent_materializations": lambda: concurrent_materializations(baseline_root, work, baseline, SHAPE),
-    }
-    entries += [fault() for name, fault in faults.items() if not only or name in only]
+    inputs = [c.name for c in input_cases(baseline_file) if not only or c.name in only]
+    names = inputs + [name for name in FAULTS if not only or name in only]
+    seeds = range(100, 100 + len(names))  # an input case's seed makes its batch; the faults ignore theirs
+    # The workers inherit the environment: each gets its share of the cores for torch and BLAS.
+    share = thread_share(workers)
+    os.environ.update(share)
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            entries = list(pool.map(_run_named_case, names, seeds, repeat(baseline_file), repeat(baseline_root),
+                                    repeat(work), repeat(baseline)))
+    finally:
+        for key in share:
+            del os.environ[key]
     return {
         "cases": len(entries), "input_cases": sum(e["kind"] == "input" for e in entries),
         "fault_cases": sum(e["kind"] == "fault" for e in entries),
@@ -204,10 +236,14 @@ def main() -> None:
     parser.add_argument("--json", help="write the results to this file")
     parser.add_argument("--only", nargs="*", help="run only these cases (names as in the table)")
     parser.add_argument("--workdir", help="keep every case's folder in this new folder (default: a temporary one)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="input cases at a time, each in a process of its own (default: one per core)")
     add_smoke_argument(parser)
     args = apply_smoke(parser.parse_args(), only=list(SMOKE_CASES))
+    if args.workers < 1:
+        parser.error(f"--workers must be at least 1, got {args.workers}")
     with tempfile.TemporaryDirectory(prefix="graphrec-reliability-") as scratch:
-        results = run_suite(Path(args.workdir or scratch), set(args.only) if args.only else None)
+        results = run_suite(Path(args.workdir or scratch), set(args.only) if args.only else None, args.workers)
     rows = [[e["case"], e["kind"], e["expected"], e["stopped_at"], "yes" if e["caught"] else "NO",
              "yes" if e["data_intact"] else "NO", f"{e['seconds']:.1f}", e["message"][:110].replace("|", "/")]
             for e in results["entries"]]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from benchmarks.reliability import FAULTS
 from tests.benchmarks.test_benchmark_smoke import RUN_IN_FULL
 
 
@@ -13,6 +14,9 @@ def test_reliability_suite_in_full(run_benchmark):
     assert run.returncode == 0, run.failure()
     results = run.results
     assert (results["input_cases"], results["fault_cases"]) == (26, 3)
+    # The cases run side by side in worker processes; the entries still come inputs first, in the suite's order.
+    assert [e["kind"] for e in results["entries"]] == ["input"] * 26 + ["fault"] * 3
+    assert [e["case"] for e in results["entries"][-3:]] == list(FAULTS)
     unhandled = {e["case"]: e["message"] for e in results["entries"] if not (e["caught"] and e["data_intact"])}
     assert not unhandled, f"cases not handled: {unhandled}\n{run.stdout[-4000:]}"
     assert (results["caught"], results["data_intact"]) == (29, 29)
