@@ -185,13 +185,19 @@ def _measured(run: Callable[..., dict[str, object]], *args: Any) -> dict[str, ob
     return {**row, "peak_rss_mb": row.get("peak_rss_mb", own_peak_rss_mb()), "start_rss_mb": baseline}
 
 
+# Each run's process forks from a server that has imported this module (torch, PyG and the models) and run nothing:
+# as fresh as a spawned interpreter (no thread pool started, no data loaded) without its seconds of imports per run.
+_FRESH = multiprocessing.get_context("forkserver")
+_FRESH.set_forkserver_preload([__name__])
+
+
 def in_own_process(run: Callable[..., dict[str, object]], *args: Any) -> dict[str, object]:
-    """``run(*args)`` in a fresh spawned process, with ``peak_rss_mb`` (that process's own high-water mark: the
-    interpreter with torch, its copy of the data and the run) and ``start_rss_mb`` (the same before the run).
+    """``run(*args)`` in a fresh process, with ``peak_rss_mb`` (that process's own high-water mark: the interpreter
+    with torch, its copy of the data and the run) and ``start_rss_mb`` (the same before the run).
 
     A run whose row already holds ``peak_rss_mb`` (a reference script's own) keeps it.
     """
     # An executor, not a Pool: a worker that dies (out of memory, a crash in native code) raises BrokenProcessPool
     # here, where a Pool would start a new worker and wait forever for the lost result.
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(max_workers=1, mp_context=_FRESH) as pool:
         return pool.submit(_measured, run, *args).result()
