@@ -120,7 +120,8 @@ def main() -> None:
     parser.add_argument("--json", default=None)
     add_smoke_argument(parser)
     args = apply_smoke(parser.parse_args(), dataset=SMOKE_DATASET, teacher_minutes=1.0, teacher_epochs=2,
-                       teacher_batch=1024, eval_every=1, student_epochs=2, request_sizes=[1])
+                       teacher_batch=1024, eval_every=1, student_epochs=2, request_sizes=[1],
+                       min_seconds=0.05)
     torch.set_num_threads(args.threads)
 
     full, valid, test, items = load_dataset_with_items(args.dataset, valid_fraction=0.1, seed=args.seed,
