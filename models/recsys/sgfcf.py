@@ -6,9 +6,14 @@ With G²N ``R̃ = D_U R D_I``, ``D = (d + offset)^-ε`` (0 where the degree is 0
 
     low_u = U_u diag(σ̂^2β) Vᵀ,          row-normalised: low_u / (low_u · 1)
     high_u = r̃_u R̃ᵀ R̃,                row-normalised: high_u / (high_u · 1)
-    s_u = low_u + γ · high_u
+    s_u = low_u + γ · high_u  (+ λ · p)
 
 (the authors pass the sum through a sigmoid, which leaves the ranking alone, and mask training items afterwards).
+``λ · p`` is ours, not the authors': a popularity prior, ``p_i`` item ``i``'s share of the training interactions.
+Both parts are distributions over the items, so the prior mixes in on their scale, as a language model is smoothed
+with the collection's term frequencies; with ``λ = 0`` (the default) it is the authors' filter. A choosing fit tries
+the prior's weights of :data:`PRIOR_GRID` after its setting, on validation: on temporal splits, where the next items
+are often the popular ones, it is what lets a filter rank them.
 Since ``U_u = r̃_u V Σ^-1`` and both parts are row-normalised, the user's own scale ``D_U`` cancels: every score is
 computed from ``x_u = r_u D_I``, so any user row can be scored, training user or not.
 
@@ -56,20 +61,24 @@ SETTING_GRID = ({}, {"rank": 250, "beta": 1.0, "gamma": 0.5}, {"rank": 300, "bet
                 {"rank": 1000, "beta": 0.95, "gamma": 1.5},
                 {"rank": 110, "beta": 3.1, "gamma": 0.02}, {"rank": 50, "beta": 2.0, "gamma": 0.025},
                 {"rank": 60, "beta": 2.0, "gamma": 0.07}, {"rank": 110, "beta": 4.6, "gamma": 0.05})
-CHOSEN_FIELDS = ("rank", "beta", "gamma")
+# The popularity prior's weights a choosing fit tries after its setting (0 first: the filter alone). The parts sum
+# to 1 + γ per user, the prior to λ.
+PRIOR_GRID = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0)
+CHOSEN_FIELDS = ("rank", "beta", "gamma", "prior")
 
 
 @dataclass
 class SGFCFConfig:
     """The authors' Gowalla setting for their 80% training split (README: K 650, β 1.3, ε 0.34, γ 1.6); with
-    ``choose_on_validation``, the setting of :data:`SETTING_GRID` with the best validation Recall@20 instead
-    (recorded in place of these fields)."""
+    ``choose_on_validation``, the setting of :data:`SETTING_GRID` with the best validation Recall@20 instead, then
+    the prior's weight of :data:`PRIOR_GRID` with the best (recorded in place of these fields)."""
 
     rank: int = 650  # K, the singular triplets of the low-pass part
     beta: float = 1.3  # β, the power of the normalised singular values: σ̂^2β weighs each triplet
     exponent: float = 0.34  # ε of G²N, D = (d + offset)^-ε; 0.5 is GF-CF's and LightGCN's normalisation
     offset: float = 0.0  # α of G²N, added to every degree before the power
     gamma: float = 1.6  # γ, the weight of the row-normalised high part r̃_u R̃ᵀR̃; 0 leaves it out
+    prior: float = 0.0  # λ, the weight of the popularity prior (each item's share of the training interactions)
     seed: int = 2020  # start vector of the Lanczos iteration; also draws the choice's validation users
     choose_on_validation: bool = False  # the pipeline sets it; benchmarks and tests keep the given setting
     choice_users: int = CHOICE_USERS  # validation users the choice ranks (a seeded sample; 0: all)
@@ -84,6 +93,8 @@ class SGFCFConfig:
             problems.append(f"offset must be >= 0 (added to every degree), got {self.offset!r}")
         if not self.gamma >= 0:
             problems.append(f"gamma must be >= 0 (the high part's weight), got {self.gamma!r}")
+        if not self.prior >= 0:
+            problems.append(f"prior must be >= 0 (the popularity prior's weight), got {self.prior!r}")
         problems += choice_users_problems(self.choice_users)
         if problems:
             raise ValueError("SGFCFConfig: " + "; ".join(problems))
@@ -93,8 +104,8 @@ class SpectralParts:
     """What SGFCF's scores are made of, for one training matrix and normalisation, on ``device``.
 
     ``rows(users)`` gives ``x_u = r_u D_I`` ``(B, I)`` and ``projected(users)`` gives ``x_u V``; ``low(projected,
-    rank, beta)`` and ``high(users)`` are the two row-normalised parts. A row whose sum is 0 (a user with no training
-    item) stays 0 instead of NaN.
+    rank, beta)`` and ``high(users)`` are the two row-normalised parts, ``prior`` ``(I,)`` each item's share of the
+    training interactions. A row whose sum is 0 (a user with no training item) stays 0 instead of NaN.
     """
 
     def __init__(self, matrix: sp.csr_matrix, values: Tensor, vectors: Tensor, exponent: float, offset: float,
@@ -112,6 +123,7 @@ class SpectralParts:
         item_sums = np.asarray(normalized.T @ (normalized @ np.ones(matrix.shape[1], np.float32))).ravel()
         self._projected = scaled_rows @ self.vectors
         self._high_sums = scaled_rows @ torch.from_numpy(item_sums).to(device)
+        self.prior = popularity_shares(matrix).to(device)
 
     def rows(self, users: Tensor) -> Tensor:
         """``x_u = r_u D_I`` of ``users`` ``(B,)``, sparse CSR ``(B, I)``."""
@@ -139,6 +151,12 @@ class SpectralParts:
         """``x V`` ``(U, K)`` and the high part's row sums ``(U,)`` (what :meth:`high` divides by) of every user,
         from the sparse rows."""
         return self._projected, self._high_sums
+
+
+def popularity_shares(matrix: sp.csr_matrix) -> Tensor:
+    """Each item's share of the interactions of ``matrix`` ``(I,)`` (all 0 for an empty matrix)."""
+    degree = torch.from_numpy(np.asarray(matrix.sum(0), dtype=np.float64).ravel())
+    return (degree / max(float(degree.sum()), 1.0)).float()
 
 
 def row_normalized(scores: Tensor) -> Tensor:
@@ -171,19 +189,34 @@ def restore_parts(state: Mapping[str, Tensor], config: SGFCFConfig, device: torc
 
 
 def choose_setting(config: SGFCFConfig, scorer: Callable[[SGFCFConfig], Callable[[Tensor], Tensor]],
-                   graph: BipartiteGraph, valid: Tensor, family: str, runtime: Runtime, svd_rank: int
-                   ) -> tuple[SGFCFConfig, list[dict[str, Any]]]:
-    """``config`` at the setting of :data:`SETTING_GRID` whose ``scorer`` has the best validation Recall@20, and
-    every setting's figure; ranks are capped at ``svd_rank`` (the triplets a small matrix has)."""
+                   graph: BipartiteGraph, valid: Tensor, family: str, runtime: Runtime, svd_rank: int,
+                   prior: Tensor) -> tuple[SGFCFConfig, list[dict[str, Any]]]:
+    """``config`` at the setting of :data:`SETTING_GRID` whose ``scorer`` (without the prior) has the best validation
+    Recall@20, then at the weight of :data:`PRIOR_GRID` whose scores plus that multiple of ``prior`` have the best;
+    every candidate's figure, the settings' first. Ranks are capped at ``svd_rank`` (the triplets a small matrix
+    has)."""
     def describe(candidate: SGFCFConfig) -> dict[str, Any]:
         return {name: getattr(candidate, name) for name in CHOSEN_FIELDS}
 
-    capped = (replace(config, **{**setting, "rank": min(setting.get("rank", config.rank), svd_rank)})
+    capped = (replace(config, **{**setting, "rank": min(setting.get("rank", config.rank), svd_rank), "prior": 0.0})
               for setting in SETTING_GRID)
     # Two settings capped to the same one are tried once.
     candidates = list({tuple(describe(candidate).values()): candidate for candidate in capped}.values())
-    return best_on_validation(candidates, scorer, graph, valid, family, describe, runtime.device, config.choice_users,
-                              config.seed)
+    config, history = best_on_validation(candidates, scorer, graph, valid, family, describe, runtime.device,
+                                         config.choice_users, config.seed)
+    # Then the prior's weight at that setting: every weight adds its multiple of the prior to the same scores,
+    # computed once per block of users.
+    chosen = per_block(scorer(config))
+    weights = [replace(config, prior=weight) for weight in PRIOR_GRID]
+    config, weighed = best_on_validation(weights, lambda candidate: _with_prior(chosen, candidate, prior), graph,
+                                         valid, family, describe, runtime.device, config.choice_users, config.seed)
+    return config, history + weighed
+
+
+def _with_prior(scores: Callable[[Tensor], Tensor], config: SGFCFConfig, prior: Tensor
+                ) -> Callable[[Tensor], Tensor]:
+    """``scores`` plus ``config.prior`` times ``prior``, a new block each call."""
+    return lambda users: scores(users) + config.prior * prior
 
 
 class SGFCF:
@@ -201,7 +234,7 @@ class SGFCF:
             # The settings share a block's projection x V and its high part: once per block for all of them.
             shared = per_block(lambda users: _projected_and_high(parts, users))
             config, history = choose_setting(config, lambda candidate: _scorer(parts, candidate, shared), graph,
-                                             valid, self.name, runtime, parts.values.numel())
+                                             valid, self.name, runtime, parts.values.numel(), parts.prior)
             # Keep the chosen setting's triplets only.
             state = {**state, "singular_values": state["singular_values"][:config.rank],
                      "singular_vectors": state["singular_vectors"][:, :config.rank].contiguous()}
@@ -233,7 +266,9 @@ def _scorer(parts: SpectralParts, config: SGFCFConfig,
             projected = parts.projected(users)
             high = parts.high(users) if config.gamma != 0 else None
         scores = parts.low(projected, config.rank, config.beta)
-        return scores + config.gamma * high if config.gamma != 0 else scores
+        if config.gamma != 0:
+            scores = scores + config.gamma * high
+        return scores + config.prior * parts.prior if config.prior != 0 else scores
 
     return score
 
@@ -244,8 +279,9 @@ class SGFCFFactors:
         user: x_u V_K ∘ (Σ^-1 σ̂^2β / low-sum_u  +  γ Σ² / high-sum_u),     item: V_K
 
     with ``x_u = r_u D_I`` and the two row sums of the full filter (``low-sum_u`` exact, since the low part has rank
-    ``K``; ``high-sum_u = x_u R̃ᵀR̃ 1`` exact too). Against the full filter the vectors lose only the high part's
-    spectrum below the ``K``-th singular value; at ``γ = 0`` they are the full filter exactly.
+    ``K``; ``high-sum_u = x_u R̃ᵀR̃ 1`` exact too), and with a prior one more dimension, ``λ`` for every user and
+    ``p_i`` for item ``i``. Against the full filter the vectors lose only the high part's spectrum below the ``K``-th
+    singular value; at ``γ = 0`` they are the full filter exactly.
     """
 
     name, config_type, publishable, baseline = "sgfcf_factors", SGFCFConfig, True, True
@@ -264,7 +300,10 @@ class SGFCFFactors:
             low_sums = projected[:, :k] @ (low_weights * parts.vectors[:, :k].sum(0))
             user_emb = projected[:, :k] * (_inverse(low_sums)[:, None] * low_weights
                                            + setting.gamma * _inverse(high_sums)[:, None] * values ** 2)
-            return user_emb, parts.vectors[:, :k]
+            if setting.prior == 0:
+                return user_emb, parts.vectors[:, :k]
+            weight = torch.full((user_emb.size(0), 1), setting.prior, dtype=user_emb.dtype, device=user_emb.device)
+            return torch.cat([user_emb, weight], 1), torch.cat([parts.vectors[:, :k], parts.prior[:, None]], 1)
 
         history = []
         if config.choose_on_validation:
@@ -272,7 +311,8 @@ class SGFCFFactors:
                 user_emb, item_emb = vectors(setting)
                 return lambda block: user_emb[block] @ item_emb.T
 
-            config, history = choose_setting(config, scorer, graph, valid, self.name, runtime, parts.values.numel())
+            config, history = choose_setting(config, scorer, graph, valid, self.name, runtime, parts.values.numel(),
+                                             parts.prior)
         user_emb, item_emb = vectors(config)
         fitted = Fitted(self.name, resolved(config), TrainingRecord(history=history), user_emb=user_emb.cpu(),
                         item_emb=item_emb.cpu().contiguous())
