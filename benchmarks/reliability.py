@@ -237,7 +237,7 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="run only these cases (names as in the table)")
     parser.add_argument("--workdir", help="keep every case's folder in this new folder (default: a temporary one)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                        help="input cases at a time, each in a process of its own (default: one per core)")
+                        help="cases at a time, each in a process of its own (default: one per core)")
     add_smoke_argument(parser)
     args = apply_smoke(parser.parse_args(), only=list(SMOKE_CASES))
     if args.workers < 1:

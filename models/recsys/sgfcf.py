@@ -124,7 +124,7 @@ class SpectralParts:
         item_sums = np.asarray(normalized.T @ (normalized @ np.ones(matrix.shape[1], np.float32))).ravel()
         self._projected = scaled_rows @ self.vectors
         self._high_sums = scaled_rows @ torch.from_numpy(item_sums).to(device)
-        self.prior = popularity_shares(matrix).to(device)
+        self.prior = _popularity_shares(matrix).to(device)
 
     def rows(self, users: Tensor) -> Tensor:
         """``x_u = r_u D_I`` of ``users`` ``(B,)``, sparse CSR ``(B, I)``."""
@@ -154,7 +154,7 @@ class SpectralParts:
         return self._projected, self._high_sums
 
 
-def popularity_shares(matrix: sp.csr_matrix) -> Tensor:
+def _popularity_shares(matrix: sp.csr_matrix) -> Tensor:
     """Each item's share of the interactions of ``matrix`` ``(I,)`` (all 0 for an empty matrix)."""
     degree = torch.from_numpy(np.asarray(matrix.sum(0), dtype=np.float64).ravel())
     return (degree / max(float(degree.sum()), 1.0)).float()
