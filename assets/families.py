@@ -18,8 +18,6 @@ from orchestration.config_classes import config_class, from_config
 from orchestration.executor import VECTORS_LAST
 from orchestration.resources import ArtifactStore
 
-CODE_VERSION = "family-1"
-
 
 def load_fitted(artifacts: ArtifactStore, model: str) -> Fitted:
     """A recommender's saved fit: a registry family restores its own (vectors or scorer); the other recommender
@@ -66,7 +64,7 @@ def family_asset(family: Family) -> AssetsDefinition:
     return recommender_asset(
         family.name, config_class(family.config_type, f"{family.name.title().replace('_', '')}ModelConfig",
                                   overrides), fit,
-        code_version=f"{family.name}-{CODE_VERSION}",
+        code_version=f"{family.name}-{family.version}",
         deps=("training_graph", "interaction_spectra") if spectral else ("training_graph",),
         op_tags=VECTORS_LAST if getattr(family, "vectors_of", None) else None,
         description=f"{family.name} ({'baseline' if family.baseline else 'recommender'}, {kind}) fitted through the "

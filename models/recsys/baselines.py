@@ -32,6 +32,7 @@ class Popularity:
     """MostPop: ``s_ui = d_i``, the item's training degree, for every user."""
 
     name, config_type, publishable, baseline = "popularity", PopularityConfig, True, True
+    version = "1"
 
     def fit(self, graph: BipartiteGraph, valid: Tensor, config: PopularityConfig, runtime: Runtime) -> Fitted:
         """Counts of each item's training users as one-dimensional vectors."""
@@ -74,6 +75,7 @@ class RecentPopularity:
     split this is the popularity a user meets at the cut-off, the baseline that plain counts understate."""
 
     name, config_type, publishable, baseline = "recent_popularity", RecentPopularityConfig, True, True
+    version = "2"  # 2: the half-life chosen on a seeded sample of the validation users
 
     def fit(self, graph: BipartiteGraph, valid: Tensor, config: RecentPopularityConfig, runtime: Runtime) -> Fitted:
         """Weighted counts as one-dimensional vectors; without a half-life, the one with the best validation
@@ -140,6 +142,7 @@ class ItemKNN:
     """Item-based kNN: ``s_u = r_u W`` over the user's training row ``r_u``."""
 
     name, config_type, publishable, baseline = "item_knn", ItemKNNConfig, False, True
+    version = "1"
 
     def fit(self, graph: BipartiteGraph, valid: Tensor, config: ItemKNNConfig, runtime: Runtime) -> Fitted:
         """The pruned similarity of the training matrix."""

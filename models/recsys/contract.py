@@ -87,13 +87,16 @@ class Family(Protocol):
     reference families that a champion must beat. A family whose vectors carry another family's scoring-time filter
     (GF-CF's or BSPM's factors) names that family in a ``vectors_of`` attribute; a family that fits from the
     truncated SVD of the normalised training matrix (the graph filters) sets ``spectral``, so that the pipeline hands
-    it the shared singular triplets (``Runtime.spectra``).
+    it the shared singular triplets (``Runtime.spectra``). ``version`` is bumped whenever the family's fit gives other
+    scores, vectors or choices for the same config and data: it is the family's Dagster code version and the code
+    version its embedding versions record, so a changed family shows as such in the UI and in lineage.
     """
 
     name: str
     config_type: type
     publishable: bool
     baseline: bool
+    version: str
 
     def fit(self, graph: BipartiteGraph, valid: Tensor, config: Any, runtime: Runtime) -> Fitted: ...
 

@@ -147,6 +147,7 @@ class GFCF:
     """GF-CF as a recommender family: training-free, scored per user block."""
 
     name, config_type, publishable, baseline = "gf_cf", GFCFConfig, False, True
+    version = "2"  # 2: α chosen on a seeded sample of the validation users
     spectral = True  # fits from the truncated SVD of the normalised training matrix (models.recsys.spectrum)
 
     def fit(self, graph: BipartiteGraph, valid: Tensor, config: GFCFConfig, runtime: Runtime) -> Fitted:
@@ -204,6 +205,7 @@ class GFCFFactors:
     """GF-CF as user and item vectors (publishable): one truncated SVD, no scoring-time graph."""
 
     name, config_type, publishable, baseline = "gf_cf_factors", GFCFFactorsConfig, True, True
+    version = "2"  # 2: α chosen on a seeded sample of the validation users
     spectral = True  # fits from the truncated SVD of the normalised training matrix (models.recsys.spectrum)
     vectors_of = "gf_cf"
 

@@ -224,6 +224,7 @@ class SGFCF:
     """SGFCF as a recommender family: one truncated SVD at fit time, two parts per user block when scoring."""
 
     name, config_type, publishable, baseline = "sgfcf", SGFCFConfig, False, True
+    version = "2"  # 2: the popularity prior, its weight chosen on validation
     spectral = True  # fits from the truncated SVD of the normalised training matrix (models.recsys.spectrum)
 
     def fit(self, graph: BipartiteGraph, valid: Tensor, config: SGFCFConfig, runtime: Runtime) -> Fitted:
@@ -286,6 +287,7 @@ class SGFCFFactors:
     """
 
     name, config_type, publishable, baseline = "sgfcf_factors", SGFCFConfig, True, True
+    version = "2"  # 2: the popularity prior as one more dimension
     spectral = True  # fits from the truncated SVD of the normalised training matrix (models.recsys.spectrum)
     vectors_of = "sgfcf"
 

@@ -32,6 +32,7 @@ SCRIPT = textwrap.dedent("""
 
     class LightGCNTwin:
         name, config_type, publishable, baseline = "lightgcn_twin", TwinConfig, True, False
+        version = "1"
 
         def fit(self, graph, valid, config, runtime):
             settings = replace(LightGCNConfig(), epochs=config.epochs, lr=config.lr, seed=config.seed,

@@ -153,6 +153,13 @@ def test_recommenders_keep_their_own_artifacts_and_code_versions(specs):
     assert len({specs[f"{model}_model"].code_version for model in baselines}) == len(baselines)
 
 
+def test_a_family_asset_code_version_is_its_family_version(specs):
+    # A family bumps its own version when its fits change, and only its asset shows a new code version.
+    for name, family in FAMILIES.items():
+        assert specs[f"{name}_model"].code_version == f"{name}-{family.version}"
+    assert specs["sgfcf_model"].code_version == "sgfcf-2"
+
+
 def test_benchmarks_default_to_the_papers_protocol():
     resolved = validate_run_config(defs.resolve_job_def("benchmark_graphs"), None)["ops"]
     assert resolved["node_classification_graphs"]["config"]["datasets"] == ["cora_ml", "citeseer"]
