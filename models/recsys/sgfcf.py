@@ -9,11 +9,14 @@ With G²N ``R̃ = D_U R D_I``, ``D = (d + offset)^-ε`` (0 where the degree is 0
     s_u = low_u + γ · high_u  (+ λ · p)
 
 (the authors pass the sum through a sigmoid, which leaves the ranking alone, and mask training items afterwards).
-``λ · p`` is ours, not the authors': a popularity prior, ``p_i`` item ``i``'s share of the training interactions.
-Both parts are distributions over the items, so the prior mixes in on their scale, as a language model is smoothed
-with the collection's term frequencies; with ``λ = 0`` (the default) it is the authors' filter. A choosing fit tries
-the prior's weights of :data:`PRIOR_GRID` after its setting, on validation: on temporal splits, where the next items
-are often the popular ones, it is what lets a filter rank them.
+``λ · p`` is ours, not the authors': a popularity prior, ``p_i`` item ``i``'s share of the training interactions,
+each interaction weighted by ``0.5 ** (age / half-life)`` when a half-life is set and the graph has interaction times
+(the recency-weighted popularity of :mod:`models.recsys.baselines`, as shares). Both parts are distributions over the
+items, so the prior mixes in on their scale, as a language model is smoothed with the collection's term frequencies;
+with ``λ = 0`` (the default) it is the authors' filter. A choosing fit tries the prior's weights of
+:data:`PRIOR_GRID`, with every half-life of :data:`PRIOR_HALF_LIVES` when the graph has times, after its setting, on
+validation: on temporal splits, where the next items are often the popular (and the recently popular) ones, it is
+what lets a filter rank them.
 Since ``U_u = r̃_u V Σ^-1`` and both parts are row-normalised, the user's own scale ``D_U`` cancels: every score is
 computed from ``x_u = r_u D_I``, so any user row can be scored, training user or not.
 
@@ -40,6 +43,7 @@ import torch
 from torch import Tensor
 
 from models.graph.bipartite import BipartiteGraph
+from models.recsys.baselines import HALF_LIVES_DAYS, recency_weighted_counts
 from models.recsys.contract import Fitted, Runtime, TrainingRecord, resolved, restore_vectors
 from models.recsys.interactions import (
     degree_scale,
@@ -65,14 +69,17 @@ SETTING_GRID = ({}, {"rank": 250, "beta": 1.0, "gamma": 0.5}, {"rank": 300, "bet
 # The popularity prior's weights a choosing fit tries after its setting (0 first: the filter alone). The parts sum
 # to 1 + γ per user, the prior to λ.
 PRIOR_GRID = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0)
-CHOSEN_FIELDS = ("rank", "beta", "gamma", "prior")
+# The prior's half-lives tried with every weight when the graph has interaction times (0 first: no decay).
+PRIOR_HALF_LIVES = (0.0, *HALF_LIVES_DAYS)
+CHOSEN_FIELDS = ("rank", "beta", "gamma", "prior", "prior_half_life_days")
 
 
 @dataclass
 class SGFCFConfig:
     """The authors' Gowalla setting for their 80% training split (README: K 650, β 1.3, ε 0.34, γ 1.6); with
     ``choose_on_validation``, the setting of :data:`SETTING_GRID` with the best validation Recall@20 instead, then
-    the prior's weight of :data:`PRIOR_GRID` with the best (recorded in place of these fields)."""
+    the prior's weight of :data:`PRIOR_GRID` and half-life of :data:`PRIOR_HALF_LIVES` with the best (recorded in
+    place of these fields)."""
 
     rank: int = 650  # K, the singular triplets of the low-pass part
     beta: float = 1.3  # β, the power of the normalised singular values: σ̂^2β weighs each triplet
@@ -80,6 +87,7 @@ class SGFCFConfig:
     offset: float = 0.0  # α of G²N, added to every degree before the power
     gamma: float = 1.6  # γ, the weight of the row-normalised high part r̃_u R̃ᵀR̃; 0 leaves it out
     prior: float = 0.0  # λ, the weight of the popularity prior (each item's share of the training interactions)
+    prior_half_life_days: float = 0.0  # an interaction of age a counts 0.5 ** (a / this) in the prior; 0: no decay
     seed: int = 2020  # start vector of the Lanczos iteration; also draws the choice's validation users
     choose_on_validation: bool = False  # the pipeline sets it; benchmarks and tests keep the given setting
     choice_users: int = CHOICE_USERS  # validation users the choice ranks (a seeded sample; 0: all)
@@ -96,6 +104,9 @@ class SGFCFConfig:
             problems.append(f"gamma must be >= 0 (the high part's weight), got {self.gamma!r}")
         if not self.prior >= 0:
             problems.append(f"prior must be >= 0 (the popularity prior's weight), got {self.prior!r}")
+        if not self.prior_half_life_days >= 0:
+            problems.append("prior_half_life_days must be >= 0 (0: no decay), got "
+                            f"{self.prior_half_life_days!r}")
         problems += choice_users_problems(self.choice_users)
         if problems:
             raise ValueError("SGFCFConfig: " + "; ".join(problems))
@@ -105,8 +116,8 @@ class SpectralParts:
     """What SGFCF's scores are made of, for one training matrix and normalisation, on ``device``.
 
     ``rows(users)`` gives ``x_u = r_u D_I`` ``(B, I)`` and ``projected(users)`` gives ``x_u V``; ``low(projected,
-    rank, beta)`` and ``high(users)`` are the two row-normalised parts, ``prior`` ``(I,)`` each item's share of the
-    training interactions. A row whose sum is 0 (a user with no training item) stays 0 instead of NaN.
+    rank, beta)`` and ``high(users)`` are the two row-normalised parts. A row whose sum is 0 (a user with no
+    training item) stays 0 instead of NaN.
     """
 
     def __init__(self, matrix: sp.csr_matrix, values: Tensor, vectors: Tensor, exponent: float, offset: float,
@@ -124,7 +135,6 @@ class SpectralParts:
         item_sums = np.asarray(normalized.T @ (normalized @ np.ones(matrix.shape[1], np.float32))).ravel()
         self._projected = scaled_rows @ self.vectors
         self._high_sums = scaled_rows @ torch.from_numpy(item_sums).to(device)
-        self.prior = _popularity_shares(matrix).to(device)
 
     def rows(self, users: Tensor) -> Tensor:
         """``x_u = r_u D_I`` of ``users`` ``(B,)``, sparse CSR ``(B, I)``."""
@@ -154,10 +164,15 @@ class SpectralParts:
         return self._projected, self._high_sums
 
 
-def _popularity_shares(matrix: sp.csr_matrix) -> Tensor:
-    """Each item's share of the interactions of ``matrix`` ``(I,)`` (all 0 for an empty matrix)."""
-    degree = torch.from_numpy(np.asarray(matrix.sum(0), dtype=np.float64).ravel())
-    return (degree / max(float(degree.sum()), 1.0)).float()
+def popularity_prior(graph: BipartiteGraph, half_life_days: float) -> Tensor:
+    """Each item's share of ``graph``'s interactions ``(I,)``, each weighted by ``0.5 ** (age / half_life_days)``
+    (age from the latest interaction) when the half-life is above 0 and the graph has times; all 0 without edges."""
+    counts = recency_weighted_counts(graph, half_life_days) if half_life_days > 0 else graph.item_degree().double()
+    return _shares(counts)
+
+
+def _shares(counts: Tensor) -> Tensor:
+    return (counts / max(float(counts.sum()), 1.0)).float()
 
 
 def row_normalized(scores: Tensor) -> Tensor:
@@ -190,27 +205,31 @@ def restore_parts(state: Mapping[str, Tensor], config: SGFCFConfig, device: torc
 
 
 def choose_setting(config: SGFCFConfig, scorer: Callable[[SGFCFConfig], Callable[[Tensor], Tensor]],
-                   graph: BipartiteGraph, valid: Tensor, family: str, runtime: Runtime, svd_rank: int,
-                   prior: Tensor) -> tuple[SGFCFConfig, list[dict[str, Any]]]:
+                   graph: BipartiteGraph, valid: Tensor, family: str, runtime: Runtime,
+                   svd_rank: int) -> tuple[SGFCFConfig, list[dict[str, Any]]]:
     """``config`` at the setting of :data:`SETTING_GRID` whose ``scorer`` (without the prior) has the best validation
-    Recall@20, then at the weight of :data:`PRIOR_GRID` whose scores plus that multiple of ``prior`` have the best;
-    every candidate's figure, the settings' first. Ranks are capped at ``svd_rank`` (the triplets a small matrix
-    has)."""
+    Recall@20, then at the prior (weight of :data:`PRIOR_GRID`, and half-life of :data:`PRIOR_HALF_LIVES` when
+    ``graph`` has times) whose addition to those scores has the best; every candidate's figure, the settings' first.
+    Ranks are capped at ``svd_rank`` (the triplets a small matrix has)."""
     def describe(candidate: SGFCFConfig) -> dict[str, Any]:
         return {name: getattr(candidate, name) for name in CHOSEN_FIELDS}
 
-    capped = (replace(config, **{**setting, "rank": min(setting.get("rank", config.rank), svd_rank), "prior": 0.0})
-              for setting in SETTING_GRID)
+    capped = (replace(config, **{**setting, "rank": min(setting.get("rank", config.rank), svd_rank), "prior": 0.0,
+                                 "prior_half_life_days": 0.0}) for setting in SETTING_GRID)
     # Two settings capped to the same one are tried once.
     candidates = list({tuple(describe(candidate).values()): candidate for candidate in capped}.values())
     config, history = best_on_validation(candidates, scorer, graph, valid, family, describe, runtime.device,
                                          config.choice_users, config.seed)
-    # Then the prior's weight at that setting: every weight adds its multiple of the prior to the same scores,
+    # Then the prior at that setting: every weight and half-life adds its multiple of its prior to the same scores,
     # computed once per block of users.
     chosen = per_block(scorer(config))
-    weights = [replace(config, prior=weight) for weight in PRIOR_GRID]
-    config, weighed = best_on_validation(weights, lambda candidate: _with_prior(chosen, candidate, prior), graph,
-                                         valid, family, describe, runtime.device, config.choice_users, config.seed)
+    half_lives = PRIOR_HALF_LIVES if graph.edge_time is not None else (0.0,)
+    priors = {days: popularity_prior(graph, days).to(runtime.device) for days in half_lives}
+    weights = [config] + [replace(config, prior=weight, prior_half_life_days=days)
+                          for days in half_lives for weight in PRIOR_GRID if weight > 0]
+    config, weighed = best_on_validation(
+        weights, lambda candidate: _with_prior(chosen, candidate, priors[candidate.prior_half_life_days]), graph,
+        valid, family, describe, runtime.device, config.choice_users, config.seed)
     return config, history + weighed
 
 
@@ -224,7 +243,7 @@ class SGFCF:
     """SGFCF as a recommender family: one truncated SVD at fit time, two parts per user block when scoring."""
 
     name, config_type, publishable, baseline = "sgfcf", SGFCFConfig, False, True
-    version = "2"  # 2: the popularity prior, its weight chosen on validation
+    version = "3"  # 2: the popularity prior, its weight chosen on validation; 3: its half-life too
     spectral = True  # fits from the truncated SVD of the normalised training matrix (models.recsys.spectrum)
 
     def fit(self, graph: BipartiteGraph, valid: Tensor, config: SGFCFConfig, runtime: Runtime) -> Fitted:
@@ -235,32 +254,40 @@ class SGFCF:
         if config.choose_on_validation:
             # The settings share a block's projection x V and its high part: once per block for all of them.
             shared = per_block(lambda users: _projected_and_high(parts, users))
-            config, history = choose_setting(config, lambda candidate: _scorer(parts, candidate, shared), graph,
-                                             valid, self.name, runtime, parts.values.numel(), parts.prior)
+            config, history = choose_setting(config, lambda candidate: _scorer(parts, candidate, shared=shared),
+                                             graph, valid, self.name, runtime, parts.values.numel())
             # Keep the chosen setting's triplets only.
             state = {**state, "singular_values": state["singular_values"][:config.rank],
                      "singular_vectors": state["singular_vectors"][:, :config.rank].contiguous()}
+        state["prior"] = popularity_prior(graph, config.prior_half_life_days)
         fitted = self._fitted(parts, config, state)
         fitted.record.history, fitted.record.seconds = history, time.perf_counter() - started
         return fitted
 
     def restore(self, tensors: Mapping[str, Tensor], config: Mapping[str, Any]) -> Fitted:
-        """The scorer from the saved interactions and singular triplets."""
-        settings = SGFCFConfig(**config)
-        return self._fitted(restore_parts(tensors, settings, torch.device("cpu")), settings, dict(tensors))
+        """The scorer from the saved interactions, singular triplets and prior."""
+        settings, state = SGFCFConfig(**config), dict(tensors)
+        if "prior" not in state:  # saved before the prior was: the plain shares, which it then was
+            state["prior"] = _shares(torch.from_numpy(
+                np.asarray(sparse_from_state("interactions", state).sum(0), dtype=np.float64).ravel()))
+        return self._fitted(restore_parts(state, settings, torch.device("cpu")), settings, state)
 
     def _fitted(self, parts: SpectralParts, config: SGFCFConfig, state: dict[str, Tensor]) -> Fitted:
-        return Fitted(self.name, resolved(config), TrainingRecord(), scorer=_scorer(parts, config), state=state)
+        scorer = _scorer(parts, config, state["prior"].to(parts.device))
+        return Fitted(self.name, resolved(config), TrainingRecord(), scorer=scorer, state=state)
 
 
 def _projected_and_high(parts: SpectralParts, users: Tensor) -> tuple[Tensor, Tensor]:
     return parts.projected(users), parts.high(users)
 
 
-def _scorer(parts: SpectralParts, config: SGFCFConfig,
+def _scorer(parts: SpectralParts, config: SGFCFConfig, prior: Tensor | None = None,
             shared: Callable[[Tensor], tuple[Tensor, Tensor]] | None = None) -> Callable[[Tensor], Tensor]:
-    """SGFCF's scores at ``config`` from a block's projection and high part (by default computed here); a new
-    block each call, whatever ``shared`` keeps."""
+    """SGFCF's scores at ``config`` (with ``config.prior`` times ``prior``, which a config with a prior needs) from
+    a block's projection and high part (by default computed here); a new block each call, whatever ``shared``
+    keeps."""
+    if config.prior != 0 and prior is None:
+        raise ValueError("SGFCF: a config with a prior weight needs the prior's item shares")
     def score(users: Tensor) -> Tensor:
         if shared is not None:
             projected, high = shared(users)
@@ -270,7 +297,7 @@ def _scorer(parts: SpectralParts, config: SGFCFConfig,
         scores = parts.low(projected, config.rank, config.beta)
         if config.gamma != 0:
             scores = scores + config.gamma * high
-        return scores + config.prior * parts.prior if config.prior != 0 else scores
+        return scores + config.prior * prior if config.prior != 0 else scores
 
     return score
 
@@ -282,12 +309,12 @@ class SGFCFFactors:
 
     with ``x_u = r_u D_I`` and the two row sums of the full filter (``low-sum_u`` exact, since the low part has rank
     ``K``; ``high-sum_u = x_u R̃ᵀR̃ 1`` exact too), and with a prior one more dimension, ``λ`` for every user and
-    ``p_i`` for item ``i``. Against the full filter the vectors lose only the high part's spectrum below the ``K``-th
+    ``p_i`` for item ``i`` (recency-weighted with the prior's half-life). Against the full filter the vectors lose only the high part's spectrum below the ``K``-th
     singular value; at ``γ = 0`` they are the full filter exactly.
     """
 
     name, config_type, publishable, baseline = "sgfcf_factors", SGFCFConfig, True, True
-    version = "2"  # 2: the popularity prior as one more dimension
+    version = "3"  # 2: the popularity prior as one more dimension; 3: its half-life chosen too
     spectral = True  # fits from the truncated SVD of the normalised training matrix (models.recsys.spectrum)
     vectors_of = "sgfcf"
 
@@ -298,15 +325,13 @@ class SGFCFFactors:
         projected, high_sums = parts.every_user()  # shared by every setting
 
         def vectors(setting: SGFCFConfig) -> tuple[Tensor, Tensor]:
+            """The vectors at ``setting`` without its prior."""
             k, values = setting.rank, parts.values[:setting.rank]
             low_weights = parts.spectral_weights(k, setting.beta)
             low_sums = projected[:, :k] @ (low_weights * parts.vectors[:, :k].sum(0))
             user_emb = projected[:, :k] * (_inverse(low_sums)[:, None] * low_weights
                                            + setting.gamma * _inverse(high_sums)[:, None] * values ** 2)
-            if setting.prior == 0:
-                return user_emb, parts.vectors[:, :k]
-            weight = torch.full((user_emb.size(0), 1), setting.prior, dtype=user_emb.dtype, device=user_emb.device)
-            return torch.cat([user_emb, weight], 1), torch.cat([parts.vectors[:, :k], parts.prior[:, None]], 1)
+            return user_emb, parts.vectors[:, :k]
 
         history = []
         if config.choose_on_validation:
@@ -314,9 +339,12 @@ class SGFCFFactors:
                 user_emb, item_emb = vectors(setting)
                 return lambda block: user_emb[block] @ item_emb.T
 
-            config, history = choose_setting(config, scorer, graph, valid, self.name, runtime, parts.values.numel(),
-                                             parts.prior)
+            config, history = choose_setting(config, scorer, graph, valid, self.name, runtime, parts.values.numel())
         user_emb, item_emb = vectors(config)
+        if config.prior != 0:  # one more dimension: λ for every user, the item's share for every item
+            prior = popularity_prior(graph, config.prior_half_life_days).to(item_emb)
+            user_emb = torch.cat([user_emb, torch.full_like(user_emb[:, :1], config.prior)], 1)
+            item_emb = torch.cat([item_emb, prior[:, None]], 1)
         fitted = Fitted(self.name, resolved(config), TrainingRecord(history=history), user_emb=user_emb.cpu(),
                         item_emb=item_emb.cpu().contiguous())
         fitted.record.seconds = time.perf_counter() - started
