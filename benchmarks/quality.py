@@ -1,5 +1,6 @@
 """Quality at a cost, side by side: LightGCN (current init), LightGCN + PRISM, the Rawls variant + PRISM, GF-CF,
-BSPM and SGFCF, with the plain-scipy BSPM reference script timed in the same run.
+BSPM and SGFCF, with the plain-scipy BSPM reference script timed in the same run and recency-weighted popularity
+(its half-life chosen on validation; plain popularity where the data has no times) as the floor.
 
     python -m benchmarks.quality --dataset gowalla [--families a,b] [--json FILE] [--max-minutes M]
 
@@ -62,8 +63,8 @@ from models.eval.ranking import heldout_item_degree
 from warehouse.paths import shared_dir
 
 # Run when --families is not given.
-DEFAULT_FAMILIES = ("lightgcn", "lightgcn_prism", "rawls_prism", "gf_cf", "gf_cf_factors", "bspm", "bspm_factors",
-                    "sgfcf", "sgfcf_factors", "bspm_reference")
+DEFAULT_FAMILIES = ("recent_popularity", "lightgcn", "lightgcn_prism", "rawls_prism", "gf_cf", "gf_cf_factors", "bspm",
+                    "bspm_factors", "sgfcf", "sgfcf_factors", "bspm_reference")
 # Run only when named: the pair trained with the PRISM authors' loss, which is slow on a CPU.
 ALIGN_UNIFORMITY_FAMILIES = ("lightgcn_au", "lightgcn_prism_au")
 FAMILY_NAMES = DEFAULT_FAMILIES + ALIGN_UNIFORMITY_FAMILIES
@@ -106,7 +107,7 @@ def run_family(name: str, args: argparse.Namespace, split, device: torch.device,
                              f"--families {FACTORS_OF[name]},{name} (or into the same --json file)")
         extra = {} if name == "sgfcf_factors" else {"factor_rank": FACTOR_RANK}
         return in_own_process(select_filter, name, [{**chosen, **extra}], split, device, args.target)
-    if name == "sgfcf":
+    if name in ("sgfcf", "recent_popularity"):
         return in_own_process(family_choice, name, split, device, args.target)
     if name in ("gf_cf", "bspm"):
         return in_own_process(select_filter, name, GRIDS["gf_cf"] if name == "gf_cf" else BSPM_GRID, split, device,

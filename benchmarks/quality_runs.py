@@ -15,7 +15,7 @@ import multiprocessing
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import torch
@@ -30,9 +30,10 @@ from models.recsys.training import LightGCNConfig, train_lightgcn
 
 K = 20
 GROUPS = 5  # user-degree quantile groups of the bias figure, as benchmarks.rawls_recsys
-# The filters and their published vectors, each fitted through the registry family the pipeline runs.
-FILTERS = {name: FAMILIES[name] for name in ("gf_cf", "gf_cf_factors", "bspm", "bspm_factors", "sgfcf",
-                                             "sgfcf_factors")}
+# The training-free families: the filters, their published vectors and recency-weighted popularity (the strongest
+# popularity baseline on temporal splits), each fitted through the registry family the pipeline runs.
+TRAINING_FREE = {name: FAMILIES[name] for name in ("gf_cf", "gf_cf_factors", "bspm", "bspm_factors", "sgfcf",
+                                                   "sgfcf_factors", "recent_popularity")}
 
 
 @dataclass
@@ -90,7 +91,7 @@ def _prefixed(prefix: str, figures: dict[str, float]) -> dict[str, float]:
 
 def filter_valid(name: str, settings: dict[str, Any], split: Split, device: torch.device) -> dict[str, float]:
     """Validation figures of filter ``name`` at ``settings``, fitted on the training part."""
-    family = FILTERS[name]
+    family = TRAINING_FREE[name]
     fitted = family.fit(split.train, split.valid, family.config_type(**settings), Runtime(device=device))
     return ranking_figures(fitted.score, split.train, split.valid, None, split.train, device)
 
@@ -98,7 +99,7 @@ def filter_valid(name: str, settings: dict[str, Any], split: Split, device: torc
 def filter_test(name: str, settings: dict[str, Any], split: Split, device: torch.device) -> dict[str, object]:
     """Test figures of filter ``name`` at ``settings`` refitted on the whole training split; ``seconds`` are the
     fit plus scoring every test user."""
-    family = FILTERS[name]
+    family = TRAINING_FREE[name]
     started = time.perf_counter()
     fitted = family.fit(split.full, torch.empty(2, 0, dtype=torch.long), family.config_type(**settings),
                         Runtime(device=device))
@@ -136,18 +137,20 @@ def _tested_choice(name: str, valid: dict[str, float], chosen: dict[str, Any], s
 
 
 def family_choice(name: str, split: Split, device: torch.device, target: float) -> dict[str, object]:
-    """Filter ``name`` at the setting its own fit chooses on validation (``choose_on_validation``, as in the
-    pipeline), tested once at that setting; ``selection_seconds`` is the choosing fit with its validation figures."""
-    family = FILTERS[name]
+    """Family ``name`` at the setting its own fit chooses on validation (``choose_on_validation`` where the config
+    has it, as in the pipeline; recent popularity chooses by default), tested once at that setting;
+    ``selection_seconds`` is the choosing fit with its validation figures."""
+    family = TRAINING_FREE[name]
+    names = [field.name for field in fields(family.config_type)]
     started = time.perf_counter()
-    fitted = family.fit(split.train, split.valid, family.config_type(choose_on_validation=True),
-                        Runtime(device=device))
+    choosing = {"choose_on_validation": True} if "choose_on_validation" in names else {}
+    fitted = family.fit(split.train, split.valid, family.config_type(**choosing), Runtime(device=device))
     valid = ranking_figures(fitted.score, split.train, split.valid, None, split.train, device)
     selection_seconds = time.perf_counter() - started
     print(f"{name}, validation recall@{K} by setting: " + "; ".join(
         f"{ {key: value for key, value in row.items() if key != 'valid_recall'} } {row['valid_recall']:.4f}"
         for row in fitted.record.history), flush=True)
-    chosen = {key: value for key, value in fitted.config.items() if key != "choose_on_validation"}
+    chosen = {key: fitted.config[key] for key in names if key != "choose_on_validation"}
     return _tested_choice(name, valid, chosen, selection_seconds, split, device, target)
 
 
