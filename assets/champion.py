@@ -1,10 +1,12 @@
 """Champion stage: the policy that picks the model to publish from the ranking report's validation figures (best
 Recall@K, optionally only among models whose degree bias is within a bound), the asset that records the choice,
-and the blocking check that the champion beats every baseline on validation before anything is published.
+and the blocking check that no baseline leads the champion on validation, by more than the noise of the users
+drawn, before anything is published.
 """
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from dagster import (
     AssetCheckExecutionContext,
@@ -17,15 +19,17 @@ from dagster import (
     asset_check,
 )
 from pydantic import Field
+from torch import Tensor
 
-from assets.common import RANKING_REPORT, markdown_table, read_json, write_json
+from assets.common import RANKING_REPORT, VALID_PER_USER, load_tensors, markdown_table, read_json, write_json
 from assets.cost import step_cost
 from assets.families import full_filter_of
+from models.eval.paired import paired_lead
 from models.recsys.registry import FAMILIES
 from orchestration.automation import RETRAIN_WHEN_IT_PAYS
 from orchestration.resources import ArtifactStore
 
-CODE_VERSION = "champion-2"
+CODE_VERSION = "champion-3"
 CHAMPION = ("reports", "champion.json")
 
 
@@ -130,38 +134,63 @@ def champion_model(context: AssetExecutionContext, config: ChampionConfig,
 
 
 class BaselineMarginConfig(Config):
-    """How far the champion has to be ahead of every baseline on validation."""
+    """How far a baseline may lead the champion on validation before the champion is stopped."""
 
     margin: float = Field(default=0.0, description="Relative lead the champion needs over each baseline on "
                                                    "validation Recall@K and NDCG@K (0.02: 2% ahead); 0: ahead.")
+    noise_se: float = Field(
+        default=2.0, description="Standard errors of the per-user difference (paired, on the validation users) by "
+                                 "which a baseline must lead the champion, margin included, to stop it; 0: any "
+                                 "lead stops it.")
 
 
-def baseline_shortfalls(champion: str, valid: Mapping[str, Mapping[str, float]], baselines: list[str], k: int,
-                        margin: float) -> list[str]:
-    """One sentence per (baseline, metric) where ``champion`` is not ahead by ``margin`` on validation."""
-    shortfalls = []
+def baseline_shortfalls(champion: str, valid: Mapping[str, Mapping[str, float]], per_user: Mapping[str, Tensor],
+                        baselines: list[str], k: int, margin: float, noise_se: float
+                        ) -> tuple[list[str], list[dict[str, Any]]]:
+    """One sentence per (baseline, metric) where the baseline's validation figure, times ``1 + margin``, leads the
+    champion's by ``noise_se`` standard errors of the per-user difference or more (``per_user``: each model's
+    per-user figures under ``<model>.<metric>``); and one row per baseline compared, with each lead and its
+    standard error.
+
+    A lead smaller than the noise does not stop the champion: the users drawn for validation could reverse it, and
+    a check that flips with them would publish, or not, by chance.
+    """
+    shortfalls, leads = [], []
     for baseline in baselines:
         # A publishable baseline the policy named, and chose, is compared with the others, except with its own full
         # filter: the vectors are that filter made publishable, and their loss against it is reported beside.
         if baseline in (champion, full_filter_of(champion)):
             continue
+        row: dict[str, Any] = {"baseline": baseline}
         for metric in (f"recall@{k}", f"ndcg@{k}"):
-            ours, theirs = valid[champion][metric], valid[baseline][metric]
-            if not ours > theirs * (1.0 + margin):
-                shortfalls.append(f"{baseline} has validation {metric} {theirs:.4f} against the champion "
-                                  f"{champion}'s {ours:.4f}" + (f" (needs a {margin:.0%} lead)" if margin else ""))
-    return shortfalls
+            lead, error = paired_lead(per_user[f"{baseline}.{metric}"], per_user[f"{champion}.{metric}"],
+                                      1.0 + margin)
+            row[f"{metric} lead"], row[f"{metric} standard error"] = lead, error
+            if lead >= noise_se * error:
+                shortfalls.append(
+                    f"{baseline} has validation {metric} {valid[baseline][metric]:.4f} against the champion "
+                    f"{champion}'s {valid[champion][metric]:.4f}" + (f" (needs a {margin:.0%} lead)" if margin else "")
+                    + f", a lead of {lead:.4f} at a standard error of {error:.4f}")
+        leads.append(row)
+    return shortfalls, leads
 
 
 @asset_check(asset=champion_model, blocking=True,
-             description="The champion must beat every baseline (popularity, item-kNN, graph filters) on validation "
-                         "Recall@K and NDCG@K; otherwise nothing is published and the promoted version stays live.")
+             description="No baseline (popularity, item-kNN, graph filters) may lead the champion on validation "
+                         "Recall@K or NDCG@K by more than the noise of the users drawn (noise_se standard errors of "
+                         "the per-user difference); otherwise nothing is published and the promoted version stays "
+                         "live.")
 def champion_beats_baselines(context: AssetCheckExecutionContext, config: BaselineMarginConfig,
                              artifacts: ArtifactStore) -> AssetCheckResult:
     """A champion that loses to a baseline on validation never reaches the feature store."""
     report = read_json(artifacts.path(*RANKING_REPORT))
     champion = read_json(artifacts.path(*CHAMPION))["model"]
-    shortfalls = baseline_shortfalls(champion, report["valid"], report["baselines"], report["k"], config.margin)
+    per_user_file = artifacts.path(*VALID_PER_USER)
+    if not per_user_file.is_file():
+        raise FileNotFoundError(f"champion_beats_baselines compares per-user validation figures, and {per_user_file} "
+                                "is missing: materialize ranking_report again")
+    shortfalls, leads = baseline_shortfalls(champion, report["valid"], load_tensors(per_user_file),
+                                            report["baselines"], report["k"], config.margin, config.noise_se)
     quality = f"recall@{report['k']}"
     rows = [{"model": model, "baseline": model in report["baselines"],
              **{key: report["valid"][model][key] for key in (quality, f"ndcg@{report['k']}")}}
@@ -173,9 +202,14 @@ def champion_beats_baselines(context: AssetCheckExecutionContext, config: Baseli
         "vectors against their full filter": f"{champion} {report['valid'][champion][quality]:.4f} against "
                                              f"{full_filter} {report['valid'][full_filter][quality]:.4f} "
                                              f"(validation {quality}; not a condition)"}
-    return AssetCheckResult(passed=not shortfalls, description="; ".join(shortfalls) or
-                            f"{champion} beats every baseline on validation", metadata={
+    within_noise = [f"{row['baseline']} ({metric} {row[f'{metric} lead']:+.4f} ± {row[f'{metric} standard error']:.4f})"
+                    for row in leads for metric in (quality, f"ndcg@{report['k']}") if row[f"{metric} lead"] > 0]
+    passing = f"{champion} beats every baseline on validation" if not within_noise else (
+        f"no baseline leads {champion} on validation by {config.noise_se:g} standard errors; within that: "
+        + ", ".join(within_noise))
+    return AssetCheckResult(passed=not shortfalls, description="; ".join(shortfalls) or passing, metadata={
         **step_cost(context), **beside,
         "champion": champion, "baselines": ", ".join(report["baselines"]), "margin": config.margin,
-        "validation": MetadataValue.md(markdown_table(rows)),
+        "noise_se": config.noise_se, "validation": MetadataValue.md(markdown_table(rows)),
+        "leads over the champion": MetadataValue.md(markdown_table(leads)),
     })

@@ -24,6 +24,8 @@ TRAIN_GRAPH = ("graph", "train_graph.pt")
 VALID_EDGES = ("graph", "valid_edge_index.pt")
 TEST_EDGES = ("graph", "test_edge_index.pt")
 RANKING_REPORT = ("reports", "ranking_report.json")
+# Every model's per-user validation Recall@K and NDCG@K beside the report, for paired comparisons.
+VALID_PER_USER = ("reports", "validation_per_user.pt")
 GRAPH_RECORD = ("graph", "graph.json")
 
 

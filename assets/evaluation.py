@@ -19,10 +19,12 @@ from assets.common import (
     TEST_EDGES,
     TRAIN_GRAPH,
     VALID_EDGES,
+    VALID_PER_USER,
     load_tensors,
     markdown_image,
     markdown_table,
     read_json,
+    save_tensors,
     write_json,
 )
 from assets.cost import step_cost
@@ -36,7 +38,7 @@ from models.graph.bipartite import BipartiteGraph
 from orchestration.automation import RETRAIN_WHEN_IT_PAYS
 from orchestration.resources import ArtifactStore, Compute
 
-CODE_VERSION = "ranking-report-5"
+CODE_VERSION = "ranking-report-6"
 
 
 class RankingReportConfig(Config):
@@ -95,6 +97,13 @@ def ranking_report(context: AssetExecutionContext, config: RankingReportConfig, 
     groups = degree_groups(degree, config.degree_groups)
     metrics = {model: degree_group_metrics(result, groups, config.k) for model, result in results.items()}
     valid_users = next(iter(valid_results.values())).users
+    if not all(torch.equal(result.users, valid_users) for result in valid_results.values()):
+        raise RuntimeError("ranking_report: the models' validation results cover different users; re-materialize "
+                           "the recommenders on this training graph")
+    # Per user, so that the champion's baseline check can tell a lead from the noise of the users drawn.
+    save_tensors(artifacts.path(*VALID_PER_USER), users=valid_users, **{
+        f"{model}.{metric}@{config.k}": getattr(result, metric)[config.k]
+        for model, result in valid_results.items() for metric in ("recall", "ndcg")})
     valid_groups = degree_groups(graph.user_degree()[valid_users], config.degree_groups)
     validation = {model: degree_group_metrics(result, valid_groups, config.k) for model, result in valid_results.items()}
     group_rows = [{"group": g, "degrees": f"{int(degree[groups == g].min())}-{int(degree[groups == g].max())}",

@@ -1,8 +1,9 @@
 """The champion policy on hand-made metrics: best validation Recall@20, or with a bias bound the best of the fair
-enough models within the allowed recall drop, a clear error when none qualifies, and the blocking check that the
-champion beats every baseline on validation."""
+enough models within the allowed recall drop, a clear error when none qualifies, and the blocking check that no
+baseline leads the champion on validation by more than the noise of the per-user differences."""
 
 import pytest
+import torch
 from dagster import build_asset_check_context, build_asset_context
 
 from assets.champion import (
@@ -14,7 +15,7 @@ from assets.champion import (
     champion_model,
     choose_champion,
 )
-from assets.common import RANKING_REPORT, read_json, write_json
+from assets.common import RANKING_REPORT, VALID_PER_USER, read_json, save_tensors, write_json
 from orchestration.resources import ArtifactStore
 
 METRICS = {
@@ -56,9 +57,15 @@ TEST_METRICS = {"lightgcn": {"recall@20": 0.300, "bias": 0.001}, "rawls": {"reca
                 "other": {"recall@20": 0.400, "bias": 0.0001}}
 
 
-def _report(artifacts: ArtifactStore, valid=METRICS, baselines=(), **more) -> None:
-    write_json(artifacts.path(*RANKING_REPORT), {"k": 20, "valid": {**valid, **more}, "models": TEST_METRICS,
+def _report(artifacts: ArtifactStore, valid=METRICS, baselines=(), per_user=None, **more) -> None:
+    """The report of ``valid`` figures; per user (for the baseline check) ``per_user``'s tensors, by default every
+    user at the model's figure, so that every lead is far above its (zero) noise."""
+    valid = {**valid, **more}
+    write_json(artifacts.path(*RANKING_REPORT), {"k": 20, "valid": valid, "models": TEST_METRICS,
                                                  "baselines": list(baselines)})
+    constant = {f"{model}.{metric}": torch.full((10,), figures[metric])
+                for model, figures in valid.items() for metric in ("recall@20", "ndcg@20") if metric in figures}
+    save_tensors(artifacts.path(*VALID_PER_USER), users=torch.arange(10), **(per_user or constant))
 
 
 def test_champion_model_writes_the_choice_made_on_validation(tmp_path):
@@ -133,3 +140,36 @@ def test_filter_vectors_are_not_held_to_their_own_full_filter(tmp_path):
             popularity={"recall@20": 0.05, "ndcg@20": 0.04, "bias": 0.0})
     result = champion_beats_baselines(build_asset_check_context(), BaselineMarginConfig(), artifacts)
     assert not result.passed and result.description.startswith("gf_cf has validation recall@20 0.1850")
+
+
+def _noisy(mean: float, seed: int, users: int = 400) -> torch.Tensor:
+    """Per-user figures spread as Recall@20 is (0 for many users, up to 1), shifted to average ``mean``."""
+    values = torch.rand(users, generator=torch.Generator().manual_seed(seed)) ** 3
+    return values - values.mean() + mean
+
+
+@pytest.mark.parametrize(("lead", "noise_se", "passed"), [
+    (0.002, 2.0, True),    # popularity ahead by less than the noise: the champion passes, and the check says so
+    (0.002, 0.0, False),   # any lead stops it when no noise is allowed
+    (0.060, 2.0, False),   # far ahead: stopped whatever the noise
+])
+def test_a_baseline_stops_the_champion_only_by_a_lead_above_the_noise(tmp_path, lead, noise_se, passed):
+    artifacts = ArtifactStore(root=str(tmp_path))
+    champion = {"recall@20": _noisy(0.20, 0), "ndcg@20": _noisy(0.15, 1)}
+    popularity = {"recall@20": _noisy(0.20 + lead, 2), "ndcg@20": _noisy(0.10, 3)}
+    valid = {name: {metric: float(values.mean()) for metric, values in figures.items()} | {"bias": 0.0}
+             for name, figures in (("lightgcn", champion), ("popularity", popularity))}
+    per_user = {f"{name}.{metric}": values for name, figures in (("lightgcn", champion), ("popularity", popularity))
+                for metric, values in figures.items()}
+    _report(artifacts, valid, baselines=["popularity"], per_user=per_user)
+    write_json(artifacts.path(*CHAMPION), {"model": "lightgcn"})
+    result = champion_beats_baselines(build_asset_check_context(), BaselineMarginConfig(noise_se=noise_se), artifacts)
+    assert result.passed is passed
+    leads = result.metadata["leads over the champion"].value
+    assert "popularity" in leads and "recall@20 standard error" in leads
+    if passed:
+        assert result.description.startswith("no baseline leads lightgcn on validation by 2 standard errors; "
+                                              "within that: popularity (recall@20 +0.0020 ± ")
+    else:
+        assert result.description.startswith(f"popularity has validation recall@20 {0.20 + lead:.4f} against the "
+                                              "champion lightgcn's 0.2000, a lead of ")

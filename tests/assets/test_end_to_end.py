@@ -376,7 +376,11 @@ def _popularity_only(path: Path) -> Path:
 def test_a_champion_that_loses_to_popularity_is_not_published(make_resources, tmp_path):
     resources = make_resources(tmp_path)
     source = {"source": "files", "path": str(_popularity_only(tmp_path))}
-    result = _run(resources, {"ops": {**RUN_CONFIG["ops"], "ingest_source": {"config": source}}})
+    # The trained models only: the filters' vectors, with their popularity prior, come within noise of popularity
+    # here (0.7673 against 0.7771, 1.4 standard errors); LightGCN, which learns popularity from scratch, does not.
+    policy = {"models": ["lightgcn", "rawls"]}
+    result = _run(resources, {"ops": {**RUN_CONFIG["ops"], "ingest_source": {"config": source},
+                                      "champion_model": {"config": policy}}})
 
     assert not result.success
     check = {e.check_name: e for e in result.get_asset_check_evaluations()}["champion_beats_baselines"]
