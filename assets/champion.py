@@ -1,13 +1,14 @@
 """Champion stage: the policy that picks the model to publish from the ranking report's validation figures (best
 Recall@K, optionally only among models whose degree bias is within a bound), the asset that records the choice,
 and the blocking check that no baseline leads the champion on validation, by more than the noise of the users
-drawn, before anything is published.
+drawn (over every lead tested at once), before anything is published.
 """
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
@@ -24,7 +25,7 @@ from torch import Tensor
 from assets.common import RANKING_REPORT, VALID_PER_USER, load_tensors, markdown_table, read_json, write_json
 from assets.cost import step_cost
 from assets.families import full_filter_of
-from models.eval.paired import paired_lead
+from models.eval.paired import RESAMPLES, noise_threshold, paired_lead
 from models.recsys.registry import FAMILIES
 from orchestration.automation import RETRAIN_WHEN_IT_PAYS
 from orchestration.resources import ArtifactStore
@@ -138,24 +139,27 @@ class BaselineMarginConfig(Config):
 
     margin: float = Field(default=0.0, description="Relative lead the champion needs over each baseline on "
                                                    "validation Recall@K and NDCG@K (0.02: 2% ahead); 0: ahead.")
-    noise_se: float = Field(
-        default=2.0, description="Standard errors of the per-user difference (paired, on the validation users) by "
-                                 "which a baseline must lead the champion, margin included, to stop it; 0: any "
-                                 "lead stops it.")
+    level: float = Field(
+        default=0.05, gt=0, lt=1,
+        description="Chance that the validation users drawn alone make some baseline's lead count, over every "
+                    "baseline and both metrics together: a lead counts above the standard errors that the largest "
+                    "lead reaches by noise in this share of resamples of the users (margin included).")
 
 
 def baseline_shortfalls(champion: str, valid: Mapping[str, Mapping[str, float]], per_user: Mapping[str, Tensor],
-                        baselines: list[str], k: int, margin: float, noise_se: float
-                        ) -> tuple[list[str], list[dict[str, Any]]]:
-    """One sentence per (baseline, metric) where the baseline's validation figure, times ``1 + margin``, leads the
-    champion's by ``noise_se`` standard errors of the per-user difference or more (``per_user``: each model's
-    per-user figures under ``<model>.<metric>``); and one row per baseline compared, with each lead and its
-    standard error.
+                        baselines: list[str], k: int, margin: float, level: float
+                        ) -> tuple[list[str], list[dict[str, Any]], float]:
+    """One sentence per (baseline, metric) whose lead over the champion on validation (the baseline's figure times
+    ``1 + margin``, minus the champion's, per user: ``per_user`` holds each model's per-user figures under
+    ``<model>.<metric>``) is above the noise of the users drawn; one row per baseline compared, with each lead,
+    its standard error and their ratio; and the noise threshold in standard errors
+    (:func:`models.eval.paired.noise_threshold` at ``level`` over every lead tested).
 
-    A lead smaller than the noise does not stop the champion: the users drawn for validation could reverse it, and
-    a check that flips with them would publish, or not, by chance.
+    A lead within the noise does not stop the champion: the users drawn for validation could reverse it, and a check
+    that flips with them would publish, or not, by chance. With up to two dozen leads tested, a threshold for each
+    alone would let some chance lead stop a champion that no baseline beats far more often than ``level``.
     """
-    shortfalls, leads = [], []
+    tested, leads = [], []
     for baseline in baselines:
         # A publishable baseline the policy named, and chose, is compared with the others, except with its own full
         # filter: the vectors are that filter made publishable, and their loss against it is reported beside.
@@ -163,23 +167,26 @@ def baseline_shortfalls(champion: str, valid: Mapping[str, Mapping[str, float]],
             continue
         row: dict[str, Any] = {"baseline": baseline}
         for metric in (f"recall@{k}", f"ndcg@{k}"):
-            lead, error = paired_lead(per_user[f"{baseline}.{metric}"], per_user[f"{champion}.{metric}"],
-                                      1.0 + margin)
+            theirs, ours = per_user[f"{baseline}.{metric}"], per_user[f"{champion}.{metric}"]
+            lead, error = paired_lead(theirs, ours, 1.0 + margin)
             row[f"{metric} lead"], row[f"{metric} standard error"] = lead, error
-            if lead >= noise_se * error:
-                shortfalls.append(
-                    f"{baseline} has validation {metric} {valid[baseline][metric]:.4f} against the champion "
-                    f"{champion}'s {valid[champion][metric]:.4f}" + (f" (needs a {margin:.0%} lead)" if margin else "")
-                    + f", a lead of {lead:.4f} at a standard error of {error:.4f}")
+            row[f"{metric} lead / error"] = lead / error if error else "no noise"
+            tested.append((baseline, metric, lead, error, (1.0 + margin) * theirs.double() - ours.double()))
         leads.append(row)
-    return shortfalls, leads
+    threshold = noise_threshold(torch.stack([column for *_, column in tested], 1), level) if tested else 0.0
+    shortfalls = [f"{baseline} has validation {metric} {valid[baseline][metric]:.4f} against the champion "
+                  f"{champion}'s {valid[champion][metric]:.4f}" + (f" (needs a {margin:.0%} lead)" if margin else "")
+                  + f", a lead of {lead:.4f} at a standard error of {error:.4f}"
+                  for baseline, metric, lead, error, _ in tested
+                  if lead > 0 and (error == 0 or lead > threshold * error)]
+    return shortfalls, leads, threshold
 
 
 @asset_check(asset=champion_model, blocking=True,
              description="No baseline (popularity, item-kNN, graph filters) may lead the champion on validation "
-                         "Recall@K or NDCG@K by more than the noise of the users drawn (noise_se standard errors of "
-                         "the per-user difference); otherwise nothing is published and the promoted version stays "
-                         "live.")
+                         "Recall@K or NDCG@K by more than the noise of the users drawn (per user, by more standard "
+                         "errors than the largest of all leads tested reaches by noise in 5% of resamples of the "
+                         "users); otherwise nothing is published and the promoted version stays live.")
 def champion_beats_baselines(context: AssetCheckExecutionContext, config: BaselineMarginConfig,
                              artifacts: ArtifactStore) -> AssetCheckResult:
     """A champion that loses to a baseline on validation never reaches the feature store."""
@@ -189,8 +196,8 @@ def champion_beats_baselines(context: AssetCheckExecutionContext, config: Baseli
     if not per_user_file.is_file():
         raise FileNotFoundError(f"champion_beats_baselines compares per-user validation figures, and {per_user_file} "
                                 "is missing: materialize ranking_report again")
-    shortfalls, leads = baseline_shortfalls(champion, report["valid"], load_tensors(per_user_file),
-                                            report["baselines"], report["k"], config.margin, config.noise_se)
+    shortfalls, leads, threshold = baseline_shortfalls(champion, report["valid"], load_tensors(per_user_file),
+                                                       report["baselines"], report["k"], config.margin, config.level)
     quality = f"recall@{report['k']}"
     rows = [{"model": model, "baseline": model in report["baselines"],
              **{key: report["valid"][model][key] for key in (quality, f"ndcg@{report['k']}")}}
@@ -205,11 +212,14 @@ def champion_beats_baselines(context: AssetCheckExecutionContext, config: Baseli
     within_noise = [f"{row['baseline']} ({metric} {row[f'{metric} lead']:+.4f} ± {row[f'{metric} standard error']:.4f})"
                     for row in leads for metric in (quality, f"ndcg@{report['k']}") if row[f"{metric} lead"] > 0]
     passing = f"{champion} beats every baseline on validation" if not within_noise else (
-        f"no baseline leads {champion} on validation by {config.noise_se:g} standard errors; within that: "
+        f"no baseline leads {champion} on validation by more than the users' noise ({threshold:.2f} standard "
+        f"errors: the largest of {2 * len(leads)} leads reaches that by noise in {config.level:.0%} of "
+        f"{RESAMPLES:,} resamples of the users); within noise: "
         + ", ".join(within_noise))
     return AssetCheckResult(passed=not shortfalls, description="; ".join(shortfalls) or passing, metadata={
         **step_cost(context), **beside,
         "champion": champion, "baselines": ", ".join(report["baselines"]), "margin": config.margin,
-        "noise_se": config.noise_se, "validation": MetadataValue.md(markdown_table(rows)),
+        "level": config.level, "noise threshold (standard errors)": threshold,
+        "validation": MetadataValue.md(markdown_table(rows)),
         "leads over the champion": MetadataValue.md(markdown_table(leads)),
     })
