@@ -74,6 +74,7 @@ def main() -> None:
     published = "published_embeddings" in outcome.materialized
     print(f"\nchampion (best validation recall@{k} among the candidates): {champion}; "
           f"published: {'yes' if published else 'no'}")
+    print(f"champion_beats_baselines: {outcome.check_descriptions.get('champion_beats_baselines', '(did not run)')}")
     for check, message in outcome.failed_checks.items():
         print(f"failed check {check}: {message}")
     write_json(args.json, {

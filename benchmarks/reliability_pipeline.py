@@ -71,11 +71,13 @@ def files_source(path: Path) -> dict[str, str]:
 
 @dataclass
 class RunOutcome:
-    """What a materialization did: success, the blocking checks that failed (with their messages), the steps that
-    raised (innermost error class and message) and the assets it materialized."""
+    """What a materialization did: success, the blocking checks that failed (with their messages), every check's
+    description (passed or not), the steps that raised (innermost error class and message) and the assets it
+    materialized."""
 
     success: bool
     failed_checks: dict[str, str] = field(default_factory=dict)
+    check_descriptions: dict[str, str] = field(default_factory=dict)
     step_errors: list[dict[str, str]] = field(default_factory=list)
     materialized: list[str] = field(default_factory=list)
     metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -108,6 +110,7 @@ def outcome_of(result: ExecuteInProcessResult) -> RunOutcome:
     materializations = result.get_asset_materialization_events()
     return RunOutcome(
         success=result.success, failed_checks=failed, step_errors=errors,
+        check_descriptions={e.check_name: e.description or "" for e in result.get_asset_check_evaluations()},
         materialized=sorted({e.asset_key.to_user_string() for e in materializations}),
         metadata={e.asset_key.to_user_string(): {k: v.value for k, v in e.materialization.metadata.items()
                                                  if isinstance(v.value, (int, float, str))}
