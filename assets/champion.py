@@ -185,8 +185,9 @@ def baseline_shortfalls(champion: str, valid: Mapping[str, Mapping[str, float]],
 @asset_check(asset=champion_model, blocking=True,
              description="No baseline (popularity, item-kNN, graph filters) may lead the champion on validation "
                          "Recall@K or NDCG@K by more than the noise of the users drawn (per user, by more standard "
-                         "errors than the largest of all leads tested reaches by noise in 5% of resamples of the "
-                         "users); otherwise nothing is published and the promoted version stays live.")
+                         "errors than the largest of all leads tested reaches by noise in a share `level`, 5% by "
+                         "default, of resamples of the users); otherwise nothing is published and the promoted "
+                         "version stays live.")
 def champion_beats_baselines(context: AssetCheckExecutionContext, config: BaselineMarginConfig,
                              artifacts: ArtifactStore) -> AssetCheckResult:
     """A champion that loses to a baseline on validation never reaches the feature store."""
