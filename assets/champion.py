@@ -210,7 +210,8 @@ def champion_beats_baselines(context: AssetCheckExecutionContext, config: Baseli
         "vectors against their full filter": f"{champion} {report['valid'][champion][quality]:.4f} against "
                                              f"{full_filter} {report['valid'][full_filter][quality]:.4f} "
                                              f"(validation {quality}; not a condition)"}
-    within_noise = [f"{row['baseline']} ({metric} {row[f'{metric} lead']:+.4f} ± {row[f'{metric} standard error']:.4f})"
+    within_noise = [f"{row['baseline']} ({metric} {row[f'{metric} lead']:+.4f} "
+                    f"± {row[f'{metric} standard error']:.4f})"
                     for row in leads for metric in (quality, f"ndcg@{report['k']}") if row[f"{metric} lead"] > 0]
     passing = f"{champion} beats every baseline on validation" if not within_noise else (
         f"no baseline leads {champion} on validation by more than the users' noise ({threshold:.2f} standard "

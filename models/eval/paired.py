@@ -42,7 +42,8 @@ def noise_threshold(differences: Tensor, level: float, resamples: int = RESAMPLE
     A lead above this many of its standard errors counts, and then the chance that any lead with nothing behind it
     counts is at most about ``level`` (Westfall and Young's single-step max-T), whatever the columns share: a
     duplicated column costs nothing, and Recall@K and NDCG@K of one model, which move together, cost less than two
-    independent leads. A column without spread (beyond rounding) has no noise and is left out; with none left the threshold is 0.
+    independent leads. A column without spread (beyond rounding) has no noise and is left out; with none left the
+    threshold is 0.
     Written here because scipy's ``bootstrap`` gives one statistic's interval, not the maximum over correlated
     ones, and a correction that ignores the correlation (Bonferroni, Holm) would demand as much of seventeen copies
     of one lead as of seventeen models.
