@@ -26,6 +26,10 @@ default loss instead of BPR (alignment + uniformity, γ 1, at their batch of 4,0
 the square of a batch's distinct users and items, so an epoch on Gowalla takes about two minutes on one core): the
 two compare the inits all else equal under that loss. They run only when named in ``--families``.
 
+``filter_blend`` mixes SGFCF's and BSPM's per-user standardised scores at the settings they chose on validation
+(``models.recsys.blend``), the first's weight chosen on validation, then refitted and tested once like the filters;
+it runs after both (or into the same file). The pipeline does not run it.
+
 ``gf_cf_factors``, ``bspm_factors`` and ``sgfcf_factors`` are the filters as the pipeline publishes them (user and
 item vectors; GF-CF's and BSPM's linear part carried by 1,024 singular triplets, SGFCF's high part by its own K) at
 the setting their full filter chose on validation, so each runs after (or into the same file as) its full filter; ``<factors>.recall_vs_full`` is their test Recall@20 over the full
@@ -64,7 +68,7 @@ from warehouse.paths import shared_dir
 
 # Run when --families is not given.
 DEFAULT_FAMILIES = ("recent_popularity", "lightgcn", "lightgcn_prism", "rawls_prism", "gf_cf", "gf_cf_factors", "bspm",
-                    "bspm_factors", "sgfcf", "sgfcf_factors", "bspm_reference")
+                    "bspm_factors", "sgfcf", "sgfcf_factors", "filter_blend", "bspm_reference")
 # Run only when named: the pair trained with the PRISM authors' loss, which is slow on a CPU.
 ALIGN_UNIFORMITY_FAMILIES = ("lightgcn_au", "lightgcn_prism_au")
 FAMILY_NAMES = DEFAULT_FAMILIES + ALIGN_UNIFORMITY_FAMILIES
@@ -75,6 +79,8 @@ ALIGN_UNIFORMITY = {"loss": "align_uniformity", "batch_size": 4096, "lr": 1e-3}
 # this many singular triplets for the linear part (the families' default), SGFCF's with the filter's own K.
 FACTORS_OF = {"gf_cf_factors": "gf_cf", "bspm_factors": "bspm", "sgfcf_factors": "sgfcf"}
 FACTOR_RANK = 1024
+# The blend's two filters, each at the setting it chose on validation, in this order (the first's weight is chosen).
+BLEND_OF = ("sgfcf", "bspm")
 # BSPM settings tried on validation: the authors' Gowalla setting first (see models.recsys.bspm), then its ideal
 # low-pass weight either side, as GF-CF's grid does with α.
 BSPM_GRID = [{}, {"beta": 0.1}, {"beta": 0.3}]
@@ -107,6 +113,14 @@ def run_family(name: str, args: argparse.Namespace, split, device: torch.device,
                              f"--families {FACTORS_OF[name]},{name} (or into the same --json file)")
         extra = {} if name == "sgfcf_factors" else {"factor_rank": FACTOR_RANK}
         return in_own_process(select_filter, name, [{**chosen, **extra}], split, device, args.target)
+    if name == "filter_blend":
+        chosen = [earlier.get(f"{member}.settings") for member in BLEND_OF]
+        if None in chosen:
+            raise SystemExit(f"filter_blend mixes {' and '.join(BLEND_OF)} at the settings they chose on validation: run "
+                             f"--families {','.join(BLEND_OF)},filter_blend (or into the same --json file)")
+        settings = {"first": BLEND_OF[0], "second": BLEND_OF[1], "first_settings": chosen[0],
+                    "second_settings": chosen[1]}
+        return in_own_process(family_choice, name, split, device, args.target, settings)
     if name in ("sgfcf", "recent_popularity"):
         return in_own_process(family_choice, name, split, device, args.target)
     if name in ("gf_cf", "bspm"):

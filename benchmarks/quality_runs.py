@@ -24,6 +24,7 @@ from torch import Tensor
 from benchmarks.common import add_lightgcn_arguments, load_dataset, own_peak_rss_mb
 from models.eval.ranking import degree_group_metrics, degree_groups, evaluate_scores
 from models.graph.bipartite import BipartiteGraph
+from models.recsys.blend import FilterBlend
 from models.recsys.contract import Runtime
 from models.recsys.registry import FAMILIES
 from models.recsys.training import LightGCNConfig, train_lightgcn
@@ -31,9 +32,11 @@ from models.recsys.training import LightGCNConfig, train_lightgcn
 K = 20
 GROUPS = 5  # user-degree quantile groups of the bias figure, as benchmarks.rawls_recsys
 # The training-free families: the filters, their published vectors and recency-weighted popularity (the strongest
-# popularity baseline on temporal splits), each fitted through the registry family the pipeline runs.
-TRAINING_FREE = {name: FAMILIES[name] for name in ("gf_cf", "gf_cf_factors", "bspm", "bspm_factors", "sgfcf",
-                                                   "sgfcf_factors", "recent_popularity")}
+# popularity baseline on temporal splits), each fitted through the registry family the pipeline runs, and the blend
+# of two filters, which the pipeline does not run.
+TRAINING_FREE = {**{name: FAMILIES[name] for name in ("gf_cf", "gf_cf_factors", "bspm", "bspm_factors", "sgfcf",
+                                                      "sgfcf_factors", "recent_popularity")},
+                 "filter_blend": FilterBlend()}
 
 
 @dataclass
@@ -136,15 +139,17 @@ def _tested_choice(name: str, valid: dict[str, float], chosen: dict[str, Any], s
             "seconds_to_target": test["seconds"] if valid["recall@20"] >= target else None}
 
 
-def family_choice(name: str, split: Split, device: torch.device, target: float) -> dict[str, object]:
-    """Family ``name`` at the setting its own fit chooses on validation (``choose_on_validation`` where the config
-    has it, as in the pipeline; recent popularity chooses by default), tested once at that setting;
+def family_choice(name: str, split: Split, device: torch.device, target: float,
+                  settings: dict[str, Any] | None = None) -> dict[str, object]:
+    """Family ``name`` at the setting its own fit chooses on validation from ``settings`` (``choose_on_validation``
+    where the config has it, as in the pipeline; recent popularity chooses by default), tested once at that setting;
     ``selection_seconds`` is the choosing fit with its validation figures."""
     family = TRAINING_FREE[name]
     names = [field.name for field in fields(family.config_type)]
     started = time.perf_counter()
     choosing = {"choose_on_validation": True} if "choose_on_validation" in names else {}
-    fitted = family.fit(split.train, split.valid, family.config_type(**choosing), Runtime(device=device))
+    fitted = family.fit(split.train, split.valid, family.config_type(**{**(settings or {}), **choosing}),
+                        Runtime(device=device))
     valid = ranking_figures(fitted.score, split.train, split.valid, None, split.train, device)
     selection_seconds = time.perf_counter() - started
     print(f"{name}, validation recall@{K} by setting: " + "; ".join(
