@@ -107,19 +107,12 @@ def run_family(name: str, args: argparse.Namespace, split, device: torch.device,
             return None
         return in_own_process(reference_row, args.dataset)
     if name in FACTORS_OF:
-        chosen = earlier.get(f"{FACTORS_OF[name]}.settings")
-        if chosen is None:
-            raise SystemExit(f"{name} takes the setting that {FACTORS_OF[name]} chose on validation: run "
-                             f"--families {FACTORS_OF[name]},{name} (or into the same --json file)")
+        chosen = chosen_settings(name, (FACTORS_OF[name],), earlier)[0]
         extra = {} if name == "sgfcf_factors" else {"factor_rank": FACTOR_RANK}
         return in_own_process(select_filter, name, [{**chosen, **extra}], split, device, args.target)
     if name == "filter_blend":
-        chosen = [earlier.get(f"{member}.settings") for member in BLEND_OF]
-        if None in chosen:
-            raise SystemExit(f"filter_blend mixes {' and '.join(BLEND_OF)} at the settings they chose on validation: run "
-                             f"--families {','.join(BLEND_OF)},filter_blend (or into the same --json file)")
-        settings = {"first": BLEND_OF[0], "second": BLEND_OF[1], "first_settings": chosen[0],
-                    "second_settings": chosen[1]}
+        first, second = chosen_settings(name, BLEND_OF, earlier)
+        settings = {"first": BLEND_OF[0], "second": BLEND_OF[1], "first_settings": first, "second_settings": second}
         return in_own_process(family_choice, name, split, device, args.target, settings)
     if name in ("sgfcf", "recent_popularity"):
         return in_own_process(family_choice, name, split, device, args.target)
@@ -130,6 +123,16 @@ def run_family(name: str, args: argparse.Namespace, split, device: torch.device,
                "rawls_prism": {**prism, "propagation": "doubly_stochastic", "balance_strength": args.rawls_beta},
                "lightgcn_au": {"init": "normal", **ALIGN_UNIFORMITY}, "lightgcn_prism_au": {**prism, **ALIGN_UNIFORMITY}}
     return in_own_process(lightgcn_point, lightgcn_config(args, **changes[name]), split, device, name, args.target)
+
+
+def chosen_settings(name: str, filters: tuple[str, ...], earlier: dict[str, object]) -> list[dict]:
+    """The settings that ``filters`` chose on validation (in ``earlier``), which family ``name`` takes; a clear exit
+    when one of them has not run."""
+    chosen = [earlier.get(f"{member}.settings") for member in filters]
+    if None in chosen:
+        raise SystemExit(f"{name} takes the settings that {' and '.join(filters)} chose on validation: run "
+                         f"--families {','.join((*filters, name))} (or into the same --json file)")
+    return chosen
 
 
 def heldout_popularity(split) -> dict[str, float]:
