@@ -28,9 +28,10 @@ two compare the inits all else equal under that loss. They run only when named i
 
 ``filter_blend`` mixes SGFCF's and BSPM's per-user standardised scores at the settings they chose on validation
 (``models.recsys.blend``), the first's weight chosen on validation, then refitted and tested once like the filters;
-it runs after both (or into the same file). The pipeline does not run it.
+it runs after both (or into the same file). The pipeline does not run it; it runs its vectors.
 
-``gf_cf_factors``, ``bspm_factors`` and ``sgfcf_factors`` are the filters as the pipeline publishes them (user and
+``gf_cf_factors``, ``bspm_factors``, ``sgfcf_factors`` and ``filter_blend_factors`` (the blend of SGFCF's and BSPM's
+vectors, ``models.recsys.blend.FactorBlend``, at the full blend's settings and weight) are the filters as the pipeline publishes them (user and
 item vectors; GF-CF's and BSPM's linear part carried by 1,024 singular triplets, SGFCF's high part by its own K) at
 the setting their full filter chose on validation, so each runs after (or into the same file as) its full filter; ``<factors>.recall_vs_full`` is their test Recall@20 over the full
 filter's.
@@ -68,7 +69,7 @@ from warehouse.paths import shared_dir
 
 # Run when --families is not given.
 DEFAULT_FAMILIES = ("recent_popularity", "lightgcn", "lightgcn_prism", "rawls_prism", "gf_cf", "gf_cf_factors", "bspm",
-                    "bspm_factors", "sgfcf", "sgfcf_factors", "filter_blend", "bspm_reference")
+                    "bspm_factors", "sgfcf", "sgfcf_factors", "filter_blend", "filter_blend_factors", "bspm_reference")
 # Run only when named: the pair trained with the PRISM authors' loss, which is slow on a CPU.
 ALIGN_UNIFORMITY_FAMILIES = ("lightgcn_au", "lightgcn_prism_au")
 FAMILY_NAMES = DEFAULT_FAMILIES + ALIGN_UNIFORMITY_FAMILIES
@@ -79,6 +80,8 @@ ALIGN_UNIFORMITY = {"loss": "align_uniformity", "batch_size": 4096, "lr": 1e-3}
 # this many singular triplets for the linear part (the families' default), SGFCF's with the filter's own K.
 FACTORS_OF = {"gf_cf_factors": "gf_cf", "bspm_factors": "bspm", "sgfcf_factors": "sgfcf"}
 FACTOR_RANK = 1024
+# Every family of published vectors and the full filter its test Recall@20 is compared with.
+VECTORS_OF = {**FACTORS_OF, "filter_blend_factors": "filter_blend"}
 # The blend's two filters, each at the setting it chose on validation, in this order (the first's weight is chosen).
 BLEND_OF = ("sgfcf", "bspm")
 # BSPM settings tried on validation: the authors' Gowalla setting first (see models.recsys.bspm), then its ideal
@@ -108,12 +111,18 @@ def run_family(name: str, args: argparse.Namespace, split, device: torch.device,
         return in_own_process(reference_row, args.dataset)
     if name in FACTORS_OF:
         chosen = chosen_settings(name, (FACTORS_OF[name],), earlier)[0]
-        extra = {} if name == "sgfcf_factors" else {"factor_rank": FACTOR_RANK}
-        return in_own_process(select_filter, name, [{**chosen, **extra}], split, device, args.target)
+        return in_own_process(select_filter, name, [{**chosen, **factor_extra(name)}], split, device, args.target)
     if name == "filter_blend":
         first, second = chosen_settings(name, BLEND_OF, earlier)
         settings = {"first": BLEND_OF[0], "second": BLEND_OF[1], "first_settings": first, "second_settings": second}
         return in_own_process(family_choice, name, split, device, args.target, settings)
+    if name == "filter_blend_factors":  # the blend's vectors: the two filters' vectors at the blend's settings
+        blend = chosen_settings(name, ("filter_blend",), earlier)[0]
+        members = [f"{member}_factors" for member in BLEND_OF]
+        settings = {**blend, "first": members[0], "second": members[1],
+                    "first_settings": {**blend["first_settings"], **factor_extra(members[0])},
+                    "second_settings": {**blend["second_settings"], **factor_extra(members[1])}}
+        return in_own_process(select_filter, name, [settings], split, device, args.target)
     if name in ("sgfcf", "recent_popularity"):
         return in_own_process(family_choice, name, split, device, args.target)
     if name in ("gf_cf", "bspm"):
@@ -123,6 +132,11 @@ def run_family(name: str, args: argparse.Namespace, split, device: torch.device,
                "rawls_prism": {**prism, "propagation": "doubly_stochastic", "balance_strength": args.rawls_beta},
                "lightgcn_au": {"init": "normal", **ALIGN_UNIFORMITY}, "lightgcn_prism_au": {**prism, **ALIGN_UNIFORMITY}}
     return in_own_process(lightgcn_point, lightgcn_config(args, **changes[name]), split, device, name, args.target)
+
+
+def factor_extra(name: str) -> dict[str, int]:
+    """What the vectors family ``name`` takes beside its full filter's setting: the linear part's triplets."""
+    return {} if name == "sgfcf_factors" else {"factor_rank": FACTOR_RANK}
 
 
 def chosen_settings(name: str, filters: tuple[str, ...], earlier: dict[str, object]) -> list[dict]:
@@ -192,14 +206,14 @@ def main() -> None:
     merged = merge_json(args.json, results)
     merged.update(best_of(merged))
     merged.update({f"{name}.recall_vs_full": merged[f"{name}.recall@20"] / merged[f"{full}.recall@20"]
-                   for name, full in FACTORS_OF.items() if f"{name}.recall@20" in merged and f"{full}.recall@20" in merged})
+                   for name, full in VECTORS_OF.items() if f"{name}.recall@20" in merged and f"{full}.recall@20" in merged})
     shown = [name for name in FAMILY_NAMES if f"{name}.recall@20" in merged]
     columns = [target_key if key == "seconds_to_target" else key for key in SHOWN]
     print_table(f"{args.dataset}: test figures, settings chosen on validation (target: validation Recall@20 ≥ "
                 f"{args.target:g})", ["family", *columns, "setting"],
                 [[name, *(merged.get(f"{name}.{key}") for key in columns), merged.get(f"{name}.config")]
                  for name in shown])
-    for name, full in FACTORS_OF.items():
+    for name, full in VECTORS_OF.items():
         if f"{name}.recall_vs_full" in merged:
             print(f"{name}: test recall@20 {merged[f'{name}.recall_vs_full']:.1%} of {full}'s")
     if "best.family" in merged:

@@ -24,7 +24,7 @@ from torch import Tensor
 from benchmarks.common import add_lightgcn_arguments, load_dataset, own_peak_rss_mb
 from models.eval.ranking import degree_group_metrics, degree_groups, evaluate_scores
 from models.graph.bipartite import BipartiteGraph
-from models.recsys.blend import FilterBlend
+from models.recsys.blend import FactorBlend, FilterBlend
 from models.recsys.contract import Runtime
 from models.recsys.registry import FAMILIES
 from models.recsys.training import LightGCNConfig, train_lightgcn
@@ -32,11 +32,11 @@ from models.recsys.training import LightGCNConfig, train_lightgcn
 K = 20
 GROUPS = 5  # user-degree quantile groups of the bias figure, as benchmarks.rawls_recsys
 # The training-free families: the filters, their published vectors and recency-weighted popularity (the strongest
-# popularity baseline on temporal splits), each fitted through the registry family the pipeline runs, and the blend
-# of two filters, which the pipeline does not run.
+# popularity baseline on temporal splits), each fitted through the registry family the pipeline runs, the blend
+# of two filters, which the pipeline does not run, and the blend of their vectors, which it does.
 TRAINING_FREE = {**{name: FAMILIES[name] for name in ("gf_cf", "gf_cf_factors", "bspm", "bspm_factors", "sgfcf",
                                                       "sgfcf_factors", "recent_popularity")},
-                 "filter_blend": FilterBlend()}
+                 "filter_blend": FilterBlend(), "filter_blend_factors": FactorBlend()}
 
 
 @dataclass

@@ -43,7 +43,7 @@ EXPECTED_KEYS = {
     "quality": {"lightgcn.recall@20", "lightgcn_prism.seconds_to_0.175", "rawls_prism.ndcg@20", "gf_cf.seconds",
                 "bspm.recall@20", "bspm.valid.recall@20", "bspm.peak_rss_mb", "gf_cf_factors.valid.recall@20",
                 "bspm_factors.recall_vs_full", "sgfcf.valid.recall@20", "sgfcf.selection_seconds",
-                "sgfcf_factors.recall_vs_full", "recent_popularity.recall@20", "heldout.test.mean_item_degree",
+                "sgfcf_factors.recall_vs_full", "filter_blend_factors.recall_vs_full", "recent_popularity.recall@20", "heldout.test.mean_item_degree",
                 "best.family", "best.recall@20", "best.ndcg@20", "best.seconds"},
     "frontier": {"frontier.lightgcn.recall@20", "frontier.prism_s100.bias", "frontier.gf_cf_a030.avg_popularity",
                  "frontier.bspm_b020.pareto", "frontier.sgfcf_g050.recall@20", "frontier.fair_point"},
