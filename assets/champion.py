@@ -44,7 +44,8 @@ class ChampionConfig(Config):
 
     # Eligible by default: the LightGCN family, which trains with a compatibility loss against the promoted
     # version, and the graph filters published as vectors (GF-CF's, BSPM's and SGFCF's factors), which are
-    # training-free and reach the promoted space through the learned map (embedding_candidate); the gate refuses
+    # training-free and reach the promoted space through the learned map (embedding_candidate), and the blend of
+    # SGFCF's and BSPM's vectors, which reaches it the same way; the gate refuses
     # either when the criterion fails. The graph-free student and shaDow are compared in the report but not eligible by default.
     # The popularity families, though publishable, are not eligible by default either: they rank the same items for
     # everyone in one dimension, so a version of theirs cannot stay compatible with a promoted model's space, and a
@@ -52,9 +53,9 @@ class ChampionConfig(Config):
     # check below stops the publish and names it instead. Name "popularity" or "recent_popularity" here to let one
     # be chosen and published (the check then compares it with the other baselines).
     models: list[str] = Field(
-        default=["lightgcn", "rawls", "gf_cf_factors", "bspm_factors", "sgfcf_factors"],
+        default=["lightgcn", "rawls", "gf_cf_factors", "bspm_factors", "sgfcf_factors", "filter_blend_factors"],
         description="Models of the ranking report that may be champion; each must publish vectors (popularity, "
-                    "recent_popularity and the filters' *_factors can; item_knn, gf_cf, bspm and sgfcf cannot).")
+                    "recent_popularity, the filters' *_factors and filter_blend_factors can; item_knn, gf_cf, bspm and sgfcf cannot).")
 
     max_bias: float | None = Field(
         default=None, description="Highest degree bias (variance of group Recall@20) a champion may have; "

@@ -10,7 +10,7 @@ from dagster import AssetsDefinition, Config
 
 from assets.common import GRAPH_RECORD, load_tensors, read_json
 from assets.factory import TrainingInputs, recommender_asset
-from assets.runs import ModelArtifacts
+from assets.runs import ModelArtifacts, RunFiles
 from assets.spectra import SPECTRA, load_spectra
 from models.recsys.contract import Family, Fitted, Runtime, restore_vectors
 from models.recsys.registry import FAMILIES
@@ -20,9 +20,13 @@ from orchestration.resources import ArtifactStore
 
 
 def load_fitted(artifacts: ArtifactStore, model: str) -> Fitted:
-    """A recommender's saved fit: a registry family restores its own (vectors or scorer); the other recommender
-    assets save dot-product vectors."""
-    run = ModelArtifacts(model).latest_run(artifacts)
+    """A recommender's latest saved fit (see :func:`fitted_from_run`)."""
+    return fitted_from_run(model, ModelArtifacts(model).latest_run(artifacts))
+
+
+def fitted_from_run(model: str, run: RunFiles) -> Fitted:
+    """The fit saved in ``run`` of ``model``: a registry family restores its own (vectors or scorer); the other
+    recommender assets save dot-product vectors."""
     tensors = load_tensors(run.embeddings)
     if model in FAMILIES:
         return FAMILIES[model].restore(tensors, read_json(run.record)["config"])

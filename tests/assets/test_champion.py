@@ -76,7 +76,7 @@ def test_champion_model_writes_the_choice_made_on_validation(tmp_path):
     written = read_json(artifacts.path(*CHAMPION))
     assert written["model"] == result.metadata["model"] == "rawls"
     assert written["metrics"] == METRICS["rawls"] and written["test_metrics"] == TEST_METRICS["rawls"]
-    assert written["policy"] == {"models": ["lightgcn", "rawls", "gf_cf_factors", "bspm_factors", "sgfcf_factors"], "max_bias": 0.02,
+    assert written["policy"] == {"models": ["lightgcn", "rawls", "gf_cf_factors", "bspm_factors", "sgfcf_factors", "filter_blend_factors"], "max_bias": 0.02,
                                  "max_recall_drop": 0.05}
     assert "bias ≤ 0.02" in result.metadata["reason"]
 

@@ -39,11 +39,11 @@ ASSET_KEYS = {"raw_interactions", "raw_items", "clean_interactions", "rejected_i
               "ranking_report", "champion_model", "embedding_candidate", "published_embeddings", "ppr_scopes", "shadow_model",
               "ppr_audience", "heuristic_scores", "mlp_student", "popularity_model", "recent_popularity_model",
               "item_knn_model", "gf_cf_model", "gf_cf_factors_model", "bspm_model",
-              "bspm_factors_model", "sgfcf_model", "sgfcf_factors_model"}
+              "bspm_factors_model", "sgfcf_model", "sgfcf_factors_model", "filter_blend_factors_model"}
 LIGHTGCN_FAMILY = ("lightgcn", "rawls")
 BASELINES = ("popularity", "recent_popularity", "item_knn", "gf_cf", "gf_cf_factors", "bspm", "bspm_factors", "sgfcf",
              "sgfcf_factors")
-MODELS = (*LIGHTGCN_FAMILY, "student", "shadow", *BASELINES)
+MODELS = (*LIGHTGCN_FAMILY, "student", "shadow", *BASELINES, "filter_blend_factors")
 EPOCHS = 30
 TRAINING = {"config": {"epochs": EPOCHS, "eval_every": 3, "lr": 0.01, "batch_size": 1024}}
 RUN_CONFIG = {"ops": {
@@ -152,7 +152,7 @@ def test_the_report_reads_each_models_own_evaluation_and_it_equals_a_fresh_one(d
     artifacts = demo.resources["artifacts"]
     graph = BipartiteGraph.load(artifacts.path(*TRAIN_GRAPH))
     valid, test = (load_tensors(artifacts.path(*edges))["edge_index"] for edges in (VALID_EDGES, TEST_EDGES))
-    for model in ("lightgcn", "gf_cf", "bspm_factors"):  # trained, scorer, vectors of a filter
+    for model in ("lightgcn", "gf_cf", "bspm_factors", "filter_blend_factors"):  # trained, scorer, vectors, a blend
         stored = read_json(ModelArtifacts(model).latest_run(artifacts).record)
         fresh, _ = timed_evaluation(load_fitted(artifacts, model), graph, valid, test, 20, torch.device("cpu"))
         assert demo.metadata[f"{model}_model"]["valid.recall@20"].value == pytest.approx(
@@ -186,7 +186,7 @@ def test_champion_follows_the_policy_and_is_published(demo):
     assert champion["model"] == choose_champion(eligible).model
     assert champion["metrics"] == report["valid"][champion["model"]]
     assert champion["test_metrics"] == report["models"][champion["model"]]
-    assert champion["policy"] == {"models": ["lightgcn", "rawls", "gf_cf_factors", "bspm_factors", "sgfcf_factors"], "max_bias": None,
+    assert champion["policy"] == {"models": ["lightgcn", "rawls", "gf_cf_factors", "bspm_factors", "sgfcf_factors", "filter_blend_factors"], "max_bias": None,
                                   "max_recall_drop": 0.05}
     meta = demo.metadata["champion_model"]
     assert meta["model"].value == champion["model"] and meta["reason"].value == champion["reason"]

@@ -25,7 +25,7 @@ GRAPH = {"clean_interactions", "rejected_interactions", "id_maps", "interaction_
          "ppr_audience"}
 RETRAIN = {"interaction_spectra", "heuristic_scores", "ppr_scopes", "lightgcn_model", "rawls_model", "mlp_student", "shadow_model",
            "popularity_model", "recent_popularity_model", "item_knn_model", "gf_cf_model", "gf_cf_factors_model",
-           "bspm_model", "bspm_factors_model", "sgfcf_model", "sgfcf_factors_model",
+           "bspm_model", "bspm_factors_model", "sgfcf_model", "sgfcf_factors_model", "filter_blend_factors_model",
            "ranking_report", "champion_model", "embedding_candidate", "published_embeddings"}
 SUNDAY = datetime(2026, 1, 4, 10, 0, tzinfo=timezone.utc)  # the day before the default cron's Monday 03:00 UTC tick
 

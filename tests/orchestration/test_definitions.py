@@ -30,6 +30,7 @@ ASSETS = {
     "bspm_factors_model": "training",
     "sgfcf_model": "training",
     "sgfcf_factors_model": "training",
+    "filter_blend_factors_model": "training",
 }
 # Operator jobs (launched by hand from the UI) and the config fields each takes.
 OPERATOR_JOBS = {"retract_ingest": {"content_key"}, "promote_version": {"version_id", "force"},
@@ -147,7 +148,8 @@ def test_recommenders_keep_their_own_artifacts_and_code_versions(specs):
     upstream = {dep.asset_key.to_user_string() for dep in specs["ranking_report"].deps}
     assert upstream == {"lightgcn_model", "rawls_model", "mlp_student", "shadow_model", "popularity_model",
                         "recent_popularity_model", "item_knn_model", "gf_cf_model",
-                        "gf_cf_factors_model", "bspm_model", "bspm_factors_model", "sgfcf_model", "sgfcf_factors_model"}
+                        "gf_cf_factors_model", "bspm_model", "bspm_factors_model", "sgfcf_model", "sgfcf_factors_model",
+                        "filter_blend_factors_model"}
     baselines = ("popularity", "recent_popularity", "item_knn", "gf_cf", "gf_cf_factors", "bspm", "bspm_factors",
                  "sgfcf", "sgfcf_factors")
     assert len({specs[f"{model}_model"].code_version for model in baselines}) == len(baselines)
