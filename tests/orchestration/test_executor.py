@@ -107,7 +107,7 @@ def test_every_budgeted_model_and_every_input_it_waits_on_beyond_the_shared_grap
     assert all(tagged(key) for key in budgeted | waited_on)
     # The rest fills the cores around them: the filters and their spectra keep the default priority.
     assert not any(tagged(AssetKey(name)) for name in ("interaction_spectra", "bspm_model", "gf_cf_factors_model"))
-    # Among those, every filter's vectors (and nothing else) start after the full filters.
+    # Among those, every filter's vectors and their blend (and nothing else) start after the full filters.
     last = {key for key in graph.get_all_asset_keys()
             if defs.resolve_assets_def(key).op.tags.get("dagster/priority") == VECTORS_LAST["dagster/priority"]}
-    assert last == {AssetKey(f"{family}_factors_model") for family in ("gf_cf", "bspm", "sgfcf")}
+    assert last == {AssetKey(f"{family}_factors_model") for family in ("gf_cf", "bspm", "sgfcf", "filter_blend")}
