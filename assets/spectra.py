@@ -76,16 +76,17 @@ def interaction_spectra(context: AssetExecutionContext, config: SpectraConfig,
         return MaterializeResult(metadata={**step_cost(context), **metadata, "cached": True,
                                            "spectra": MetadataValue.md(markdown_table([_row(s, None) for s in kept]))})
     tensors, rows = {}, []
+    solver = svd_solver(matrix.shape, config.rank)
     for index, exponent in enumerate(config.exponents):
         started = time.perf_counter()
         spectrum = compute_spectrum(matrix, config.rank, config.seed, exponent)
         tensors.update(spectrum.tensors(f"spectrum{index}"))
         rows.append(_row(spectrum, time.perf_counter() - started))
         context.log.info(f"ε {exponent}: {spectrum.values.size} triplets in {rows[-1]['seconds']:.1f} s "
-                         f"({svd_solver()})")
+                         f"({solver})")
     save_tensors(artifacts.path(*SPECTRA), fingerprint=fingerprint_tensor(fingerprint), **tensors)
     return MaterializeResult(metadata={
-        **step_cost(context), **metadata, "cached": False, "svd_solver": svd_solver(),
+        **step_cost(context), **metadata, "cached": False, "svd_solver": solver,
         **{f"exponent_{row['exponent']}.seconds": row["seconds"] for row in rows},
         "spectra": MetadataValue.md(markdown_table(rows)),
     })

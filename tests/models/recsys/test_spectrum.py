@@ -34,7 +34,7 @@ def _projector(vectors: np.ndarray) -> np.ndarray:
     return vectors @ vectors.T
 
 
-@pytest.mark.parametrize("solver", ["propack", "arpack"])
+@pytest.mark.parametrize("solver", ["propack", "arpack", "dense"])
 @pytest.mark.parametrize("exponent", [0.5, 0.34])
 def test_the_spectrum_equals_a_dense_svd(exponent, solver):
     matrix = _random_matrix()
@@ -47,7 +47,27 @@ def test_the_spectrum_equals_a_dense_svd(exponent, solver):
 
 
 def test_one_thread_takes_propack_and_more_take_arpack():
-    assert [svd_solver(threads) for threads in (1, 2, 16)] == ["propack", "arpack", "arpack"]
+    assert [svd_solver((29_858, 40_981), 1024, threads) for threads in (1, 2, 16)] == ["propack", "arpack", "arpack"]
+
+
+def test_most_of_a_small_matrix_s_spectrum_is_computed_dense():
+    assert svd_solver((400, 200), 1024, threads=1) == "dense"  # capped at 199 triplets of 200
+    assert svd_solver((610, 9_724), 1024, threads=2) == "dense"
+    assert svd_solver((400, 200), 99, threads=1) == "propack"  # below half the smaller side
+    assert svd_solver((8_000, 8_000), 4_000, threads=1) == "propack"  # too large to hold dense
+
+
+@pytest.mark.parametrize("solver", ["propack", "arpack", "dense"])
+def test_a_matrix_of_lower_rank_than_asked_gets_its_triplets_and_zeros(solver):
+    # Eight distinct columns repeated: rank 8, where PROPACK alone would stop at the invariant subspace.
+    rng = np.random.default_rng(4)
+    distinct = (rng.random((60, 8)) < 0.3).astype(np.float32)
+    matrix = sp.csr_matrix(distinct[:, rng.permutation(np.arange(40) % 8)])
+    spectrum = compute_spectrum(matrix, rank=12, seed=1, exponent=0.5, solver=solver)
+    values = np.linalg.svd(_dense_normalized(matrix, 0.5), compute_uv=False)
+    assert np.linalg.matrix_rank(matrix.toarray()) == 8 and spectrum.values.size == 12
+    np.testing.assert_allclose(spectrum.values[:8], values[:8], rtol=1e-4)
+    np.testing.assert_allclose(spectrum.values[8:], 0.0, atol=1e-4)
 
 
 def test_top_triplets_of_a_larger_shared_svd_equal_their_own_svd(monkeypatch):
