@@ -63,6 +63,7 @@ SCRIPT = textwrap.dedent("""
                    "validation": ValidationRules()},
         run_config={"ops": {"ingest_source": {"config": {"demo_users": 400, "demo_items": 200}},
                             "lightgcn_model": training, "rawls_model": training,
+                            "shadow_model": {"config": {"epochs": 1}},
                             "champion_model": {"config": {"models": ["lightgcn_twin"]}}}},
         raise_on_error=False)
     report = json.loads((root / "artifacts" / "reports" / "ranking_report.json").read_text())
