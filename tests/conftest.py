@@ -19,6 +19,16 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["GRAPHREC_ENV"] = "local"
     os.environ["GRAPHREC_DATA_DIR"] = os.path.join(tempfile.gettempdir(), "graphrec-tests-unused")
     os.environ["GRAPHREC_DEVICE"] = "cpu"
+    # Under pytest-xdist every worker, and every process a test starts, gets its share of the cores: torch and
+    # BLAS would otherwise start a thread per core in each worker and oversubscribe them.
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if workers:
+        import torch
+
+        from models.runtime.machine import thread_share
+
+        os.environ.update(thread_share(int(workers)))
+        torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 @pytest.fixture
