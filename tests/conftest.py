@@ -31,6 +31,12 @@ def pytest_configure(config: pytest.Config) -> None:
         torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # The benchmarks run in full (minutes each) first: under pytest-xdist a worker that started one last would run it
+    # alone while the other idles. The sort is stable, so everything else keeps its order.
+    items.sort(key=lambda item: item.get_closest_marker("benchmark_full") is None)
+
+
 @pytest.fixture
 def single_thread():
     """One intra-op thread: on the shared 2-core machine, OpenMP's spin-waiting makes many small ops up to 50x

@@ -1,7 +1,7 @@
 """Every benchmark command of the README runs: each is read from the README's Benchmarks block and run with
 ``--smoke`` (tiny synthetic data, a few steps) as a subprocess, and must exit 0 and write JSON with its expected keys,
-every number finite. A command added to the README without a working ``--smoke`` fails here. The reliability suite
-runs in full instead: the tests run it in full anyway, and its smoke cases are some of the full run's.
+every number finite. A command added to the README without a working ``--smoke`` fails here. The reliability suite is
+left to its own test, which runs the README's command in full (its smoke cases are some of the full run's).
 """
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ EXPECTED_KEYS = {
 }
 # A smoke run takes seconds (the pipeline's, through Dagster, about a minute); this bounds a hung one.
 TIMEOUT_S = 240
-# Benchmarks checked on their full run, which some other test of this folder reads too.
+# Benchmarks whose README command a test of their own runs in full (seconds it may take), so not run here.
 RUN_IN_FULL = {"reliability": 900}
 
 
@@ -66,7 +66,7 @@ def readme_commands() -> list[str]:
     return commands
 
 
-def _module(command: str) -> str:
+def module_of(command: str) -> str:
     match = re.search(r"-m benchmarks\.(\w+)", command)
     assert match, f"not a benchmark command: {command}"
     return match.group(1)
@@ -86,32 +86,33 @@ def _numbers(value: object) -> list[float]:
 
 
 def test_the_readme_lists_every_benchmark_module():
-    listed = {_module(command) for command in readme_commands()}
+    listed = {module_of(command) for command in readme_commands()}
     scripts = {path.stem for path in (ROOT / "benchmarks").glob("*.py")
                if "def main(" in path.read_text() and path.stem != "common"}
     assert listed == scripts, "a benchmark script is missing from the README's Benchmarks block, or the other way"
     assert listed == set(EXPECTED_KEYS)
 
 
-def _command_params() -> list:
-    """The README's commands, those run in full marked so that ``-m "not benchmark_full"`` leaves them out."""
-    return [pytest.param(command, id=" ".join(shlex.split(command)[2:]),
-                         marks=[pytest.mark.benchmark_full] if _module(command) in RUN_IN_FULL else [])
-            for command in readme_commands()]
+def arguments(command: str) -> tuple[str, ...]:
+    """The arguments after ``python`` of a README command: the README runs .venv/bin/python, the tests run their
+    own interpreter in its place."""
+    return tuple(shlex.split(command)[1:])
 
 
-@pytest.mark.parametrize("command", _command_params())
-def test_readme_benchmark_command_runs_with_smoke(command: str, run_benchmark):
-    module = _module(command)
-    # The README runs .venv/bin/python; the fixture runs the test's own interpreter in its place.
-    smoke = () if module in RUN_IN_FULL else ("--smoke",)
-    run = run_benchmark((*shlex.split(command)[1:], *smoke), RUN_IN_FULL.get(module, TIMEOUT_S))
-    assert run.returncode == 0, f"{command} failed: {run.failure()}"
-    results = run.results
-    missing = EXPECTED_KEYS[module] - set(results)
+def check_output(module: str, run) -> None:
+    """The run exited 0 and wrote its module's expected keys, every number finite."""
+    assert run.returncode == 0, f"{module} failed: {run.failure()}"
+    missing = EXPECTED_KEYS[module] - set(run.results)
     assert not missing, f"{module}: keys missing from the JSON: {sorted(missing)}"
-    bad = [n for n in _numbers(results) if not math.isfinite(n)]
+    bad = [n for n in _numbers(run.results) if not math.isfinite(n)]
     assert not bad, f"{module}: non-finite numbers in the JSON: {bad[:5]}"
+
+
+@pytest.mark.parametrize("command", [pytest.param(command, id=" ".join(shlex.split(command)[2:]))
+                                     for command in readme_commands() if module_of(command) not in RUN_IN_FULL])
+def test_readme_benchmark_command_runs_with_smoke(command: str, run_benchmark):
+    module = module_of(command)
+    check_output(module, run_benchmark((*arguments(command), "--smoke"), TIMEOUT_S))
 
 
 def test_quality_runs_the_pair_on_the_prism_authors_loss_when_named(run_benchmark):

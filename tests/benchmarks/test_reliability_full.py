@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.reliability import FAULTS
-from tests.benchmarks.test_benchmark_smoke import RUN_IN_FULL
+from tests.benchmarks.test_benchmark_smoke import RUN_IN_FULL, arguments, check_output, module_of, readme_commands
 
 
 @pytest.mark.benchmark_full
 def test_reliability_suite_in_full(run_benchmark):
-    run = run_benchmark(("-m", "benchmarks.reliability"), RUN_IN_FULL["reliability"])
-    assert run.returncode == 0, run.failure()
+    (command,) = [command for command in readme_commands() if module_of(command) == "reliability"]
+    run = run_benchmark(arguments(command), RUN_IN_FULL["reliability"])
+    check_output("reliability", run)
     results = run.results
     assert (results["input_cases"], results["fault_cases"]) == (26, 3)
     # The cases run side by side in worker processes; the entries still come inputs first, in the suite's order.
