@@ -68,9 +68,11 @@ def svd_solver(shape: tuple[int, int], rank: int, threads: int | None = None) ->
     """How the top ``rank`` triplets of a ``shape`` matrix are computed in a process with ``threads`` threads
     (default: torch's): ``dense`` (LAPACK's full SVD) when the rank reaches half the smaller side and the dense
     matrix is small; else scipy's ``svds`` with PROPACK with one thread, ARPACK with more."""
-    # A Krylov solver asked for most of the spectrum does more work than a full SVD (measured with 2 threads:
-    # 1,000 × 30,000 with 999 triplets, 5.6 s dense against 13.2 s with PROPACK; 2,048 × 16,384 with 1,024, 9.9 s
-    # against 30.0 s), and the demo's and MovieLens's item sides are below the pipeline's 1,024 triplets.
+    # A Krylov solver asked for most of the spectrum does more work than a full SVD. Measured with 2 threads on
+    # random matrices of density 0.005, seconds min/median/max of 3 runs, dense | PROPACK | ARPACK: 3,000 × 1,500
+    # (the demo's shape) with 1,024 triplets 1.1/1.1/1.1 | 1.8/1.8/2.0 | 9.4/10.2/10.2; 1,000 × 30,000 with 999,
+    # 6.1/6.2/6.2 | 14.9/14.9/15.0 | 8.0/8.0/8.1; 2,048 × 16,384 with 1,024, 11.1/12.0/12.0 | 33.0/33.8/34.2 |
+    # 26.1/27.9/35.1. MovieLens's and the Amazon sets' smaller sides are below the pipeline's 1,024 triplets too.
     if 2 * _capped(rank, shape) >= min(shape) and shape[0] * shape[1] <= DENSE_ENTRIES:
         return "dense"
     # Measured on the Gowalla training matrix (1,024 and 1,000 triplets, three runs each): with one thread, as a
