@@ -38,6 +38,7 @@ ui: install $(DAGSTER_HOME_DIR)/dagster.yaml
 	$(DAGSTER_ENV) $(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000
 
 # Two processes, a test file each at a time (a file's tests share its fixtures): many tests wait on a subprocess, a
-# webserver or a browser, and the suite took 599 s where one process took 986 s on 2 cores.
+# webserver or a browser, and the suite took 599 s where one process took 986 s on 2 cores. Files go in collection
+# order, which puts the longest test first (tests/conftest.py), not xdist's default of the most tests first.
 test: install
-	$(VENV)/bin/python -m pytest -q -n 2 --dist loadfile
+	$(VENV)/bin/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
