@@ -56,7 +56,8 @@ def load_spectra(path: Path, fingerprint: str) -> tuple[Spectrum, ...]:
 
 def _row(spectrum: Spectrum, seconds: float | None) -> dict:
     return {"exponent": spectrum.exponent, "triplets": int(spectrum.values.size), "largest": float(spectrum.values[0]),
-            "smallest": float(spectrum.values[-1]), "seconds": "kept" if seconds is None else seconds}
+            "smallest": float(spectrum.values[-1]), "seconds": "kept" if seconds is None else seconds,
+            "solver": spectrum.solver or "kept"}
 
 
 @asset(group_name="training", kinds={"scipy"}, code_version=CODE_VERSION, deps=["training_graph"],
@@ -79,14 +80,16 @@ def interaction_spectra(context: AssetExecutionContext, config: SpectraConfig,
     solver = svd_solver(matrix.shape, config.rank)
     for index, exponent in enumerate(config.exponents):
         started = time.perf_counter()
-        spectrum = compute_spectrum(matrix, config.rank, config.seed, exponent)
+        spectrum = compute_spectrum(matrix, config.rank, config.seed, exponent, solver=solver)
         tensors.update(spectrum.tensors(f"spectrum{index}"))
         rows.append(_row(spectrum, time.perf_counter() - started))
         context.log.info(f"ε {exponent}: {spectrum.values.size} triplets in {rows[-1]['seconds']:.1f} s "
-                         f"({solver})")
+                         f"({spectrum.solver})")
     save_tensors(artifacts.path(*SPECTRA), fingerprint=fingerprint_tensor(fingerprint), **tensors)
     return MaterializeResult(metadata={
-        **step_cost(context), **metadata, "cached": False, "svd_solver": solver,
+        **step_cost(context), **metadata, "cached": False,
+        # The solver chosen for the shape, or ARPACK where PROPACK met a matrix of lower rank than asked.
+        "svd_solver": ", ".join(sorted({row["solver"] for row in rows})),
         **{f"exponent_{row['exponent']}.seconds": row["seconds"] for row in rows},
         "spectra": MetadataValue.md(markdown_table(rows)),
     })

@@ -34,6 +34,7 @@ class Spectrum:
     nnz: int
     values: np.ndarray
     vectors: np.ndarray
+    solver: str = ""  # how the triplets were computed (dense, propack or arpack); not saved with them
 
     def covers(self, matrix: sp.spmatrix, exponent: float, offset: float, seed: int, rank: int) -> bool:
         """Whether the top ``rank`` triplets of ``matrix`` at this normalisation and seed can be taken from here."""
@@ -83,11 +84,12 @@ def svd_solver(shape: tuple[int, int], rank: int, threads: int | None = None) ->
     return "propack" if (threads or torch.get_num_threads()) == 1 else "arpack"
 
 
-def _truncated_svd(normalized: sp.spmatrix, k: int, seed: int, solver: str) -> tuple[np.ndarray, np.ndarray]:
-    """The top ``k`` singular values and right vectors (rows) by ``solver``, in no particular order."""
+def _truncated_svd(normalized: sp.spmatrix, k: int, seed: int, solver: str) -> tuple[np.ndarray, np.ndarray, str]:
+    """The top ``k`` singular values and right vectors (rows) by ``solver``, in no particular order, and the solver
+    that computed them."""
     if solver == "dense":
         _, values, vt = scipy.linalg.svd(normalized.toarray(), full_matrices=False)
-        return values[:k], vt[:k]
+        return values[:k], vt[:k], solver
     try:
         _, values, vt = svds(normalized, k=k, random_state=seed, solver=solver, return_singular_vectors="vh")
     except np.linalg.LinAlgError:
@@ -95,24 +97,26 @@ def _truncated_svd(normalized: sp.spmatrix, k: int, seed: int, solver: str) -> t
             raise
         # PROPACK stops at an invariant subspace when the matrix's rank is below k (items with the very same users,
         # a small catalogue); ARPACK returns the triplets of the rank and zeros for the rest.
-        _, values, vt = svds(normalized, k=k, random_state=seed, solver="arpack", return_singular_vectors="vh")
-    return values, vt
+        solver = "arpack"
+        _, values, vt = svds(normalized, k=k, random_state=seed, solver=solver, return_singular_vectors="vh")
+    return values, vt, solver
 
 
 def compute_spectrum(matrix: sp.spmatrix, rank: int, seed: int, exponent: float = 0.5,
                      offset: float = 0.0, solver: str | None = None) -> Spectrum:
     """The top ``rank`` singular triplets of ``matrix`` normalised at ``(exponent, offset)``, by ``solver``
-    (``dense``, ``propack`` or ``arpack``; default: :func:`svd_solver`).
+    (``dense``, ``propack`` or ``arpack``; default: :func:`svd_solver`; PROPACK falls back to ARPACK on a matrix
+    whose rank is below ``rank``, and the spectrum's ``solver`` says which ran).
 
     scipy's ``svds`` replaces the authors' SVDLIBC: the filters depend neither on the vectors' signs nor (once
     sorted) on their order. ``rank`` is capped below the matrix's smaller side.
     """
     k = _capped(rank, matrix.shape)
-    values, vt = _truncated_svd(normalized_interactions(matrix, exponent, offset), k, seed,
-                                solver or svd_solver(matrix.shape, k))
+    values, vt, used = _truncated_svd(normalized_interactions(matrix, exponent, offset), k, seed,
+                                      solver or svd_solver(matrix.shape, k))
     order = np.argsort(-values, kind="stable")
     return Spectrum(exponent, offset, seed, matrix.shape, matrix.nnz, values[order].astype(np.float32),
-                    np.ascontiguousarray(vt[order].T, dtype=np.float32))
+                    np.ascontiguousarray(vt[order].T, dtype=np.float32), used)
 
 
 def top_triplets(matrix: sp.spmatrix, rank: int, seed: int, exponent: float = 0.5, offset: float = 0.0,

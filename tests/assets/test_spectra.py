@@ -11,7 +11,7 @@ from models.recsys.graph_filter import GFCFConfig, GFCFFactorsConfig
 from models.recsys.interactions import interaction_matrix
 from models.recsys.registry import FAMILIES
 from models.recsys.sgfcf import SETTING_GRID, SGFCFConfig
-from models.recsys.spectrum import compute_spectrum
+from models.recsys.spectrum import compute_spectrum, svd_solver
 from orchestration.resources import ArtifactStore
 from tests.models.recsys.small_matrix import GRAPH
 
@@ -40,6 +40,7 @@ def test_the_asset_keeps_its_spectra_until_the_data_or_the_settings_change(tmp_p
     write_json(tmp_path / "graph" / "graph.json", {"fingerprint": "data-a"})
     first = _materialize(tmp_path, exponents=[0.5, 0.34], rank=4)
     assert first["cached"] is False and first["data_fingerprint"] == "data-a"
+    assert first["svd_solver"] == svd_solver(interaction_matrix(GRAPH).shape, 4)
     saved = load_spectra(tmp_path / "graph" / "spectra.pt", "data-a")
     assert [(s.exponent, s.values.size) for s in saved] == [(0.5, 4), (0.34, 4)]
     assert _materialize(tmp_path, exponents=[0.5, 0.34], rank=4)["cached"] is True
