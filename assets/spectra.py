@@ -24,6 +24,7 @@ from models.graph.bipartite import BipartiteGraph
 from models.recsys.interactions import interaction_matrix
 from models.recsys.spectrum import Spectrum, compute_spectrum, svd_solver
 from orchestration.automation import RETRAIN_WHEN_IT_PAYS
+from orchestration.executor import SHARED_SPECTRA_FIRST
 from orchestration.resources import ArtifactStore
 
 SPECTRA = ("graph", "spectra.pt")
@@ -61,7 +62,7 @@ def _row(spectrum: Spectrum, seconds: float | None) -> dict:
 
 
 @asset(group_name="training", kinds={"scipy"}, code_version=CODE_VERSION, deps=["training_graph"],
-       automation_condition=RETRAIN_WHEN_IT_PAYS)
+       automation_condition=RETRAIN_WHEN_IT_PAYS, op_tags=SHARED_SPECTRA_FIRST)
 def interaction_spectra(context: AssetExecutionContext, config: SpectraConfig,
                         artifacts: ArtifactStore) -> MaterializeResult:
     """The top singular triplets of the normalised training matrix at each configured degree exponent."""
