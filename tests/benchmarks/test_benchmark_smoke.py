@@ -29,6 +29,8 @@ EXPECTED_KEYS = {
     "distill_linkpred": {"cora.ehdm.hits@20_mean", "cora.llp_gnn.hits@20_mean", "cora.ehdm_over_llp_gnn.train_seconds"},
     "pipeline_report": {"lightgcn.recall@20", "popularity.valid.recall@20", "gf_cf.valid.ndcg@20", "published"},
     "pipeline": {"assets.ingest_source.seconds", "assets.heuristic_scores.peak_rss_mb", "total_seconds", "peak_rss_mb"},
+    "schedule": {"actual_seconds", "replayed.run.seconds", "replayed.checkout.seconds", "floor_seconds",
+                 "longest_chain_seconds", "slots"},
     "heuristics": {"pairs", "cn.seconds", "ra.seconds.max", "ppr.seconds", "cn+aa+ra.seconds"},
     "ppr_push": {"20000.ms_per_target", "80000.degree_order.ms_per_target.max", "80000.visits_per_target",
                  "20000.pushes_per_target", "slope.ms_per_target", "80000.id_order.ms_per_target",

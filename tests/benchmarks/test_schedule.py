@@ -2,10 +2,8 @@
 out by hand, and a run recorded by Dagster read back with its steps' order, dependencies, priorities and seconds."""
 from __future__ import annotations
 
-import time
-
 import pytest
-from dagster import DagsterInstance, In, Nothing, in_process_executor, job, op
+from dagster import DagsterInstance
 
 from benchmarks.schedule import (
     Step,
@@ -15,6 +13,7 @@ from benchmarks.schedule import (
     makespan,
     measure,
     parse_overrides,
+    record_smoke_run,
     recorded_steps,
     replay,
     with_priorities,
@@ -59,25 +58,9 @@ def test_overrides_are_step_equals_integer_pairs():
         parse_overrides("bspm_model=high")
 
 
-@op(tags={"dagster/priority": "1"})
-def first_step() -> None:
-    time.sleep(0.2)
-
-
-@op(ins={"after": In(Nothing)})
-def second_step() -> None:
-    time.sleep(0.1)
-
-
-@job(executor_def=in_process_executor)
-def two_steps():
-    second_step(first_step())
-
-
 def test_a_recorded_run_is_read_back_and_replayed(tmp_path):
-    (tmp_path / "dagster").mkdir()
+    record_smoke_run(tmp_path)
     instance = DagsterInstance.local_temp(str(tmp_path / "dagster"))
-    assert two_steps.execute_in_process(instance=instance).success
     steps = recorded_steps(instance, latest_run(instance))
     assert [(step.key, step.upstream, step.priority) for step in steps] == [
         ("first_step", frozenset(), 1), ("second_step", frozenset({"first_step"}), 0)]
