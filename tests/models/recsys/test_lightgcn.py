@@ -9,7 +9,7 @@ from models.graph.bipartite import BipartiteGraph, normalized_adjacency
 from models.graph.sparse import symmetric_spmm
 from models.recsys.lightgcn import build_lightgcn
 from models.recsys.sampling import BPRSampler
-from models.recsys.training import LightGCNConfig, bpr_loss, train_lightgcn
+from models.recsys.training import LightGCNConfig, batch_for_edges, bpr_loss, train_lightgcn
 
 TINY = BipartiteGraph(torch.tensor([[0, 0, 1, 2], [0, 1, 1, 2]]), num_users=3, num_items=3)
 
@@ -103,3 +103,20 @@ def test_learning_rate_decays_on_a_validation_plateau_then_training_stops():
     result = train_lightgcn(graph, valid, config, log=lambda _: None)
     assert [h["lr"] for h in result.history] == pytest.approx([0.05, 0.05, 0.005, 0.005, 5e-4, 5e-4, 5e-4, 5e-4])
     assert result.epochs_run == 8 and result.best_epoch == 1
+
+
+def test_the_batch_grows_with_the_graph_from_the_demo_s_floor():
+    assert [batch_for_edges(edges) for edges in (1, 60_000, 150_000, 756_243, 3_000_000)] == [
+        4096, 4096, 8192, 32768, 131072]  # Gowalla's training split: 32,768, about 24 steps an epoch
+
+
+def test_batch_size_zero_is_resolved_from_the_graph_and_saved_so(tmp_path):
+    messages = []
+    config = LightGCNConfig(embedding_dim=8, num_layers=2, batch_size=0, epochs=1, eval_k=2)
+    valid = torch.tensor([[0, 1], [2, 0]])
+    result = train_lightgcn(TINY, valid, config, checkpoint_path=tmp_path / "ckpt.pt", log=messages.append)
+    assert result.config["batch_size"] == 4096
+    assert torch.load(tmp_path / "ckpt.pt", weights_only=True)["config"]["batch_size"] == 4096
+    assert any("batch_size 0: 4096 for 4 training edges" in m for m in messages)
+    with pytest.raises(ValueError, match="batch_size must be ≥ 1, or 0"):
+        LightGCNConfig(batch_size=-1)
