@@ -39,8 +39,8 @@ from dagster import (
 
 from benchmarks.common import add_smoke_argument, print_table, write_json
 from benchmarks.pipeline import full_retrain_in_processes
+from orchestration.executor import PRIORITY_TAG
 
-PRIORITY_TAG = "dagster/priority"
 # A step's process forks from the executor's server before its recorded start: about a second on 2 busy cores
 # (with it the replays of three recorded Gowalla runs came within 1% of their wall clocks).
 START_SECONDS = 1.0

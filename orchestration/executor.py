@@ -16,20 +16,21 @@ from models.runtime.machine import thread_share
 
 # The module that builds the Definitions: the fork server imports it once, and every step's process starts from it.
 CODE_LOCATION = "orchestration.definitions"
-# Dagster starts the ready steps of a run by this tag, highest first. A trained model's step runs for its wall-clock
-# budget whatever runs beside it, so with steps side by side it starts first, with the steps it waits on, and the
-# shorter steps fill the cores around it. One step at a time, the order changes nothing.
-TRAINING_FIRST = {"dagster/priority": "1"}
+# Dagster starts the ready steps of a run by this tag, highest first.
+PRIORITY_TAG = "dagster/priority"
+# A trained model's step runs for its wall-clock budget whatever runs beside it, so with steps side by side it starts
+# first, with the steps it waits on, and the shorter steps fill the cores around it. One step at a time, the order changes nothing.
+TRAINING_FIRST = {PRIORITY_TAG: "1"}
 # Before them, the shared SVD that every graph filter waits on: started first, its minutes (on Gowalla 290–490 s for
 # two normalisations, two steps at a time) overlap the first trained model and the filters' steps fill the cores
 # later; started after the trained models, it ran alone while the filters queued behind it. Replayed from two recorded
 # Gowalla runs (benchmarks.schedule), 1,883 → 1,852 s and 2,096 → 2,009 s.
-SHARED_SPECTRA_FIRST = {"dagster/priority": "2"}
+SHARED_SPECTRA_FIRST = {PRIORITY_TAG: "2"}
 # Among the steps that fill the cores, a graph filter's published vectors rank by a dot product where the full filter
 # goes through the item graph or a large spectral product (on Gowalla, two steps at a time: BSPM 162–191 s, its
 # vectors 109–111 s; SGFCF 127–130 s, its vectors 80–84 s). The vectors start after the full filters, so a long step
 # does not end alone while the other core idles.
-VECTORS_LAST = {"dagster/priority": "-1"}
+VECTORS_LAST = {PRIORITY_TAG: "-1"}
 
 
 def multiprocess_config(step_processes: int, preload_module: str) -> dict:
