@@ -33,7 +33,9 @@ class Schedule:
 
     ``eval_every`` 0 evaluates only after the last epoch. On a plateau of ``lr_decay_patience`` evaluations the
     rate is multiplied by ``lr_decay`` (at most ``lr_decays`` times; 1.0 keeps it constant) and the early-stopping
-    count restarts. ``max_train_seconds`` (0: none) counts training steps only, not evaluations.
+    count restarts. ``max_train_seconds`` (0: none) bounds the loop's wall clock, validations and checkpoints
+    included: a budgeted pipeline step then ends near its budget whatever its validation costs. The epoch that
+    reaches it stops mid-epoch (or, when its validation crossed it, after that validation) and is validated.
     """
 
     epochs: int
@@ -121,8 +123,9 @@ def train_loop(build: Callable[[], Task], schedule: Schedule, *, identity: Mappi
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, mode="max", factor=schedule.lr_decay, patience=schedule.lr_decay_patience,
             min_lr=schedule.lr * schedule.lr_decay ** schedule.lr_decays)
-    state = {"epoch": 0, "history": [], "best_score": -math.inf, "best_epoch": 0, "train_seconds": 0.0, "steps": 0,
-             "evals_without_gain": 0, "stopped": False}
+    # train_seconds counts the training steps (the time-to-quality clock); spent_seconds the whole loop (the budget).
+    state = {"epoch": 0, "history": [], "best_score": -math.inf, "best_epoch": 0, "train_seconds": 0.0,
+             "spent_seconds": 0.0, "steps": 0, "evals_without_gain": 0, "stopped": False}
     best = _copy(model.state_dict())
     resumed_from = 0
     if checkpoint is not None and Path(checkpoint).exists():
@@ -138,9 +141,19 @@ def train_loop(build: Callable[[], Task], schedule: Schedule, *, identity: Mappi
             if task.generator is not None:
                 task.generator.set_state(saved["generator_states"][ctx.rank].cpu())
             torch.set_rng_state(saved["torch_rng"].cpu())  # dropout and other draws from torch's global generator
+            # A checkpoint from before the budget counted validations: its training seconds are the time spent.
+            saved.setdefault("spent_seconds", saved["train_seconds"])
             best, state = saved["best_state"], {key: saved[key] for key in state}
             resumed_from = state["epoch"]
             log(f"resumed from {checkpoint} at epoch {resumed_from}")
+
+    # The budget's clock: the time spent before (a resumed run's) plus this loop's.
+    clock_start = time.perf_counter() - state["spent_seconds"]
+
+    def spent_all_of_the_budget() -> bool:
+        # Rank 0's clock decides, so that every rank stops at the same step.
+        spent = schedule.max_train_seconds <= time.perf_counter() - clock_start
+        return bool(distributed.broadcast_float(float(spent), ctx))
 
     epoch = state["epoch"]
     while epoch < schedule.epochs and not state["stopped"]:
@@ -159,9 +172,7 @@ def train_loop(build: Callable[[], Task], schedule: Schedule, *, identity: Mappi
             weight += batch_weight
             state["steps"] += 1
             if schedule.max_train_seconds > 0:
-                # Rank 0's clock decides, so that every rank stops at the same step.
-                elapsed = state["train_seconds"] + time.perf_counter() - started
-                out_of_time = bool(distributed.broadcast_float(float(schedule.max_train_seconds <= elapsed), ctx))
+                out_of_time = spent_all_of_the_budget()
                 if out_of_time:
                     break
         epoch_seconds = time.perf_counter() - started
@@ -170,7 +181,8 @@ def train_loop(build: Callable[[], Task], schedule: Schedule, *, identity: Mappi
                   "loss": distributed.sum_float(total, ctx) / (max(weight, 1.0) * ctx.world_size),
                   "epoch_seconds": epoch_seconds, "elapsed_seconds": state["train_seconds"]}
         message = f"epoch {epoch}: loss {record['loss']:.4f}"
-        if task.validate is not None and schedule.evaluates(epoch, out_of_time):
+        validates = task.validate is not None and schedule.evaluates(epoch, out_of_time)
+        if validates:
             score = _validate(task, ctx)
             record[task.metric] = score
             message += f", {task.metric} {score:.4f}"
@@ -187,7 +199,11 @@ def train_loop(build: Callable[[], Task], schedule: Schedule, *, identity: Mappi
                     log(f"epoch {epoch}: validation plateau, learning rate {lr_before:g} → "
                         f"{optimizer.param_groups[0]['lr']:g}")
             record["lr"] = optimizer.param_groups[0]["lr"]
+        if schedule.max_train_seconds > 0 and not out_of_time:
+            # A validation that crossed the budget ends the run here rather than after one more step.
+            out_of_time = validates and spent_all_of_the_budget()
         state["epoch"] = epoch
+        state["spent_seconds"] = time.perf_counter() - clock_start
         state["history"].append(record)
         stop_reason = ("time budget reached" if out_of_time else
                        f"no gain in {schedule.patience} evaluations (best epoch {state['best_epoch']})"

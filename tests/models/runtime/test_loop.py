@@ -18,13 +18,14 @@ class Regression:
 
     metric = "valid_score"
 
-    def __init__(self, scores=None, crash_at_epoch=0, sleep=0.0, vectors=False):
+    def __init__(self, scores=None, crash_at_epoch=0, sleep=0.0, vectors=False, validation_sleep=0.0):
         data = torch.Generator().manual_seed(0)
         self.x = torch.randn(64, 4, generator=data)
         self.y = self.x @ WEIGHTS + 0.1 * torch.randn(64, generator=data)
         self.model = nn.Sequential(nn.Dropout(0.2), nn.Linear(4, 1))
         self.generator = torch.Generator().manual_seed(1)
         self.scores, self.crash_at_epoch, self.sleep, self.vectors = scores, crash_at_epoch, sleep, vectors
+        self.validation_sleep = validation_sleep
         self.epochs_started, self.evaluated = 0, []
         self.validate = self._validate
 
@@ -43,6 +44,7 @@ class Regression:
         return loss, ((rows, prediction[:, None], rows, prediction[:, None]) if self.vectors else None)
 
     def _validate(self):
+        time.sleep(self.validation_sleep)
         self.evaluated.append(self.model[1].weight.detach().clone())
         if self.scores is not None:
             return self.scores[len(self.evaluated) - 1]
@@ -101,6 +103,19 @@ def test_the_time_budget_stops_mid_epoch_and_validates_what_it_has():
                                                                       max_train_seconds=0.05), log=quiet)
     assert record.epochs_run == 1 and 1 <= record.steps < 4  # four batches an epoch; the budget ends the first
     assert "valid_score" in record.history[-1] and record.best_epoch == 1
+
+
+def test_validations_count_against_the_time_budget():
+    # Each validation takes longer than the budget: the first one spends it, and the run stops after it, where a
+    # budget of training steps alone would run all ten epochs (their 40 steps take well under 0.2 s).
+    task, record = train_loop(lambda: Regression(validation_sleep=0.3),
+                              Schedule(epochs=10, lr=0.05, seed=0, eval_every=1, max_train_seconds=0.2), log=quiet)
+    assert record.epochs_run == 1 and record.steps == 4 and len(task.evaluated) == 1
+    assert record.best_epoch == 1 and record.seconds < 0.2
+    # Without validations the same budget lets all ten epochs run.
+    _, unvalidated = train_loop(lambda: Regression(validation_sleep=0.3),
+                                Schedule(epochs=10, lr=0.05, seed=0, eval_every=20, max_train_seconds=0.2), log=quiet)
+    assert unvalidated.epochs_run == 10 and unvalidated.steps == 40
 
 
 def test_the_auxiliary_loss_is_added_to_each_batch_loss_of_tasks_that_give_vectors():
