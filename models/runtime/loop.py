@@ -199,9 +199,9 @@ def train_loop(build: Callable[[], Task], schedule: Schedule, *, identity: Mappi
                     log(f"epoch {epoch}: validation plateau, learning rate {lr_before:g} → "
                         f"{optimizer.param_groups[0]['lr']:g}")
             record["lr"] = optimizer.param_groups[0]["lr"]
-        if schedule.max_train_seconds > 0 and not out_of_time:
+        if validates and schedule.max_train_seconds > 0 and not out_of_time:
             # A validation that crossed the budget ends the run here rather than after one more step.
-            out_of_time = validates and spent_all_of_the_budget()
+            out_of_time = spent_all_of_the_budget()
         state["epoch"] = epoch
         state["spent_seconds"] = time.perf_counter() - clock_start
         state["history"].append(record)

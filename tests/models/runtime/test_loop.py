@@ -107,14 +107,14 @@ def test_the_time_budget_stops_mid_epoch_and_validates_what_it_has():
 
 def test_validations_count_against_the_time_budget():
     # Each validation takes longer than the budget: the first one spends it, and the run stops after it, where a
-    # budget of training steps alone would run all ten epochs (their 40 steps take well under 0.2 s).
-    task, record = train_loop(lambda: Regression(validation_sleep=0.3),
-                              Schedule(epochs=10, lr=0.05, seed=0, eval_every=1, max_train_seconds=0.2), log=quiet)
+    # budget of training steps alone would run all ten epochs (their 40 steps take well under 0.5 s).
+    task, record = train_loop(lambda: Regression(validation_sleep=0.6),
+                              Schedule(epochs=10, lr=0.05, seed=0, eval_every=1, max_train_seconds=0.5), log=quiet)
     assert record.epochs_run == 1 and record.steps == 4 and len(task.evaluated) == 1
-    assert record.best_epoch == 1 and record.seconds < 0.2
+    assert record.best_epoch == 1 and record.seconds < 0.5
     # Without validations the same budget lets all ten epochs run.
-    _, unvalidated = train_loop(lambda: Regression(validation_sleep=0.3),
-                                Schedule(epochs=10, lr=0.05, seed=0, eval_every=20, max_train_seconds=0.2), log=quiet)
+    _, unvalidated = train_loop(lambda: Regression(validation_sleep=0.6),
+                                Schedule(epochs=10, lr=0.05, seed=0, eval_every=20, max_train_seconds=0.5), log=quiet)
     assert unvalidated.epochs_run == 10 and unvalidated.steps == 40
 
 
