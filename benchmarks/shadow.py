@@ -42,7 +42,7 @@ from benchmarks.common import (
 from models.eval.ranking import evaluate_full_ranking
 from models.graph.bipartite import to_homogeneous_edge_index
 from models.graph.ppr import DAMPING, forward_push, power_iteration
-from models.graph.scopes import isolated_batch, ppr_scopes, receptive_field_sizes
+from models.graph.scopes import ppr_scopes, receptive_field_sizes
 from models.graph.shadow_gnn import activation_megabytes
 from models.graph.sparse import binary_adjacency, gcn_adjacency
 from models.nodeclf.npz_graphs import load_npz_graph
@@ -123,9 +123,9 @@ def memory_part(args) -> dict[str, float]:
     """MiB saved for backward by one training step on Cora-ML: shaDow-SAGE (70 targets' scopes) and full-graph GCN."""
     data = load_npz_graph("cora_ml", folder=npz_dir(args.smoke))
     config = ShadowNodeConfig()
-    scopes, graph = node_scopes(data, config)
+    subgraphs = node_scopes(data, config)
     targets = class_balanced_split(data.y, 20, 500, 1000, config.split_seed).train[:config.batch_size]
-    sub = isolated_batch(scopes, targets, graph)
+    sub = subgraphs.batch(targets)
     x = data.x.to_sparse_coo().coalesce()
     operand, adj = SparseOperand.of(data.x), SparseOperand.of(gcn_adjacency(data.edge_index, data.num_nodes, self_loops=True))
     results = {}

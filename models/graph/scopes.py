@@ -155,21 +155,27 @@ class GraphIndex:
         self.edge_keys = torch.sort(rows * self.num_nodes + self.indices).values
 
 
-def isolated_batch(scopes: Scopes, rows: Tensor, graph: GraphIndex) -> SubgraphBatch:
-    """The node-induced subgraphs of scopes ``rows``, isolated from each other, as one batch.
-
-    Edges are found the cheaper of two ways: reading the neighbour lists of the batch's nodes (cost: their summed
-    degree) or looking up every pair of nodes within a scope among the graph's edges (cost: the summed squared scope
-    size). Hubs make the first expensive on recommendation graphs; large scopes of low-degree nodes make the second
-    expensive on citation graphs. Either way, edges come sorted by (source, target) batch position.
-    """
+def _scope_nodes(scopes: Scopes, rows: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The batch nodes of scopes ``rows``: global ids, scope of each, each scope's first position, and sizes."""
     rows = rows.long()
     if rows.numel() and (rows.min() < 0 or rows.max() >= len(scopes)):
         raise ScopeError(f"scope rows must lie in [0, {len(scopes)}), got {rows.min()}..{rows.max()}.")
     counts = scopes.indptr[rows + 1] - scopes.indptr[rows]
     node_id = scopes.nodes[_ragged_arange(scopes.indptr[rows], counts)]
     batch = torch.repeat_interleave(torch.arange(rows.numel()), counts)
-    center = torch.cumsum(counts, 0) - counts
+    return node_id, batch, torch.cumsum(counts, 0) - counts, counts
+
+
+def isolated_batch(scopes: Scopes, rows: Tensor, graph: GraphIndex) -> SubgraphBatch:
+    """The node-induced subgraphs of scopes ``rows``, isolated from each other, as one batch.
+
+    Edges are found the cheaper of two ways: reading the neighbour lists of the batch's nodes (cost: their summed
+    degree) or looking up every pair of nodes within a scope among the graph's edges (cost: the summed squared scope
+    size). Hubs make the first expensive on recommendation graphs; large scopes of low-degree nodes make the second
+    expensive on citation graphs. Either way, edges come sorted by (source, target) batch position. A model that
+    reads the same scopes again and again takes its batches from :class:`ScopeSubgraphs` instead.
+    """
+    node_id, batch, center, counts = _scope_nodes(scopes, rows)
     degree = graph.indptr[node_id + 1] - graph.indptr[node_id]
     if int(counts.square().sum()) < int(degree.sum()):
         source, target = _edges_by_pairs(node_id, batch, center, counts, graph)
@@ -177,6 +183,50 @@ def isolated_batch(scopes: Scopes, rows: Tensor, graph: GraphIndex) -> SubgraphB
         source, target = _edges_by_neighbour_lists(node_id, batch, degree, graph)
     order = torch.argsort(source * max(node_id.numel(), 1) + target)
     return SubgraphBatch(node_id, torch.stack([source[order], target[order]]), batch, center)
+
+
+@dataclass(frozen=True)
+class ScopeSubgraphs:
+    """Every scope's node-induced subgraph, extracted once, so that a batch gathers its edges instead of finding
+    them in the graph: training reads every scope once an epoch and inference all of them at each validation.
+
+    Shapes:
+        edge_ptr: ``(T + 1,)``; scope ``i``'s edges are ``edges[:, edge_ptr[i]:edge_ptr[i + 1]]``;
+        edges: ``(2, E)`` int32 positions within the scope, sorted by (source, target) within each scope.
+    """
+
+    scopes: Scopes
+    edge_ptr: Tensor
+    edges: Tensor
+
+    # Scopes per extraction batch are bounded by their summed squared size, the pair lookup's cost (4M pairs: about
+    # 100 MB of int64 temporaries).
+    PAIRS_PER_CHUNK = 2**22
+
+    @classmethod
+    def extract(cls, scopes: Scopes, graph: GraphIndex) -> ScopeSubgraphs:
+        """The induced subgraphs of every scope of ``scopes`` in ``graph``, by :func:`isolated_batch` in chunks."""
+        chunk = torch.div(torch.cumsum(scopes.sizes().square(), 0) - 1, cls.PAIRS_PER_CHUNK, rounding_mode="floor")
+        ends = torch.cumsum(torch.unique_consecutive(chunk, return_counts=True)[1], 0).tolist()
+        counts, edges = [], []
+        for start, end in zip([0, *ends], ends):
+            sub = isolated_batch(scopes, torch.arange(start, end), graph)
+            scope = sub.batch[sub.edge_index[0]]
+            counts.append(torch.bincount(scope, minlength=end - start))
+            edges.append((sub.edge_index - sub.center[scope]).int())
+        edge_ptr = torch.zeros(len(scopes) + 1, dtype=torch.long)
+        if counts:
+            edge_ptr[1:] = torch.cumsum(torch.cat(counts), 0)
+        return cls(scopes, edge_ptr, torch.cat(edges, 1) if edges else torch.zeros(2, 0, dtype=torch.int32))
+
+    def batch(self, rows: Tensor) -> SubgraphBatch:
+        """The isolated batch of scopes ``rows``: equal to :func:`isolated_batch` in the graph they came from."""
+        node_id, batch, center, _ = _scope_nodes(self.scopes, rows)
+        rows = rows.long()
+        counts = self.edge_ptr[rows + 1] - self.edge_ptr[rows]
+        edges = self.edges[:, _ragged_arange(self.edge_ptr[rows], counts)].long()
+        # Scopes follow each other in the batch, so each scope's sorted edges shifted to its place stay sorted.
+        return SubgraphBatch(node_id, edges + torch.repeat_interleave(center, counts), batch, center)
 
 
 def _edges_by_neighbour_lists(node_id: Tensor, batch: Tensor, degree: Tensor, graph: GraphIndex

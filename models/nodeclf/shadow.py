@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 
 from models.graph.ppr import DAMPING, forward_push
-from models.graph.scopes import GraphIndex, Scopes, SubgraphBatch, isolated_batch, ppr_scopes
+from models.graph.scopes import GraphIndex, Scopes, ScopeSubgraphs, SubgraphBatch, ppr_scopes
 from models.graph.shadow_gnn import ShadowError, ShadowGNN
 from models.graph.sparse import binary_adjacency, gcn_adjacency
 from models.nodeclf.rawls_protocol import NodeSplit, class_balanced_split
@@ -138,11 +138,11 @@ class ShadowClassifier(nn.Module):
         return self.gnn(h[inverse], sub.edge_index, sub.batch, sub.center)
 
 
-def node_scopes(data: Data, config: ShadowNodeConfig) -> tuple[Scopes, GraphIndex]:
-    """PPR scopes of every node (top-k, ε, relative threshold of ``config``) and the graph index to batch them."""
+def node_scopes(data: Data, config: ShadowNodeConfig) -> ScopeSubgraphs:
+    """PPR scopes of every node (top-k, ε, relative threshold of ``config``) with their induced subgraphs."""
     adj = binary_adjacency(data.edge_index.cpu(), data.num_nodes)
     ppr = forward_push(adj, torch.arange(data.num_nodes), config.damping, config.epsilon, config.top_k)
-    return ppr_scopes(ppr, config.threshold), GraphIndex(adj)
+    return ScopeSubgraphs.extract(ppr_scopes(ppr, config.threshold), GraphIndex(adj))
 
 
 def _accuracy(logits: Tensor, y: Tensor) -> float:
@@ -172,8 +172,8 @@ def _train_full(data: Data, split: NodeSplit, family: str, layers: int, config: 
     return best_test
 
 
-def _batches(scopes: Scopes, graph: GraphIndex, nodes: Tensor, batch_size: int) -> list[SubgraphBatch]:
-    return [isolated_batch(scopes, nodes[i:i + batch_size], graph) for i in range(0, nodes.numel(), batch_size)]
+def _batches(subgraphs: ScopeSubgraphs, nodes: Tensor, batch_size: int) -> list[SubgraphBatch]:
+    return [subgraphs.batch(nodes[i:i + batch_size]) for i in range(0, nodes.numel(), batch_size)]
 
 
 @torch.no_grad()
@@ -182,14 +182,14 @@ def _predict(model: ShadowClassifier, x: Tensor, batches: list[SubgraphBatch]) -
     return torch.cat([model(x, sub) for sub in batches])
 
 
-def _train_shadow(data: Data, x: Tensor, split: NodeSplit, conv: str, layers: int, scopes: Scopes,
-                  graph: GraphIndex, seed: int, config: ShadowNodeConfig) -> float:
+def _train_shadow(data: Data, x: Tensor, split: NodeSplit, conv: str, layers: int, subgraphs: ScopeSubgraphs,
+                  seed: int, config: ShadowNodeConfig) -> float:
     """Minibatch shaDow training over the training targets' scopes; the test accuracy at the best validation."""
     model = ShadowClassifier(x.size(1), int(data.y.max()) + 1, conv, layers, config)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     generator = torch.Generator().manual_seed(seed)
     # Validation and test subgraphs are the same at every evaluation: extracted once.
-    val_batches, test_batches = (_batches(scopes, graph, nodes, config.eval_batch_size) for nodes in (split.val, split.test))
+    val_batches, test_batches = (_batches(subgraphs, nodes, config.eval_batch_size) for nodes in (split.val, split.test))
     best_val, best_test = -1.0, 0.0
     for epoch in range(1, config.epochs + 1):
         model.train()
@@ -197,7 +197,7 @@ def _train_shadow(data: Data, x: Tensor, split: NodeSplit, conv: str, layers: in
         for i in range(0, order.numel(), config.batch_size):
             targets = order[i:i + config.batch_size]
             optimizer.zero_grad()
-            logits = model(x, isolated_batch(scopes, targets, graph))
+            logits = model(x, subgraphs.batch(targets))
             F.cross_entropy(logits, data.y[targets]).backward()
             optimizer.step()
         if epoch % config.eval_every == 0 or epoch == config.epochs:
@@ -223,7 +223,7 @@ def run_comparison(data: Data, models: list[str], config: ShadowNodeConfig = Sha
     split = class_balanced_split(data.y, config.num_train_per_class, config.num_val, config.num_test,
                                  config.split_seed)
     x = data.x.to_sparse_coo().coalesce()
-    scopes, graph = node_scopes(data, config)
+    subgraphs = node_scopes(data, config)
     results = {name: ModelResult(name) for name in models}
     for name, (family, conv, layers) in specs.items():
         for seed in config.seeds:
@@ -231,8 +231,8 @@ def run_comparison(data: Data, models: list[str], config: ShadowNodeConfig = Sha
             with torch.random.fork_rng():
                 torch.manual_seed(seed)
                 accuracy = (_train_full(data, split, conv, layers, config) if family == "full" else
-                            _train_shadow(data, x, split, conv, layers, scopes, graph, seed, config))
+                            _train_shadow(data, x, split, conv, layers, subgraphs, seed, config))
             results[name].accuracies.append(accuracy)
             results[name].seconds.append(time.perf_counter() - started)
             log(f"{name} seed {seed}: test accuracy {accuracy:.2f} %, {results[name].seconds[-1]:.1f} s")
-    return results, scopes
+    return results, subgraphs.scopes

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from models.eval.ranking import evaluate_full_ranking
 from models.graph.bipartite import BipartiteGraph, to_homogeneous_edge_index
 from models.graph.ppr import DAMPING, forward_push
-from models.graph.scopes import GraphIndex, Scopes, SubgraphBatch, isolated_batch, ppr_scopes
+from models.graph.scopes import GraphIndex, Scopes, ScopeSubgraphs, SubgraphBatch, ppr_scopes
 from models.graph.shadow_gnn import ShadowGNN
 from models.graph.sparse import binary_adjacency
 from models.recsys.compat import compatibility_hook
@@ -102,26 +102,26 @@ def _device_of(model: nn.Module) -> torch.device:
 
 
 @torch.no_grad()
-def embed_nodes(model: ShadowRecommender, scopes: Scopes, graph: GraphIndex, nodes: Tensor, batch_size: int
-                ) -> Tensor:
+def embed_nodes(model: ShadowRecommender, subgraphs: ScopeSubgraphs, nodes: Tensor, batch_size: int) -> Tensor:
     """Vectors of ``nodes`` (scope rows), ``(len(nodes), d)`` on the CPU, in batches of ``batch_size`` scopes run on
     the model's device."""
     model.eval()
     device = _device_of(model)
-    return torch.cat([model(isolated_batch(scopes, nodes[i:i + batch_size], graph).to(device)).cpu()
+    return torch.cat([model(subgraphs.batch(nodes[i:i + batch_size]).to(device)).cpu()
                       for i in range(0, nodes.numel(), batch_size)])
 
 
 class ShadowRecTask:
     """The shaDow recommender for the training loop: BPR triples sampled an epoch at a time, each batch's three
-    scopes extracted on the CPU as one isolated batch and run on ``device``; validation Recall@``eval_k`` by full
-    ranking of every node's vector."""
+    scopes gathered on the CPU as one isolated batch (every scope's subgraph is extracted once, at the start) and run
+    on ``device``; validation Recall@``eval_k`` by full ranking of every node's vector."""
 
     def __init__(self, graph: BipartiteGraph, scopes: Scopes, config: ShadowRecConfig, valid_edge_index: Tensor | None,
                  device: torch.device | str) -> None:
-        self.graph, self.scopes, self.config, self.device = graph, scopes, config, device
+        self.graph, self.config, self.device = graph, config, device
         self.num_nodes = graph.num_users + graph.num_items
-        self.index = GraphIndex(binary_adjacency(to_homogeneous_edge_index(graph), self.num_nodes))
+        self.subgraphs = ScopeSubgraphs.extract(scopes, GraphIndex(binary_adjacency(to_homogeneous_edge_index(graph),
+                                                                                   self.num_nodes)))
         self.model = ShadowRecommender(graph.num_users, graph.num_items, config).to(device)
         self.sampler = BPRSampler(graph, seed=config.seed)
         self.generator = self.sampler.generator
@@ -142,7 +142,7 @@ class ShadowRecTask:
         """BPR on ``⟨z_u, z_i⟩`` plus ``l2 · ½‖z‖² / B`` on the batch's output vectors."""
         users, pos, neg = batch
         rows = torch.cat([users, self.graph.num_users + pos, self.graph.num_users + neg])
-        z_u, z_p, z_n = self.model(isolated_batch(self.scopes, rows, self.index).to(self.device)).chunk(3)
+        z_u, z_p, z_n = self.model(self.subgraphs.batch(rows).to(self.device)).chunk(3)
         loss = F.softplus((z_u * z_n).sum(1) - (z_u * z_p).sum(1)).mean()
         loss = loss + self.config.l2 * 0.5 * (z_u.square().sum() + z_p.square().sum() + z_n.square().sum()) / z_u.size(0)
         device = z_u.device
@@ -150,7 +150,7 @@ class ShadowRecTask:
 
     def vectors(self) -> tuple[Tensor, Tensor]:
         """User and item vectors of every node's scope, on the CPU."""
-        z = embed_nodes(self.model, self.scopes, self.index, torch.arange(self.num_nodes), self.config.eval_batch_size)
+        z = embed_nodes(self.model, self.subgraphs, torch.arange(self.num_nodes), self.config.eval_batch_size)
         return z[:self.graph.num_users], z[self.graph.num_users:]
 
     def _validate(self) -> float:
@@ -210,7 +210,7 @@ def recommend_for_new_user(model: ShadowRecommender, graph: BipartiteGraph, item
     augmented.data[:] = 1.0
     new_user = torch.tensor([n])
     scope = ppr_scopes(forward_push(augmented, new_user, damping, epsilon, top_k), threshold)
-    z = embed_nodes(model, scope, GraphIndex(augmented), torch.tensor([0]), 1)[0]
+    z = embed_nodes(model, ScopeSubgraphs.extract(scope, GraphIndex(augmented)), torch.tensor([0]), 1)[0]
     scores = item_emb @ z.to(item_emb.device)
     scores[items] = float("-inf")
     return scores.topk(min(k, graph.num_items - items.unique().numel())).indices

@@ -1,12 +1,16 @@
-"""Scopes: shaDow's relative threshold, k-hop scopes with a budget, and isolated node-induced batches."""
+"""Scopes: shaDow's relative threshold, k-hop scopes with a budget, and isolated node-induced batches (found in the
+graph, or gathered from subgraphs extracted once)."""
 
+import pytest
 import torch
 from torch_geometric.utils import erdos_renyi_graph, subgraph, to_undirected
 
 from models.graph.ppr import TopKPPR, forward_push
 from models.graph.scopes import (
     GraphIndex,
+    ScopeError,
     Scopes,
+    ScopeSubgraphs,
     _edges_by_neighbour_lists,
     _edges_by_pairs,
     _ragged_arange,
@@ -80,3 +84,27 @@ def test_pair_lookup_and_neighbour_lists_find_the_same_scope_edges():
     by_lists = torch.stack(_edges_by_neighbour_lists(node_id, batch, degree, graph))
     assert by_pairs.size(1) > 500
     assert sorted(map(tuple, by_pairs.T.tolist())) == sorted(map(tuple, by_lists.T.tolist()))
+
+
+def test_subgraphs_extracted_once_give_the_batches_found_in_the_graph(monkeypatch):
+    torch.manual_seed(0)
+    edge_index = to_undirected(erdos_renyi_graph(300, 0.03))
+    graph = GraphIndex(binary_adjacency(edge_index, 300))
+    scopes = ppr_scopes(forward_push(binary_adjacency(edge_index, 300), torch.arange(300), top_k=20), threshold=0.05)
+    # Small chunks, so that the extraction's chunk boundaries are crossed too.
+    monkeypatch.setattr(ScopeSubgraphs, "PAIRS_PER_CHUNK", 1000)
+    subgraphs = ScopeSubgraphs.extract(scopes, graph)
+    assert subgraphs.edge_ptr[-1] == subgraphs.edges.size(1) > 1000
+    rows = torch.randint(300, (80,), generator=torch.Generator().manual_seed(1))
+    for wanted in (rows, rows[:1], torch.tensor([], dtype=torch.long)):
+        found, gathered = isolated_batch(scopes, wanted, graph), subgraphs.batch(wanted)
+        for name in ("node_id", "edge_index", "batch", "center"):
+            assert torch.equal(getattr(gathered, name), getattr(found, name)), name
+
+
+def test_subgraphs_refuse_rows_outside_the_scopes():
+    subgraphs = ScopeSubgraphs.extract(Scopes(torch.tensor([0]), torch.tensor([0, 2]), torch.tensor([0, 1])),
+                                       GraphIndex(binary_adjacency(UNDIRECTED, NUM_NODES)))
+    assert subgraphs.edges.tolist() == [[0, 1], [1, 0]]
+    with pytest.raises(ScopeError, match=r"\[0, 1\)"):
+        subgraphs.batch(torch.tensor([1]))

@@ -3,11 +3,19 @@ serving a user it never saw."""
 
 import pytest
 import torch
+from torch_geometric.nn import global_mean_pool
 
 from models.graph.bipartite import BipartiteGraph, to_homogeneous_edge_index
 from models.graph.ppr import forward_push
 from models.graph.scopes import GraphIndex, Scopes, isolated_batch, ppr_scopes
-from models.graph.shadow_gnn import CONVS, READOUTS, ShadowError, ShadowGNN, activation_megabytes
+from models.graph.shadow_gnn import (
+    CONVS,
+    READOUTS,
+    SPARSE_AGGREGATION,
+    ShadowError,
+    ShadowGNN,
+    activation_megabytes,
+)
 from models.graph.sparse import binary_adjacency
 from models.nodeclf.shadow import parse_model
 from models.recsys.shadow import ShadowRecConfig, ShadowRecError, recommend_for_new_user, train_shadow_recommender
@@ -82,3 +90,26 @@ def test_an_unseen_user_with_two_items_gets_recommendations_without_retraining()
     assert sum(item < 10 for item in top.tolist()) >= 4  # the user's own community
     with pytest.raises(ShadowRecError, match="item ids"):
         recommend_for_new_user(model, graph, result.item_emb, torch.tensor([20]))
+
+
+@pytest.mark.parametrize("conv", SPARSE_AGGREGATION)
+def test_sparse_aggregation_equals_message_passing_on_the_edge_list(conv):
+    # The model aggregates SAGE and GCN layers on a CSR adjacency; its own layers run on the edge list must agree,
+    # forward and backward.
+    torch.manual_seed(0)
+    model = ShadowGNN(3, 8, 2, num_layers=3, conv=conv, readout="center+mean")
+    sub = isolated_batch(SCOPES, torch.tensor([0, 1, 1]), GraphIndex(binary_adjacency(UNDIRECTED, 6)))
+    # One direction of each edge, so that a wrong orientation of the adjacency shows.
+    edge_index = sub.edge_index[:, sub.edge_index[0] < sub.edge_index[1]]
+    x = torch.randn(sub.node_id.numel(), 3, requires_grad=True)
+    z = model(x, edge_index, sub.batch, sub.center)
+    (z_grad,) = torch.autograd.grad(z.square().sum(), x)
+
+    h = x
+    for i, (layer, norm) in enumerate(zip(model.convs, model.norms)):
+        out = torch.relu(norm(layer(h, edge_index)))
+        h = out if i == 0 else h + out
+    expected = model.out(torch.cat([h[sub.center], global_mean_pool(h, sub.batch, size=sub.center.numel())], 1))
+    (expected_grad,) = torch.autograd.grad(expected.square().sum(), x)
+    torch.testing.assert_close(z, expected)
+    torch.testing.assert_close(z_grad, expected_grad)
