@@ -1,7 +1,8 @@
 """shaDow-GNN: PPR scope throughput on Gowalla, node classification on PPR scopes against deep full-graph GCNs,
-activation memory against depth, and the shaDow recommender next to LightGCN on Gowalla.
+activation memory against depth, the shaDow recommender next to LightGCN on Gowalla, and the seconds of its training
+step beside an earlier commit's code.
 
-    python -m benchmarks.shadow [--parts ppr,nodeclf,memory,recsys] [--json FILE]
+    python -m benchmarks.shadow [--parts ppr,nodeclf,memory,recsys,steps] [--before COMMIT] [--json FILE]
 
 Node classification compares shaDow with two full-graph GCNs of the same depth: ``gcn<L>`` (plain Kipf & Welling
 layers) and ``gcn_res<L>`` (shaDow's own backbone, residual + LayerNorm, on the whole graph), so that a gap to shaDow
@@ -11,7 +12,10 @@ Measured elsewhere, not by this script: the authors' C++/OpenMP sampler (Paralle
 once on the same graph and targets, gave 909 targets/s (11.0 s for 10,000 targets at ε = 1e-5, k = 200); the
 table prints that constant beside this run's figures. The Gowalla recommenders share the
 split and the evaluation of benchmarks.lightgcn (full ranking, training and validation items masked); each trains
-under the same wall-clock budget here. With ``--json`` and a subset of parts, the file's other keys are kept.
+under the same wall-clock budget here. The steps part times the recommender's training steps (scopes of
+``--rec-top-k`` nodes, the default batch) in ``--step-repeats`` runs of ``--step-count`` steps, alternating with the
+code of ``--before`` when given, each run from the same seed. With ``--json`` and a subset of parts, the file's other
+keys are kept.
 """
 from __future__ import annotations
 
@@ -33,6 +37,7 @@ from benchmarks.common import (
     apply_smoke,
     format_spread,
     load_dataset,
+    module_at,
     npz_dir,
     peak_rss_mb,
     print_table,
@@ -49,10 +54,11 @@ from models.nodeclf.npz_graphs import load_npz_graph
 from models.nodeclf.rawls_protocol import class_balanced_split
 from models.nodeclf.rawlsgcn import SparseOperand
 from models.nodeclf.shadow import FullGraphGCN, ShadowClassifier, ShadowNodeConfig, node_scopes, run_comparison
+from models.recsys import shadow as shadow_recommender
 from models.recsys.shadow import ShadowRecConfig, train_shadow_recommender
 from models.recsys.training import LightGCNConfig, train_lightgcn
 
-PARTS = ("ppr", "nodeclf", "memory", "recsys")
+PARTS = ("ppr", "nodeclf", "memory", "recsys", "steps")
 NODECLF_MODELS = ("gcn3", "gcn5", "gcn_res3", "gcn_res5", "shadow_sage3", "shadow_sage5", "shadow_gat5")
 # Measured elsewhere: the authors' C++/OpenMP sampler, built and run by hand once (one run, 10,000 targets in 11.0 s).
 REFERENCE_TARGETS_PER_SECOND = 909.0
@@ -178,6 +184,65 @@ def recsys_part(args, graph, valid, test) -> dict[str, float]:
     return results
 
 
+def _timed_steps(module, graph, scopes, args) -> tuple[float, float, float]:
+    """Seconds to set up ``module``'s shaDow training task, seconds per training step over ``--step-count`` steps (the
+    training loop's order: loss, backward, Adam step), and the first step's loss."""
+    torch.manual_seed(args.seed)
+    started = time.perf_counter()
+    task = module.ShadowRecTask(graph, scopes, module.ShadowRecConfig(seed=args.seed), None, "cpu")
+    setup = time.perf_counter() - started
+    optimizer = torch.optim.Adam(task.model.parameters(), lr=task.config.lr)
+    batches, losses = task.batches(), []
+    started = time.perf_counter()
+    for _ in range(args.step_count):
+        batch, _ = next(batches)
+        loss, _ = task.loss(batch)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss))
+    return setup, (time.perf_counter() - started) / args.step_count, losses[0]
+
+
+def steps_part(args, graph) -> dict[str, float]:
+    """The shaDow recommender's seconds per training step, this checkout's code and ``--before``'s, alternating."""
+    n = graph.num_users + graph.num_items
+    scopes = ppr_scopes(forward_push(binary_adjacency(to_homogeneous_edge_index(graph), n), torch.arange(n), DAMPING,
+                                     args.epsilon, args.rec_top_k, workers=args.threads))
+    modules = {"current": shadow_recommender}
+    if args.before:
+        before = module_at(args.before, "models/recsys/shadow.py")
+        # Its own imports resolve to the current code: give it its commit's model too.
+        before.ShadowGNN = module_at(args.before, "models/graph/shadow_gnn.py").ShadowGNN
+        modules = {args.before: before, **modules}
+    setups, steps, first_loss = ({path: [] for path in modules} for _ in range(3))
+    for _ in range(args.step_repeats):
+        for path, module in modules.items():
+            setup, step, loss = _timed_steps(module, graph, scopes, args)
+            setups[path].append(setup)
+            steps[path].append(step)
+            first_loss[path].append(loss)
+    results, rows = {"steps.count": args.step_count, "steps.threads": args.threads}, []
+    for path in modules:
+        results.update({f"steps.{path}.seconds_per_step": spread(steps[path])["median"],
+                        f"steps.{path}.seconds_per_step.min": min(steps[path]),
+                        f"steps.{path}.seconds_per_step.max": max(steps[path]),
+                        f"steps.{path}.setup_seconds": spread(setups[path])["median"],
+                        f"steps.{path}.first_loss": first_loss[path][0]})
+        rows.append([path, format_spread(steps[path], 3), format_spread(setups[path], 3),
+                     f"{first_loss[path][0]:.6f}"])
+    if args.before:
+        results["steps.speedup"] = (results[f"steps.{args.before}.seconds_per_step"]
+                                    / results["steps.current.seconds_per_step"])
+    print_table(f"shaDow recommender training steps on {args.dataset} ({n} scopes of top-{args.rec_top_k} PPR, "
+                f"{ShadowRecConfig.batch_size} triples a step, {args.step_count} steps a run, {args.step_repeats} "
+                f"runs each, alternating, {args.threads} threads; median (min–max))",
+                ["code", "s per step", "setup s", "first step's loss"], rows)
+    if args.before:
+        print(f"speedup (ratio of medians): {results['steps.speedup']:.2f}×")
+    return results
+
+
 def acceptance(results: dict[str, float]) -> list[list[object]]:
     """The issue's checks on the figures measured in this run."""
     checks = []
@@ -218,6 +283,9 @@ def main() -> None:
     parser.add_argument("--rec-top-k", type=int, default=32, help="scope size of the shaDow recommender")
     parser.add_argument("--rec-minutes", type=float, default=4.0, help="training budget of each recommender")
     parser.add_argument("--rec-epochs", type=int, default=20)
+    parser.add_argument("--step-count", type=int, default=50, help="timed training steps per run (steps part)")
+    parser.add_argument("--step-repeats", type=int, default=3, help="runs per code (steps part; at least 3)")
+    parser.add_argument("--before", default=None, help="a commit whose shaDow recommender runs beside (steps part)")
     parser.add_argument("--dataset", default="gowalla", choices=["gowalla", "movielens"],
                         help="graph of the ppr and recsys parts (the issue's figures are Gowalla's)")
     parser.add_argument("--valid-fraction", type=float, default=0.05)
@@ -226,7 +294,7 @@ def main() -> None:
     add_smoke_argument(parser)
     args = apply_smoke(parser.parse_args(), dataset=SMOKE_DATASET, ppr_targets=50, ppr_check=3, top_k=20,
                        datasets="cora_ml", models="gcn3,shadow_sage3", seeds="0", nodeclf_epochs=3, rec_epochs=1,
-                       rec_minutes=0.02)
+                       rec_minutes=0.02, step_count=2)
     parts = args.parts.split(",")
     args.datasets, args.models = args.datasets.split(","), args.models.split(",")
     args.seeds = [int(s) for s in args.seeds.split(",")]
@@ -236,12 +304,14 @@ def main() -> None:
     results: dict[str, object] = {}
     if args.json and Path(args.json).exists() and set(parts) != set(PARTS):
         results.update(json.loads(Path(args.json).read_text()))  # keep the other parts' figures
-    if "ppr" in parts or "recsys" in parts:
+    if "ppr" in parts or "recsys" in parts or "steps" in parts:
         graph, valid, test = load_dataset(args.dataset, args.valid_fraction, args.seed)
         if "ppr" in parts:
             results.update(ppr_part(args, graph))
         if "recsys" in parts:
             results.update(recsys_part(args, graph, valid, test))
+        if "steps" in parts:
+            results.update(steps_part(args, graph))
     if "nodeclf" in parts:
         results.update(nodeclf_part(args))
     if "memory" in parts:
