@@ -45,7 +45,7 @@ from orchestration.resources import WAREHOUSE_POOL, ArtifactStore, Warehouse
 from orchestration.settings import environment
 from warehouse.id_maps import load_id_map
 
-CODE_VERSION = "shadow-1"
+CODE_VERSION = "shadow-2"  # 2: subgraphs extracted once, SAGE aggregated on a CSR adjacency
 SCOPES = ("shadow", "ppr_scopes.pt")
 SCOPES_RECORD = ("shadow", "ppr_scopes.json")
 NODECLF_RESULTS = ("benchmarks", "shadow_node_classification.json")
